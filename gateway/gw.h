@@ -1,0 +1,184 @@
+/*  gw: the gateway's shared types. One gateway object (gw_t) per process, one gw_conn_t
+    per WebSocket connection (libwebsockets' per-session data).
+    The one thing to know: everything runs on ONE libuv loop thread: libwebsockets,
+    the ZeroMQ subscriber (its edge-triggered fd watched by uv_poll and re-checked by a
+    uv_check every loop pass), and the timers. No locks, and no ZeroMQ socket is ever
+    touched from another thread. */
+#ifndef GW_H
+#define GW_H
+
+#include <libwebsockets.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gw_config.h"
+#include "gw_metrics.h"
+#include "pl_buf.h"
+#include "pl_jwt.h"
+#include "pl_map.h"
+#include "proto.h"
+#include "proto_envelope.h"
+
+/* An outgoing frame, shared by every connection it goes to (fan-out encodes once).
+   The payload starts GW_MSG_HEAD bytes after the struct start, leaving LWS_PRE bytes
+   of headroom for the WebSocket header libwebsockets writes in front. */
+typedef struct {
+    uint32_t refs;
+    uint32_t len;
+} gw_msg_t;
+#define GW_MSG_HEAD (sizeof(gw_msg_t) + LWS_PRE)
+#define GW_MSG_PAYLOAD(m) ((unsigned char *)(m) + GW_MSG_HEAD)
+
+typedef enum {
+    GW_CONN_NEW = 0,      /* upgraded, no identity yet */
+    GW_CONN_AUTHING,      /* token accepted, waiting for chat-svc's auth_success */
+    GW_CONN_AUTHED,
+} gw_conn_state_t;
+
+typedef struct gw_conn gw_conn_t;
+typedef struct gw_user gw_user_t;
+
+struct gw_conn {
+    struct lws *wsi;
+    uint64_t id;
+    gw_conn_state_t state;
+    char *uid; /* owned; NULL until a token is accepted */
+    char *name;
+    pl_role_t role;
+    gw_user_t *user;                 /* index entry of uid */
+    gw_conn_t *user_prev, *user_next; /* the user's connections on this gateway */
+    gw_conn_t *unauth_prev, *unauth_next; /* auth-timeout list, oldest first */
+    int64_t opened_ms;
+    uint64_t auth_rq;   /* request id of the pending session_open */
+    int64_t *convs;     /* conversations this connection is subscribed to */
+    uint32_t nconvs, capconvs;
+    gw_msg_t **outq;    /* ring of queued frames */
+    uint32_t out_head, out_count, out_cap;
+    size_t out_bytes;
+    pl_buf_t rx;        /* reassembly of a fragmented message */
+    double tokens;      /* rate limit bucket */
+    int64_t refill_ms;
+    int64_t limited_since; /* start of the current rate-limited window, 0 if none */
+    uint32_t limited_frames;
+    uint8_t binary_frames;
+    uint16_t close_code; /* when set, close with it at the next writeable */
+    char close_reason[64];
+    uint8_t upgrade_token; /* the token came with the upgrade: send auth_success unasked */
+};
+
+struct gw_user {
+    gw_conn_t *head;
+    uint32_t count;
+    char uid[]; /* NUL-terminated */
+};
+
+typedef struct {
+    gw_conn_t **conns;
+    uint32_t n, cap;
+} gw_conv_t;
+
+/* A request forwarded to a service and not answered yet. */
+typedef struct gw_pending {
+    struct gw_pending *prev, *next; /* deadline order = send order (one timeout) */
+    uint64_t rq;
+    uint64_t conn_id;
+    int64_t deadline_ms;
+    uint8_t has_id;
+    uint8_t is_auth;
+    char id_json[]; /* the client's id as JSON text ("7" or "\"abc\""), or "" */
+} gw_pending_t;
+
+typedef struct gw {
+    gw_config_t cfg;
+    uv_loop_t loop;
+    struct lws_context *ctx;
+    void *zctx;
+    void *push[PROTO_SVC_COUNT]; /* request queues, by service */
+    void *sub;                   /* replies and events */
+    uv_poll_t sub_poll;
+    uv_check_t sub_check;
+    uv_idle_t sub_idle;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    char gwid[PROTO_GWID_LEN + 1];
+    uint64_t next_conn_id, next_rq;
+    pl_map_t *conns;   /* id → gw_conn_t */
+    pl_map_t *users;   /* uid → gw_user_t */
+    pl_map_t *convs;   /* conversation id → gw_conv_t */
+    pl_map_t *pending; /* rq → gw_pending_t */
+    gw_pending_t *pend_head, *pend_tail;
+    gw_conn_t *unauth_head, *unauth_tail;
+    int64_t health_ok_ms[PROTO_SVC_COUNT];
+    int64_t next_probe_ms;
+    pl_jwt_verifier_t *jwt;
+    gw_metrics_t metrics;
+    msgpack_sbuffer scratch; /* request encoding */
+    pl_buf_t json;           /* event encoding */
+    int stopping;
+    int loop_ready;
+} gw_t;
+
+/* ---- gw_server.c: life cycle ---- */
+gw_t *gw_new(const gw_config_t *cfg);
+int gw_run(gw_t *self);
+void gw_destroy(gw_t **self_p);
+int gw_healthy(gw_t *self, int64_t now_ms, int *per_service);
+
+/* ---- gw_conn.c: one connection ---- */
+void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi);
+void gw_conn_closed(gw_t *gw, gw_conn_t *c);
+/* Queue a frame (takes a reference). A connection over its queue cap is closed. */
+void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m);
+/* Write at most one queued frame; returns -1 when the connection must close. */
+int gw_conn_writeable(gw_t *gw, gw_conn_t *c);
+/* Ask for a close with `code` once pending frames are out (or at once if stuck). */
+void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason);
+/* Token bucket: 1 if the frame may proceed, 0 if rate-limited (and the flood rule
+   may have scheduled a close). */
+int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms);
+void gw_unauth_remove(gw_t *gw, gw_conn_t *c);
+
+/* ---- gw_msg (gw_conn.c) ---- */
+gw_msg_t *gw_msg_new(const char *payload, size_t len);
+void gw_msg_unref(gw_msg_t *m);
+/* Build a JSON frame from an event map, optionally adding "id" (raw JSON text). */
+gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *id_json);
+void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
+                   const char *message);
+
+/* ---- gw_index.c: who is where ---- */
+int gw_index_set_user(gw_t *gw, gw_conn_t *c, const char *uid);
+void gw_index_drop_conn(gw_t *gw, gw_conn_t *c);
+int gw_index_subscribe(gw_t *gw, gw_conn_t *c, int64_t conv);
+void gw_index_unsubscribe(gw_t *gw, gw_conn_t *c, int64_t conv);
+gw_user_t *gw_index_user(gw_t *gw, const char *uid, size_t len);
+gw_conv_t *gw_index_conv(gw_t *gw, int64_t conv);
+
+/* ---- gw_bus.c: ZeroMQ ---- */
+int gw_bus_open(gw_t *gw);
+void gw_bus_close(gw_t *gw);
+void gw_bus_drain(gw_t *gw);
+void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on);
+/* Forward a request; returns 0 or -1 (queue full or broker gone). */
+int gw_bus_request(gw_t *gw, proto_svc_t svc, const char *packed, size_t len);
+void gw_bus_probe(gw_t *gw, int64_t now_ms);
+
+/* ---- gw_router.c: client frames ---- */
+void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len);
+/* A token accepted at upgrade or by `auth`: start the session. */
+void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
+                             const char *id_json, int has_id);
+void gw_router_reply(gw_t *gw, const msgpack_object *root);
+void gw_router_expire(gw_t *gw, int64_t now_ms);
+void gw_router_forget_pending(gw_t *gw);
+
+/* ---- gw_http.c: /healthz, /metrics ---- */
+int gw_http_request(gw_t *gw, struct lws *wsi, const char *path);
+int gw_http_writeable(gw_t *gw, struct lws *wsi, gw_conn_t *c);
+void gw_http_done(gw_conn_t *c);
+
+/* ---- gw_ws.c ---- */
+extern const struct lws_protocols gw_protocols[];
+
+#endif

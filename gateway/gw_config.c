@@ -1,0 +1,101 @@
+/*  gw_config: read and validate the gateway's environment. */
+#include "gw_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_config.h"
+#include "pl_log.h"
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (!buf || n == 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int load_key(gw_config_t *cfg)
+{
+    cfg->jwt_alg = pl_env_str("JWT_ALG", "HS256");
+    if (strcmp(cfg->jwt_alg, "HS256") == 0) {
+        cfg->jwt_secret = pl_env_str("JWT_SECRET", NULL);
+        if (!cfg->jwt_secret) {
+            pl_error("bad configuration", "var=JWT_SECRET reason=\"required\"");
+            return -1;
+        }
+        cfg->jwt_key_len = strlen(cfg->jwt_secret);
+        cfg->jwt_key = strdup(cfg->jwt_secret);
+        return cfg->jwt_key ? 0 : -1;
+    }
+    if (strcmp(cfg->jwt_alg, "RS256") != 0 && strcmp(cfg->jwt_alg, "ES256") != 0) {
+        pl_error("bad configuration", "var=JWT_ALG reason=\"HS256, RS256 or ES256\"");
+        return -1;
+    }
+    const char *path = pl_env_str("JWT_PUBLIC_KEY_FILE", NULL);
+    if (!path || !(cfg->jwt_key = read_file(path, &cfg->jwt_key_len))) {
+        pl_error("bad configuration",
+                 "var=JWT_PUBLIC_KEY_FILE reason=\"a readable PEM public key is required for %s\"",
+                 cfg->jwt_alg);
+        return -1;
+    }
+    return 0;
+}
+
+int gw_config_load(gw_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    int64_t port;
+    if (pl_env_int("PORT", 8080, 1, 65535, &port) ||
+        pl_env_int("AUTH_TIMEOUT_MS", 10000, 100, 3600000, &cfg->auth_timeout_ms) ||
+        pl_env_int("MAX_FRAME_BYTES", 131072, 1024, 16 * 1024 * 1024, &cfg->max_frame_bytes) ||
+        pl_env_int("RATE_LIMIT_PER_S", 20, 0, 1000000, &cfg->rate_per_s) ||
+        pl_env_int("RATE_LIMIT_BURST", 40, 1, 1000000, &cfg->rate_burst) ||
+        pl_env_int("REQUEST_TIMEOUT_MS", 5000, 100, 600000, &cfg->request_timeout_ms) ||
+        pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
+        pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
+        pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
+        return -1;
+    cfg->port = (int)port;
+    cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);
+    return 0;
+}
+
+void gw_config_free(gw_config_t *cfg)
+{
+    free(cfg->jwt_key);
+    cfg->jwt_key = NULL;
+}
+
+int gw_config_origin_allowed(const gw_config_t *cfg, const char *origin, size_t len)
+{
+    if (!cfg->cors_origin)
+        return 1;
+    const char *p = cfg->cors_origin;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *last = end;
+        while (last > p && last[-1] == ' ')
+            last--;
+        if ((size_t)(last - p) == len && len && memcmp(p, origin, len) == 0)
+            return 1;
+        if ((size_t)(last - p) == 1 && *p == '*')
+            return 1;
+        p = end;
+    }
+    return 0;
+}

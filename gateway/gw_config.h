@@ -1,0 +1,31 @@
+/*  gw_config: the gateway's environment (names and defaults are running.md's). */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdint.h>
+
+#include "pl_zmq.h"
+
+typedef struct {
+    int port;
+    const char *jwt_secret;
+    const char *jwt_alg;   /* HS256, or RS256/ES256 with JWT_PUBLIC_KEY_FILE */
+    char *jwt_key;         /* owned: the secret or the PEM */
+    size_t jwt_key_len;
+    const char *cors_origin; /* comma-separated, NULL = any */
+    int64_t auth_timeout_ms;
+    int64_t max_frame_bytes;
+    int64_t rate_per_s, rate_burst;
+    int64_t request_timeout_ms;
+    int64_t out_queue_max;  /* frames queued for one client before it is cut off */
+    int64_t ping_interval_s;
+    pl_broker_addr_t broker;
+} gw_config_t;
+
+/* 0, or -1 after logging one clear line naming the bad variable. */
+int gw_config_load(gw_config_t *cfg);
+void gw_config_free(gw_config_t *cfg);
+/* Is `origin` (len bytes) allowed by CORS_ORIGIN? */
+int gw_config_origin_allowed(const gw_config_t *cfg, const char *origin, size_t len);
+
+#endif

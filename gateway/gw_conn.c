@@ -1,0 +1,270 @@
+/*  gw_conn: one client connection: its outgoing queue, rate limit and close.
+    The one thing to know: frames are only written from the WRITEABLE callback, one
+    lws_write per callback; everything else queues and asks for writeable. The queue is
+    capped (OUT_QUEUE_MAX): a client that does not read is cut off, never buffered
+    without limit. */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_clock.h"
+#include "pl_json.h"
+#include "pl_log.h"
+
+/* ---- shared frames ------------------------------------------------------------- */
+
+gw_msg_t *gw_msg_new(const char *payload, size_t len)
+{
+    gw_msg_t *m = malloc(GW_MSG_HEAD + len + 1);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = (uint32_t)len;
+    memcpy(GW_MSG_PAYLOAD(m), payload, len);
+    GW_MSG_PAYLOAD(m)[len] = '\0';
+    return m;
+}
+
+void gw_msg_unref(gw_msg_t *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *id_json)
+{
+    pl_buf_t *b = &gw->json;
+    pl_buf_reset(b);
+    /* The frame is built straight into a buffer whose headroom is the gw_msg_t header
+       plus LWS_PRE, then handed over without a copy. */
+    if (b->reserve != GW_MSG_HEAD) {
+        pl_buf_free(b);
+        pl_buf_init(b, GW_MSG_HEAD);
+    }
+    int rc = pl_buf_putc(b, '{');
+    int members = pl_msgpack_map_members_to_json(event, b);
+    if (members < 0)
+        rc = -1;
+    if (id_json && *id_json)
+        rc |= pl_buf_printf(b, "%s\"id\":%s", members > 0 ? "," : "", id_json);
+    rc |= pl_buf_putc(b, '}');
+    if (rc) {
+        pl_warn("cannot encode event", "%s", "");
+        return NULL;
+    }
+    size_t len;
+    char *base = pl_buf_detach(b, &len);
+    pl_buf_init(b, GW_MSG_HEAD);
+    gw_msg_t *m = (gw_msg_t *)base;
+    m->refs = 1;
+    m->len = (uint32_t)len;
+    return m;
+}
+
+void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
+                   const char *message)
+{
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    pl_buf_puts(&b, "{\"type\":\"error\",");
+    if (id_json && *id_json)
+        pl_buf_printf(&b, "\"id\":%s,", id_json);
+    pl_buf_printf(&b, "\"code\":\"%s\",\"message\":\"", code);
+    for (const char *p = message; *p; p++) { /* messages are ours, but stay valid JSON */
+        if (*p == '"' || *p == '\\')
+            pl_buf_putc(&b, '\\');
+        if ((unsigned char)*p >= 0x20)
+            pl_buf_putc(&b, *p);
+    }
+    pl_buf_puts(&b, "\"}");
+    gw->metrics.errors[gw_metrics_error_index(code)]++;
+    gw_msg_t *m = b.data ? gw_msg_new(b.data, b.len) : NULL;
+    pl_buf_free(&b);
+    if (m) {
+        gw_conn_send(gw, c, m);
+        gw_msg_unref(m);
+    }
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+static void unauth_append(gw_t *gw, gw_conn_t *c)
+{
+    c->unauth_prev = gw->unauth_tail;
+    c->unauth_next = NULL;
+    if (gw->unauth_tail)
+        gw->unauth_tail->unauth_next = c;
+    else
+        gw->unauth_head = c;
+    gw->unauth_tail = c;
+}
+
+void gw_unauth_remove(gw_t *gw, gw_conn_t *c)
+{
+    if (!c->unauth_prev && gw->unauth_head != c)
+        return; /* not in the list */
+    if (c->unauth_prev)
+        c->unauth_prev->unauth_next = c->unauth_next;
+    else
+        gw->unauth_head = c->unauth_next;
+    if (c->unauth_next)
+        c->unauth_next->unauth_prev = c->unauth_prev;
+    else
+        gw->unauth_tail = c->unauth_prev;
+    c->unauth_prev = c->unauth_next = NULL;
+}
+
+void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)
+{
+    /* lws zeroes per-session data, but keep the fields we rely on explicit */
+    c->wsi = wsi;
+    c->id = ++gw->next_conn_id;
+    c->state = GW_CONN_NEW;
+    c->opened_ms = pl_mono_ms();
+    c->tokens = (double)gw->cfg.rate_burst;
+    c->refill_ms = c->opened_ms;
+    pl_buf_init(&c->rx, 0);
+    if (pl_map_puti(gw->conns, c->id, c) != 0) {
+        gw_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        return;
+    }
+    unauth_append(gw, c);
+    gw->metrics.connections_opened++;
+    gw->metrics.connections_open++;
+}
+
+void gw_conn_closed(gw_t *gw, gw_conn_t *c)
+{
+    if (!c->id)
+        return; /* never fully opened */
+    gw_unauth_remove(gw, c);
+    if (c->state == GW_CONN_AUTHED)
+        gw->metrics.connections_authed--;
+    gw_index_drop_conn(gw, c);
+    pl_map_removei(gw->conns, c->id);
+    while (c->out_count) {
+        gw_msg_unref(c->outq[c->out_head]);
+        c->out_head = (c->out_head + 1) % c->out_cap;
+        c->out_count--;
+    }
+    free(c->outq);
+    free(c->convs);
+    free(c->uid);
+    free(c->name);
+    pl_buf_free(&c->rx);
+    c->outq = NULL;
+    c->convs = NULL;
+    c->uid = c->name = NULL;
+    gw->metrics.connections_closed++;
+    gw->metrics.connections_open--;
+    c->id = 0;
+}
+
+/* ---- outgoing ------------------------------------------------------------------ */
+
+static int queue_grow(gw_conn_t *c, uint32_t max)
+{
+    uint32_t cap = c->out_cap ? c->out_cap * 2 : 4;
+    if (cap > max)
+        cap = max;
+    gw_msg_t **q = malloc(cap * sizeof *q);
+    if (!q)
+        return -1;
+    for (uint32_t i = 0; i < c->out_count; i++)
+        q[i] = c->outq[(c->out_head + i) % c->out_cap];
+    free(c->outq);
+    c->outq = q;
+    c->out_cap = cap;
+    c->out_head = 0;
+    return 0;
+}
+
+void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m)
+{
+    if (!c->wsi || c->close_code)
+        return;
+    if (c->out_count == c->out_cap &&
+        (c->out_cap >= (uint32_t)gw->cfg.out_queue_max ||
+         queue_grow(c, (uint32_t)gw->cfg.out_queue_max) != 0)) {
+        gw->metrics.slow_consumers_cut++;
+        pl_warn("slow consumer cut off", "conn=%llu user=%s queued=%u",
+                (unsigned long long)c->id, c->uid ? c->uid : "-", c->out_count);
+        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer");
+        return;
+    }
+    m->refs++;
+    c->outq[(c->out_head + c->out_count) % c->out_cap] = m;
+    c->out_count++;
+    c->out_bytes += m->len;
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason)
+{
+    if (c->close_code || !c->wsi)
+        return;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    lws_callback_on_writable(c->wsi);
+    /* A client that does not read never becomes writeable: drop it regardless. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+}
+
+int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
+{
+    if (c->close_code) {
+        /* A close goes out ahead of anything still queued: the client is being
+           dropped (policy, size, slow) or the server is going away. */
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    if (!c->out_count)
+        return 0;
+    gw_msg_t *m = c->outq[c->out_head];
+    int n = lws_write(c->wsi, GW_MSG_PAYLOAD(m), m->len, LWS_WRITE_TEXT);
+    if (n < (int)m->len)
+        return -1;
+    c->out_head = (c->out_head + 1) % c->out_cap;
+    c->out_count--;
+    c->out_bytes -= m->len;
+    gw->metrics.frames_out++;
+    gw->metrics.bytes_out += m->len;
+    gw_msg_unref(m);
+    if (c->out_count)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* ---- rate limit ---------------------------------------------------------------- */
+
+int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms)
+{
+    if (gw->cfg.rate_per_s == 0)
+        return 1;
+    double burst = (double)gw->cfg.rate_burst;
+    c->tokens += (double)(now_ms - c->refill_ms) * (double)gw->cfg.rate_per_s / 1000.0;
+    if (c->tokens > burst)
+        c->tokens = burst;
+    c->refill_ms = now_ms;
+    if (c->tokens >= 1.0) {
+        c->tokens -= 1.0;
+        return 1;
+    }
+    /* Flood rule: more than `burst` further frames while limited, within 10 s. */
+    if (!c->limited_since || now_ms - c->limited_since > 10000) {
+        c->limited_since = now_ms;
+        c->limited_frames = 0;
+    }
+    c->limited_frames++;
+    gw->metrics.rate_limited++;
+    if (c->limited_frames > (uint32_t)gw->cfg.rate_burst) {
+        gw->metrics.floods_closed++;
+        pl_warn("flooding client closed", "conn=%llu user=%s", (unsigned long long)c->id,
+                c->uid ? c->uid : "-");
+        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding");
+    }
+    return 0;
+}

@@ -1,0 +1,102 @@
+/*  gw_http: plain HTTP on the gateway's port: /healthz and /metrics.
+    The one thing to know: the response body is prepared when the request arrives and
+    written in HTTP_WRITEABLE (headers first, then the body in one final write), the
+    lws way; it lives in the session's rx buffer until the transaction ends. */
+#include "gw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_clock.h"
+
+#define HEALTH_WINDOW_MS 3000
+
+int gw_healthy(gw_t *self, int64_t now_ms, int *per_service)
+{
+    int all = 1;
+    for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++) {
+        int ok = self->health_ok_ms[s] && now_ms - self->health_ok_ms[s] <= HEALTH_WINDOW_MS;
+        if (per_service)
+            per_service[s - PROTO_SVC_CHAT] = ok;
+        all &= ok;
+    }
+    return all;
+}
+
+static void render_health(gw_t *gw, pl_buf_t *b, int *status)
+{
+    int up[PROTO_SVC_COUNT - 1];
+    int ok = gw_healthy(gw, pl_mono_ms(), up);
+    *status = ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+    pl_buf_printf(b, "{\"status\":\"%s\",\"gateway\":\"%s\",\"connections\":%lld,\"services\":{",
+                  ok ? "ok" : "unavailable", gw->gwid, (long long)gw->metrics.connections_open);
+    for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++)
+        pl_buf_printf(b, "%s\"%s\":\"%s\"", s > PROTO_SVC_CHAT ? "," : "",
+                      proto_svc_name((proto_svc_t)s), up[s - PROTO_SVC_CHAT] ? "ok" : "down");
+    pl_buf_puts(b, "}}\n");
+}
+
+static void render_metrics(gw_t *gw, pl_buf_t *b)
+{
+    const char *names[PROTO_SVC_COUNT - 1];
+    int up[PROTO_SVC_COUNT - 1];
+    gw_healthy(gw, pl_mono_ms(), up);
+    for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++)
+        names[s - PROTO_SVC_CHAT] = proto_svc_name((proto_svc_t)s);
+    gw_metrics_render(&gw->metrics, b, names, up, PROTO_SVC_COUNT - 1);
+}
+
+int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
+{
+    gw_conn_t *c = lws_wsi_user(wsi);
+    if (!c)
+        return -1;
+    pl_buf_t *b = &c->rx;
+    pl_buf_init(b, 0);
+    const char *type = "application/json";
+    int status = HTTP_STATUS_OK;
+    if (strcmp(path, "/healthz") == 0) {
+        render_health(gw, b, &status);
+    } else if (strcmp(path, "/metrics") == 0) {
+        render_metrics(gw, b);
+        type = "text/plain; version=0.0.4";
+    } else {
+        status = HTTP_STATUS_NOT_FOUND;
+        pl_buf_puts(b, "{\"error\":\"not found\"}\n");
+    }
+    if (!b->data)
+        return -1;
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, type, b->len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int gw_http_writeable(gw_t *gw, struct lws *wsi, gw_conn_t *c)
+{
+    (void)gw;
+    if (!c || !c->rx.data)
+        return -1;
+    /* The body needs LWS_PRE of headroom: copy once into a buffer that has it. */
+    size_t n = c->rx.len;
+    unsigned char *buf = malloc(LWS_PRE + n);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, c->rx.data, n);
+    int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
+    free(buf);
+    pl_buf_free(&c->rx);
+    if (w != (int)n)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void gw_http_done(gw_conn_t *c)
+{
+    if (c && !c->id) /* an HTTP session (WebSocket sessions have an id) */
+        pl_buf_free(&c->rx);
+}

@@ -1,0 +1,136 @@
+/*  gw_index: which local connections belong to which user and which conversation,
+    and the ZeroMQ topic subscriptions that follow from that.
+    The one thing to know: the gateway subscribes to a user's or a conversation's
+    topic only while it has a connection for it, so the broker (XPUB) sends each
+    gateway only what its own users need. Subscriptions are reference-counted by the
+    index: the first local member subscribes, the last one leaving unsubscribes. */
+#include "gw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+gw_user_t *gw_index_user(gw_t *gw, const char *uid, size_t len)
+{
+    return pl_map_get(gw->users, uid, len);
+}
+
+gw_conv_t *gw_index_conv(gw_t *gw, int64_t conv)
+{
+    return pl_map_geti(gw->convs, (uint64_t)conv);
+}
+
+int gw_index_set_user(gw_t *gw, gw_conn_t *c, const char *uid)
+{
+    size_t len = strlen(uid);
+    gw_user_t *u = gw_index_user(gw, uid, len);
+    if (!u) {
+        u = calloc(1, sizeof *u + len + 1);
+        if (!u)
+            return -1;
+        memcpy(u->uid, uid, len + 1);
+        if (pl_map_put(gw->users, uid, len, u) != 0) {
+            free(u);
+            return -1;
+        }
+        gw_bus_topic(gw, PROTO_TOPIC_USER, uid, len, 1);
+    }
+    c->user = u;
+    c->user_prev = NULL;
+    c->user_next = u->head;
+    if (u->head)
+        u->head->user_prev = c;
+    u->head = c;
+    u->count++;
+    return 0;
+}
+
+static void conv_remove_conn(gw_t *gw, int64_t conv, gw_conn_t *c)
+{
+    gw_conv_t *v = gw_index_conv(gw, conv);
+    if (!v)
+        return;
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (v->conns[i] == c) {
+            v->conns[i] = v->conns[--v->n];
+            break;
+        }
+    }
+    if (v->n == 0) {
+        pl_map_removei(gw->convs, (uint64_t)conv);
+        free(v->conns);
+        free(v);
+        char id[24];
+        int n = snprintf(id, sizeof id, "%lld", (long long)conv);
+        gw_bus_topic(gw, PROTO_TOPIC_CONV, id, (size_t)n, 0);
+    }
+}
+
+int gw_index_subscribe(gw_t *gw, gw_conn_t *c, int64_t conv)
+{
+    for (uint32_t i = 0; i < c->nconvs; i++)
+        if (c->convs[i] == conv)
+            return 0; /* already */
+    if (c->nconvs == c->capconvs) {
+        uint32_t cap = c->capconvs ? c->capconvs * 2 : 4;
+        int64_t *a = realloc(c->convs, cap * sizeof *a);
+        if (!a)
+            return -1;
+        c->convs = a;
+        c->capconvs = cap;
+    }
+    gw_conv_t *v = gw_index_conv(gw, conv);
+    if (!v) {
+        v = calloc(1, sizeof *v);
+        if (!v || pl_map_puti(gw->convs, (uint64_t)conv, v) != 0) {
+            free(v);
+            return -1;
+        }
+        char id[24];
+        int n = snprintf(id, sizeof id, "%lld", (long long)conv);
+        gw_bus_topic(gw, PROTO_TOPIC_CONV, id, (size_t)n, 1);
+    }
+    if (v->n == v->cap) {
+        uint32_t cap = v->cap ? v->cap * 2 : 4;
+        gw_conn_t **a = realloc(v->conns, cap * sizeof *a);
+        if (!a)
+            return -1;
+        v->conns = a;
+        v->cap = cap;
+    }
+    v->conns[v->n++] = c;
+    c->convs[c->nconvs++] = conv;
+    return 0;
+}
+
+void gw_index_unsubscribe(gw_t *gw, gw_conn_t *c, int64_t conv)
+{
+    for (uint32_t i = 0; i < c->nconvs; i++) {
+        if (c->convs[i] == conv) {
+            c->convs[i] = c->convs[--c->nconvs];
+            conv_remove_conn(gw, conv, c);
+            return;
+        }
+    }
+}
+
+void gw_index_drop_conn(gw_t *gw, gw_conn_t *c)
+{
+    while (c->nconvs)
+        gw_index_unsubscribe(gw, c, c->convs[c->nconvs - 1]);
+    gw_user_t *u = c->user;
+    if (!u)
+        return;
+    if (c->user_prev)
+        c->user_prev->user_next = c->user_next;
+    else
+        u->head = c->user_next;
+    if (c->user_next)
+        c->user_next->user_prev = c->user_prev;
+    c->user = NULL;
+    if (--u->count == 0) {
+        size_t len = strlen(u->uid);
+        pl_map_remove(gw->users, u->uid, len);
+        gw_bus_topic(gw, PROTO_TOPIC_USER, u->uid, len, 0);
+        free(u);
+    }
+}

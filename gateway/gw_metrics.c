@@ -1,0 +1,79 @@
+/*  gw_metrics: Prometheus text exposition of the gateway's counters. */
+#include "gw_metrics.h"
+
+#include <string.h>
+
+#include "proto.h"
+
+static const char *s_codes[GW_ERROR_CODES] = {
+    "bad_request", "unauthenticated", "forbidden", "not_found", "conflict",
+    "rate_limited", "too_large", "unavailable", "internal", "other"};
+
+int gw_metrics_error_index(const char *code)
+{
+    for (int i = 0; i < GW_ERROR_CODES - 1; i++)
+        if (strcmp(code, s_codes[i]) == 0)
+            return i;
+    return GW_ERROR_CODES - 1;
+}
+
+static void counter(pl_buf_t *o, const char *name, const char *help, uint64_t v)
+{
+    pl_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                  (unsigned long long)v);
+}
+
+static void gauge(pl_buf_t *o, const char *name, const char *help, int64_t v)
+{
+    pl_buf_printf(o, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
+                  (long long)v);
+}
+
+void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *service_names,
+                       const int *service_up, int nservices)
+{
+    gauge(o, "parley_gateway_connections_open", "WebSocket connections currently open",
+          m->connections_open);
+    gauge(o, "parley_gateway_connections_authenticated", "Authenticated connections",
+          m->connections_authed);
+    counter(o, "parley_gateway_connections_opened_total", "Connections accepted",
+            m->connections_opened);
+    counter(o, "parley_gateway_connections_closed_total", "Connections closed",
+            m->connections_closed);
+    pl_buf_puts(o, "# HELP parley_gateway_frames_in_total Client frames received, by type\n"
+                   "# TYPE parley_gateway_frames_in_total counter\n");
+    size_t n;
+    const proto_event_t *evs = proto_events(&n);
+    for (size_t i = 0; i < n && i < GW_METRICS_MAX_TYPES; i++)
+        pl_buf_printf(o, "parley_gateway_frames_in_total{type=\"%s\"} %llu\n", evs[i].name,
+                      (unsigned long long)m->frames_in[i]);
+    pl_buf_printf(o, "parley_gateway_frames_in_total{type=\"unknown\"} %llu\n",
+                  (unsigned long long)m->frames_in[GW_METRICS_MAX_TYPES]);
+    counter(o, "parley_gateway_frames_out_total", "Frames sent to clients", m->frames_out);
+    counter(o, "parley_gateway_bytes_in_total", "Payload bytes received from clients",
+            m->bytes_in);
+    counter(o, "parley_gateway_bytes_out_total", "Payload bytes sent to clients", m->bytes_out);
+    pl_buf_puts(o, "# HELP parley_gateway_errors_total Error frames sent, by code\n"
+                   "# TYPE parley_gateway_errors_total counter\n");
+    for (int i = 0; i < GW_ERROR_CODES; i++)
+        pl_buf_printf(o, "parley_gateway_errors_total{code=\"%s\"} %llu\n", s_codes[i],
+                      (unsigned long long)m->errors[i]);
+    counter(o, "parley_gateway_slow_consumers_total",
+            "Connections cut off because their outgoing queue was full", m->slow_consumers_cut);
+    counter(o, "parley_gateway_rate_limited_total", "Frames refused by the rate limit",
+            m->rate_limited);
+    counter(o, "parley_gateway_floods_closed_total", "Connections closed for flooding",
+            m->floods_closed);
+    counter(o, "parley_gateway_requests_forwarded_total", "Requests sent to services",
+            m->requests_forwarded);
+    counter(o, "parley_gateway_requests_timed_out_total",
+            "Requests answered `unavailable` because no service answered in time",
+            m->requests_timed_out);
+    counter(o, "parley_gateway_bus_messages_in_total", "Replies and events received from the bus",
+            m->bus_events_in);
+    pl_buf_puts(o, "# HELP parley_gateway_service_up Whether the service kind answered its "
+                   "health probe recently\n# TYPE parley_gateway_service_up gauge\n");
+    for (int i = 0; i < nservices; i++)
+        pl_buf_printf(o, "parley_gateway_service_up{service=\"%s\"} %d\n", service_names[i],
+                      service_up[i]);
+}

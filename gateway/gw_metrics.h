@@ -1,0 +1,31 @@
+/*  gw_metrics: the gateway's counters and their Prometheus text rendering.
+    The one thing to know: counters are plain integers bumped on the loop thread;
+    per-type counters are indexed by the proto event table, so the label set is
+    bounded (unknown types count as "unknown", never as the client's string). */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdint.h>
+
+#include "pl_buf.h"
+
+#define GW_METRICS_MAX_TYPES 64
+#define GW_ERROR_CODES 10
+
+typedef struct {
+    uint64_t connections_opened, connections_closed;
+    int64_t connections_open, connections_authed;
+    uint64_t frames_in[GW_METRICS_MAX_TYPES + 1]; /* by proto event index; last = unknown */
+    uint64_t frames_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t errors[GW_ERROR_CODES];
+    uint64_t slow_consumers_cut, rate_limited, floods_closed;
+    uint64_t requests_forwarded, requests_timed_out, bus_events_in;
+} gw_metrics_t;
+
+/* Index of an error code in errors[] (the last is "internal" for anything unknown). */
+int gw_metrics_error_index(const char *code);
+void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *out, const char *const *service_names,
+                       const int *service_up, int nservices);
+
+#endif

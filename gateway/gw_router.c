@@ -1,0 +1,408 @@
+/*  gw_router: what happens to a client frame, and to the answer that comes back.
+    Frame path: JSON → MessagePack (no DOM) → envelope checks (object, id, type,
+    rate limit, authentication) → proto validation → handled here (auth, ping,
+    unsubscribe) or forwarded to the service named by proto/ with a deadline.
+    Every forwarded request is remembered until its reply or its deadline; at the
+    deadline the client gets `unavailable`, so a dead service never hangs a client. */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_clock.h"
+#include "pl_json.h"
+#include "pl_log.h"
+#include "pl_mp.h"
+#include "proto_envelope.h"
+
+#define ID_MAX_BYTES 128
+#define ID_JSON_MAX (ID_MAX_BYTES * 6 + 8) /* every byte escaped, quotes */
+
+/* ---- pending requests --------------------------------------------------------- */
+
+static gw_pending_t *pending_add(gw_t *gw, gw_conn_t *c, uint64_t rq, const char *id_json,
+                                 int is_auth)
+{
+    size_t idlen = strlen(id_json);
+    gw_pending_t *p = malloc(sizeof *p + idlen + 1);
+    if (!p)
+        return NULL;
+    p->rq = rq;
+    p->conn_id = c->id;
+    p->deadline_ms = pl_mono_ms() + gw->cfg.request_timeout_ms;
+    p->has_id = idlen > 0;
+    p->is_auth = (uint8_t)is_auth;
+    memcpy(p->id_json, id_json, idlen + 1);
+    if (pl_map_puti(gw->pending, rq, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    /* One timeout for all requests: send order is deadline order, so a FIFO list
+       is enough to find what expired. */
+    p->next = NULL;
+    p->prev = gw->pend_tail;
+    if (gw->pend_tail)
+        gw->pend_tail->next = p;
+    else
+        gw->pend_head = p;
+    gw->pend_tail = p;
+    return p;
+}
+
+static void pending_free(gw_t *gw, gw_pending_t *p)
+{
+    pl_map_removei(gw->pending, p->rq);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        gw->pend_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        gw->pend_tail = p->prev;
+    free(p);
+}
+
+void gw_router_forget_pending(gw_t *gw)
+{
+    while (gw->pend_head)
+        pending_free(gw, gw->pend_head);
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+/* A session that could not be opened returns to "no identity". */
+static void session_abort(gw_t *gw, gw_conn_t *c)
+{
+    gw_index_drop_conn(gw, c);
+    free(c->uid);
+    free(c->name);
+    c->uid = c->name = NULL;
+    c->role = PL_ROLE_NONE;
+    c->state = GW_CONN_NEW;
+}
+
+/* Forward body (a map) minus its `type` and `id` as request `ev`. */
+static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, const char *as,
+                   const msgpack_object *body, const char *id_json, int is_auth)
+{
+    uint64_t rq = ++gw->next_rq;
+    msgpack_sbuffer_clear(&gw->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, ev, as, gw->gwid, c->id, rq, c->uid, pl_role_name(c->role),
+                            c->name, pl_wall_ms() + gw->cfg.request_timeout_ms);
+    uint32_t keep = 0;
+    if (body) {
+        for (uint32_t i = 0; i < body->via.map.size; i++) {
+            const msgpack_object *k = &body->via.map.ptr[i].key;
+            keep += !(pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id"));
+        }
+    }
+    msgpack_pack_map(&pk, keep);
+    for (uint32_t i = 0; body && i < body->via.map.size; i++) {
+        const msgpack_object_kv *kv = &body->via.map.ptr[i];
+        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
+            continue;
+        msgpack_pack_object(&pk, kv->key);
+        msgpack_pack_object(&pk, kv->val);
+    }
+    gw_pending_t *p = pending_add(gw, c, rq, id_json, is_auth);
+    if (!p || gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) != 0) {
+        if (p)
+            pending_free(gw, p);
+        return -1;
+    }
+    if (is_auth)
+        c->auth_rq = rq;
+    return 0;
+}
+
+void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
+                             const char *id_json, int has_id)
+{
+    (void)has_id;
+    c->uid = strdup(id->user_id);
+    c->name = id->name[0] ? strdup(id->name) : NULL;
+    c->role = id->role;
+    if (!c->uid || gw_index_set_user(gw, c, c->uid) != 0) {
+        session_abort(gw, c);
+        gw_send_error(gw, c, id_json, "internal", "internal error");
+        return;
+    }
+    c->state = GW_CONN_AUTHING;
+    /* chat-svc answers with auth_success (the user's conversations); the session
+       id names this connection uniquely across gateways. */
+    char sid[48];
+    snprintf(sid, sizeof sid, "%s-%llx", gw->gwid, (unsigned long long)c->id);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_str(&pk, "session_id", sid);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS
+                 ? forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &up.data,
+                           id_json, 1)
+                 : -1;
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        session_abort(gw, c);
+        gw_send_error(gw, c, id_json, "unavailable", "the chat service is unavailable");
+    }
+}
+
+static void on_auth(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const char *id_json)
+{
+    if (c->state != GW_CONN_NEW) {
+        gw_send_error(gw, c, id_json, "conflict", "already authenticated");
+        return;
+    }
+    const char *tok;
+    size_t len;
+    char token[PL_TOKEN_MAX + 1];
+    pl_mp_str(body, "token", &tok, &len); /* validated by proto: 1..8192 chars */
+    if (len > PL_TOKEN_MAX) {
+        gw_send_error(gw, c, id_json, "unauthenticated", "invalid token: too long");
+        return;
+    }
+    memcpy(token, tok, len);
+    token[len] = '\0';
+    pl_identity_t ident;
+    char why[96];
+    if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &ident, why, sizeof why) != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "invalid token: %s", why);
+        pl_info("auth refused", "conn=%llu reason=\"%s\"", (unsigned long long)c->id, why);
+        gw_send_error(gw, c, id_json, "unauthenticated", msg);
+        return;
+    }
+    gw_router_begin_session(gw, c, &ident, id_json, *id_json != '\0');
+}
+
+/* Answers the gateway builds itself: pong and unsubscribed. */
+static void send_local(gw_t *gw, gw_conn_t *c, const char *type, long long conv,
+                       const char *id_json)
+{
+    char frame[320];
+    int n = snprintf(frame, sizeof frame, "{\"type\":\"%s\"", type);
+    if (conv > 0)
+        n += snprintf(frame + n, sizeof frame - (size_t)n, ",\"conversation_id\":%lld", conv);
+    if (*id_json)
+        n += snprintf(frame + n, sizeof frame - (size_t)n, ",\"id\":%s", id_json);
+    n += snprintf(frame + n, sizeof frame - (size_t)n, "}");
+    gw_msg_t *m = gw_msg_new(frame, (size_t)n);
+    if (m) {
+        gw_conn_send(gw, c, m);
+        gw_msg_unref(m);
+    }
+}
+
+/* ---- frames in ----------------------------------------------------------------- */
+
+/* The client's id as JSON text: a string (≤ 128 bytes) or an integer. Returns 0 with
+   out filled ("" when absent), -1 when present but unusable. */
+static int read_id(const msgpack_object *root, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const msgpack_object *id = pl_mp_get(root, "id");
+    if (!id || id->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    int64_t v;
+    if (pl_mp_as_int(id, &v) == 0) {
+        snprintf(out, cap, "%lld", (long long)v);
+        return 0;
+    }
+    if (id->type != MSGPACK_OBJECT_STR || id->via.str.size > ID_MAX_BYTES)
+        return -1;
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    int rc = pl_msgpack_to_json(id, &b);
+    if (rc == 0 && b.len < cap)
+        memcpy(out, b.data, b.len + 1);
+    else
+        rc = -1;
+    pl_buf_free(&b);
+    return rc;
+}
+
+static int event_index(const proto_event_t *ev)
+{
+    size_t n;
+    const proto_event_t *all = proto_events(&n);
+    size_t i = (size_t)(ev - all);
+    return i < GW_METRICS_MAX_TYPES ? (int)i : GW_METRICS_MAX_TYPES;
+}
+
+static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
+{
+    char id_json[ID_JSON_MAX];
+    if (read_id(root, id_json, sizeof id_json) != 0) {
+        gw_send_error(gw, c, NULL, "bad_request", "id: must be a string of at most 128 bytes or an integer");
+        return;
+    }
+    if (!gw_conn_admit(gw, c, pl_mono_ms())) {
+        gw_send_error(gw, c, id_json, "rate_limited", "too many frames, slow down");
+        return;
+    }
+    const char *type;
+    size_t tlen;
+    if (pl_mp_str(root, "type", &type, &tlen) != 0) {
+        gw_send_error(gw, c, id_json, c->state == GW_CONN_NEW ? "unauthenticated" : "bad_request",
+                      "type: a string is required");
+        return;
+    }
+    const proto_event_t *ev = proto_event_find(type, tlen);
+    gw->metrics.frames_in[ev ? event_index(ev) : GW_METRICS_MAX_TYPES]++;
+    int is_auth_or_ping = ev && ev->svc == PROTO_SVC_GATEWAY &&
+                          (strcmp(ev->name, "auth") == 0 || strcmp(ev->name, "ping") == 0);
+    if (c->state == GW_CONN_NEW && !is_auth_or_ping) {
+        gw_send_error(gw, c, id_json, "unauthenticated", "authenticate first: send auth with a token");
+        return;
+    }
+    if (!ev) {
+        gw_send_error(gw, c, id_json, "bad_request", "unknown type");
+        return;
+    }
+    char why[160];
+    proto_verdict_t verdict = proto_validate(ev, root, why, sizeof why);
+    if (verdict != PROTO_OK) {
+        gw_send_error(gw, c, id_json, verdict == PROTO_TOO_LARGE ? "too_large" : "bad_request", why);
+        return;
+    }
+    if (strcmp(ev->name, "ping") == 0) {
+        send_local(gw, c, "pong", 0, id_json);
+        return;
+    }
+    if (strcmp(ev->name, "auth") == 0) {
+        on_auth(gw, c, root, id_json);
+        return;
+    }
+    if (strcmp(ev->name, "unsubscribe_conversation") == 0) {
+        int64_t conv;
+        pl_mp_int(root, "conversation_id", &conv);
+        gw_index_unsubscribe(gw, c, conv);
+        send_local(gw, c, "unsubscribed", (long long)conv, id_json);
+        return;
+    }
+    char as[64];
+    snprintf(as, sizeof as, "%.*s", (int)tlen, type);
+    if (forward(gw, c, ev->svc, ev->name, as, root, id_json, 0) != 0)
+        gw_send_error(gw, c, id_json, "unavailable", "the service is unavailable, try again");
+}
+
+void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
+{
+    gw->metrics.bytes_in += len;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    char err[128];
+    if (pl_json_to_msgpack(data, len, &sb, err, sizeof err) != 0) {
+        if (gw_conn_admit(gw, c, pl_mono_ms()))
+            gw_send_error(gw, c, NULL, "bad_request", err);
+        else
+            gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
+        msgpack_sbuffer_destroy(&sb);
+        return;
+    }
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_MAP) {
+        if (gw_conn_admit(gw, c, pl_mono_ms()))
+            gw_send_error(gw, c, NULL, "bad_request", "a frame must be a JSON object");
+        else
+            gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
+    } else {
+        handle_object(gw, c, &up.data);
+    }
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- answers in ---------------------------------------------------------------- */
+
+static void note_health(gw_t *gw, const msgpack_object *body)
+{
+    const msgpack_object *svc = pl_mp_get(body, "svc");
+    for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++)
+        if (pl_mp_str_eq(svc, proto_svc_name((proto_svc_t)s)))
+            gw->health_ok_ms[s] = pl_mono_ms();
+}
+
+void gw_router_reply(gw_t *gw, const msgpack_object *root)
+{
+    uint64_t cn, rq;
+    const msgpack_object *body = pl_mp_get(root, PK_B);
+    if (pl_mp_uint(root, PK_CN, &cn) || pl_mp_uint(root, PK_RQ, &rq) || !body ||
+        body->type != MSGPACK_OBJECT_MAP)
+        return;
+    if (cn == 0) {
+        note_health(gw, body);
+        return;
+    }
+    gw_pending_t *p = pl_map_geti(gw->pending, rq);
+    if (!p)
+        return; /* answered `unavailable` already */
+    gw_conn_t *c = pl_map_geti(gw->conns, cn);
+    int is_auth = p->is_auth;
+    char id_json[ID_JSON_MAX];
+    snprintf(id_json, sizeof id_json, "%s", p->id_json);
+    int has_id = p->has_id;
+    pending_free(gw, p);
+    if (!c || !c->wsi)
+        return;
+    const msgpack_object *type = pl_mp_get(body, "type");
+    if (is_auth) {
+        if (!pl_mp_str_eq(type, "auth_success")) {
+            session_abort(gw, c);
+        } else {
+            c->state = GW_CONN_AUTHED;
+            gw_unauth_remove(gw, c);
+            gw->metrics.connections_authed++;
+        }
+    }
+    const msgpack_object *sub = pl_mp_get(root, PK_SUB);
+    if (sub && sub->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < sub->via.array.size; i++) {
+            int64_t conv;
+            if (pl_mp_as_int(&sub->via.array.ptr[i], &conv) == 0)
+                gw_index_subscribe(gw, c, conv);
+        }
+    if (pl_mp_str_eq(type, "ack") && !has_id)
+        return; /* requests without an id get no ack */
+    if (pl_mp_str_eq(type, "error")) {
+        const msgpack_object *code = pl_mp_get(body, "code");
+        char cs[32] = "internal";
+        if (code && code->type == MSGPACK_OBJECT_STR && code->via.str.size < sizeof cs)
+            snprintf(cs, sizeof cs, "%.*s", (int)code->via.str.size, code->via.str.ptr);
+        gw->metrics.errors[gw_metrics_error_index(cs)]++;
+    }
+    gw_msg_t *m = gw_msg_from_event(gw, body, id_json);
+    if (m) {
+        gw_conn_send(gw, c, m);
+        gw_msg_unref(m);
+    }
+}
+
+void gw_router_expire(gw_t *gw, int64_t now_ms)
+{
+    while (gw->pend_head && gw->pend_head->deadline_ms <= now_ms) {
+        gw_pending_t *p = gw->pend_head;
+        gw_conn_t *c = pl_map_geti(gw->conns, p->conn_id);
+        gw->metrics.requests_timed_out++;
+        if (c && c->wsi) {
+            if (p->is_auth)
+                session_abort(gw, c);
+            gw_send_error(gw, c, p->id_json, "unavailable",
+                          "the service did not answer in time, try again");
+        }
+        pending_free(gw, p);
+    }
+}

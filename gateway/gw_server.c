@@ -1,0 +1,229 @@
+/*  gw_server: the gateway object's life: libuv loop, lws context on that loop,
+    ZeroMQ bus, the 100 ms housekeeping tick, and a clean shutdown on SIGINT/SIGTERM
+    (clients are told 1001 "going away", then everything is torn down in reverse). */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_clock.h"
+#include "pl_log.h"
+
+#define TICK_MS 100
+#define PROBE_EVERY_MS 1000
+#define SHUTDOWN_GRACE_MS 500
+
+static void random_gwid(char *out)
+{
+    unsigned char b[8] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(b, 1, sizeof b, f) != sizeof b) {
+        int64_t t = pl_wall_ms();
+        memcpy(b, &t, sizeof b);
+    }
+    if (f)
+        fclose(f);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void expire_unauthenticated(gw_t *gw, int64_t now)
+{
+    while (gw->unauth_head && now - gw->unauth_head->opened_ms >= gw->cfg.auth_timeout_ms) {
+        gw_conn_t *c = gw->unauth_head;
+        gw_unauth_remove(gw, c);
+        pl_info("auth timeout", "conn=%llu", (unsigned long long)c->id);
+        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    gw_t *gw = t->data;
+    int64_t now = pl_mono_ms();
+    gw_router_expire(gw, now);
+    expire_unauthenticated(gw, now);
+    if (now >= gw->next_probe_ms) {
+        gw_bus_probe(gw, now);
+        gw->next_probe_ms = now + PROBE_EVERY_MS;
+    }
+}
+
+static void close_each(const void *key, size_t klen, void *value, void *arg)
+{
+    (void)key;
+    (void)klen;
+    (void)arg;
+    gw_conn_close(value, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    gw_t *gw = t->data;
+    uv_stop(&gw->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    gw_t *gw = h->data;
+    if (gw->stopping)
+        return;
+    gw->stopping = 1;
+    pl_info("stopping", "signal=%d connections=%lld", signum,
+            (long long)gw->metrics.connections_open);
+    pl_map_each(gw->conns, close_each, NULL);
+    /* reuse the tick timer: give close frames a moment to leave */
+    uv_timer_stop(&gw->tick);
+    uv_timer_start(&gw->tick, on_grace_over, SHUTDOWN_GRACE_MS, 0);
+}
+
+/* Route lws' own log lines into ours (warnings and errors only). */
+static void lws_log_emit(int level, const char *line)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", line);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pl_log(level == LLL_ERR ? PL_LOG_ERROR : PL_LOG_WARN, "libwebsockets", "detail=\"%s\"", msg);
+}
+
+static int start_lws(gw_t *gw)
+{
+    static lws_retry_bo_t retry; /* lws keeps a pointer: it must outlive the context */
+    retry.secs_since_valid_ping = (uint16_t)gw->cfg.ping_interval_s;
+    retry.secs_since_valid_hangup = (uint16_t)(gw->cfg.ping_interval_s + 10);
+    void *foreign[1] = {&gw->loop};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = gw->cfg.port;
+    info.protocols = gw_protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.foreign_loops = foreign;
+    info.user = gw;
+    info.retry_and_idle_policy = &retry;
+    info.max_http_header_data = PL_TOKEN_MAX + 4096; /* tokens may come in the URL */
+    info.timeout_secs = 10;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    gw->ctx = lws_create_context(&info);
+    if (!gw->ctx) {
+        pl_error("cannot listen", "port=%d reason=\"libwebsockets context failed (port in use?)\"",
+                 gw->cfg.port);
+        return -1;
+    }
+    return 0;
+}
+
+gw_t *gw_new(const gw_config_t *cfg)
+{
+    gw_t *gw = calloc(1, sizeof *gw);
+    if (!gw)
+        return NULL;
+    gw->cfg = *cfg;
+    random_gwid(gw->gwid);
+    msgpack_sbuffer_init(&gw->scratch);
+    pl_buf_init(&gw->json, GW_MSG_HEAD);
+    gw->conns = pl_map_new();
+    gw->users = pl_map_new();
+    gw->convs = pl_map_new();
+    gw->pending = pl_map_new();
+    gw->jwt = pl_jwt_verifier_new(cfg->jwt_alg, (const unsigned char *)cfg->jwt_key,
+                                  cfg->jwt_key_len);
+    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->jwt) {
+        pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
+        goto fail;
+    }
+    if (uv_loop_init(&gw->loop) != 0)
+        goto fail;
+    gw->loop_ready = 1;
+    uv_timer_init(&gw->loop, &gw->tick);
+    gw->tick.data = gw;
+    uv_signal_init(&gw->loop, &gw->sigint);
+    uv_signal_init(&gw->loop, &gw->sigterm);
+    gw->sigint.data = gw->sigterm.data = gw;
+    if (gw_bus_open(gw) != 0) {
+        pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
+        goto fail;
+    }
+    if (start_lws(gw) != 0)
+        goto fail;
+    uv_timer_start(&gw->tick, on_tick, TICK_MS, TICK_MS);
+    uv_signal_start(&gw->sigint, on_signal, SIGINT);
+    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    gw_bus_probe(gw, pl_mono_ms());
+    gw->next_probe_ms = pl_mono_ms() + PROBE_EVERY_MS;
+    pl_info("gateway listening", "port=%d gateway=%s broker=%s:%d", cfg->port, gw->gwid,
+            cfg->broker.host, cfg->broker.port);
+    return gw;
+fail:
+    gw_destroy(&gw);
+    return NULL;
+}
+
+int gw_run(gw_t *self)
+{
+    uv_run(&self->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void free_each_conv(const void *k, size_t kl, void *v, void *arg)
+{
+    (void)k;
+    (void)kl;
+    (void)arg;
+    gw_conv_t *c = v;
+    free(c->conns);
+    free(c);
+}
+
+static void free_each(const void *k, size_t kl, void *v, void *arg)
+{
+    (void)k;
+    (void)kl;
+    (void)arg;
+    free(v);
+}
+
+void gw_destroy(gw_t **self_p)
+{
+    gw_t *gw = *self_p;
+    if (!gw)
+        return;
+    if (gw->ctx) {
+        lws_context_destroy(gw->ctx); /* closes every connection (CLOSED callbacks run) */
+        gw->ctx = NULL;
+    }
+    if (gw->loop_ready) {
+        uv_poll_stop(&gw->sub_poll);
+        close_handle((uv_handle_t *)&gw->tick);
+        close_handle((uv_handle_t *)&gw->sigint);
+        close_handle((uv_handle_t *)&gw->sigterm);
+        close_handle((uv_handle_t *)&gw->sub_poll);
+        close_handle((uv_handle_t *)&gw->sub_check);
+        close_handle((uv_handle_t *)&gw->sub_idle);
+        uv_run(&gw->loop, UV_RUN_DEFAULT); /* let lws and our handles finish closing */
+        uv_loop_close(&gw->loop);
+    }
+    gw_bus_close(gw);
+    gw_router_forget_pending(gw);
+    if (gw->convs)
+        pl_map_each(gw->convs, free_each_conv, NULL);
+    if (gw->users)
+        pl_map_each(gw->users, free_each, NULL);
+    pl_map_destroy(&gw->conns);
+    pl_map_destroy(&gw->users);
+    pl_map_destroy(&gw->convs);
+    pl_map_destroy(&gw->pending);
+    pl_jwt_verifier_destroy(&gw->jwt);
+    msgpack_sbuffer_destroy(&gw->scratch);
+    pl_buf_free(&gw->json);
+    free(gw);
+    *self_p = NULL;
+}

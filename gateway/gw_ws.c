@@ -1,0 +1,164 @@
+/*  gw_ws: the libwebsockets protocol: one callback, one switch, as in lws' minimal
+    examples. HTTP (/healthz, /metrics, upgrade checks) and WebSocket events of the
+    same port arrive here; the work itself lives in gw_conn, gw_router and gw_http. */
+#include "gw.h"
+
+#include <string.h>
+
+#include "pl_clock.h"
+#include "pl_log.h"
+
+/* Read the token given at the upgrade: `?token=` or `Authorization: Bearer`.
+   Returns 1 and fills buf if there is one, 0 if none, -1 if one is there but is
+   longer than any token we accept. */
+static int upgrade_token(struct lws *wsi, char *buf, int cap)
+{
+    const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, cap);
+    if (v && *v) {
+        memmove(buf, v, strlen(v) + 1);
+        return 1;
+    }
+    char auth[PL_TOKEN_MAX + 16];
+    int n = lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *t = auth + 7;
+        while (*t == ' ')
+            t++;
+        size_t tl = strlen(t);
+        if (tl == 0 || tl >= (size_t)cap)
+            return tl ? -1 : 0; /* too long to be one of our tokens */
+        memcpy(buf, t, tl + 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int path_is_websocket(struct lws *wsi)
+{
+    char uri[256];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+        return 0;
+    return strcmp(uri, "/") == 0 || strcmp(uri, "/ws") == 0;
+}
+
+/* Refuse an upgrade with an HTTP status before any WebSocket exists. */
+static int refuse(struct lws *wsi, unsigned int status, const char *why)
+{
+    pl_info("upgrade refused", "status=%u reason=\"%s\"", status, why);
+    lws_return_http_status(wsi, status, why);
+    return 1;
+}
+
+static int confirm_upgrade(gw_t *gw, struct lws *wsi)
+{
+    if (!path_is_websocket(wsi))
+        return refuse(wsi, HTTP_STATUS_NOT_FOUND, "no WebSocket endpoint here: use / or /ws");
+    char origin[512];
+    int n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
+    if (n > 0 && !gw_config_origin_allowed(&gw->cfg, origin, (size_t)n))
+        return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
+    char token[PL_TOKEN_MAX + 1];
+    int have = upgrade_token(wsi, token, sizeof token);
+    if (have < 0)
+        return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid token");
+    if (have > 0) {
+        pl_identity_t id;
+        char why[96];
+        if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &id, why, sizeof why) != 0)
+            return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid token");
+    }
+    return 0;
+}
+
+static void on_established(gw_t *gw, gw_conn_t *c, struct lws *wsi)
+{
+    gw_conn_open(gw, c, wsi);
+    char token[PL_TOKEN_MAX + 1];
+    if (upgrade_token(wsi, token, sizeof token) <= 0)
+        return;
+    pl_identity_t id;
+    char why[96];
+    /* Verified at the upgrade already; checked again because the identity is not
+       carried across lws' HTTP → WebSocket switch. */
+    if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &id, why, sizeof why) != 0) {
+        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "invalid token");
+        return;
+    }
+    c->upgrade_token = 1;
+    gw_router_begin_session(gw, c, &id, "", 0);
+}
+
+/* Collect a message that may arrive in pieces; act on it when complete. */
+static int on_receive(gw_t *gw, gw_conn_t *c, struct lws *wsi, const char *in, size_t len)
+{
+    if (c->close_code)
+        return 0;
+    size_t total = c->rx.len + len + lws_remaining_packet_payload(wsi);
+    if (total > (size_t)gw->cfg.max_frame_bytes) {
+        pl_info("frame too large", "conn=%llu bytes=%zu", (unsigned long long)c->id, total);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"frame too large", 15);
+        return -1;
+    }
+    int final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    if (lws_frame_is_binary(wsi)) {
+        if (!final)
+            return 0; /* binary payloads are never kept */
+        pl_buf_reset(&c->rx);
+        if (++c->binary_frames >= 2) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                             (unsigned char *)"binary frames are not accepted", 30);
+            return -1;
+        }
+        gw_send_error(gw, c, NULL, "bad_request", "binary frames are not accepted: send JSON text");
+        return 0;
+    }
+    if (final && c->rx.len == 0) { /* the common case: one piece, no copy */
+        gw_router_frame(gw, c, in, len);
+        return 0;
+    }
+    if (pl_buf_append(&c->rx, in, len) != 0)
+        return -1;
+    if (final) {
+        gw_router_frame(gw, c, c->rx.data, c->rx.len);
+        pl_buf_free(&c->rx); /* large buffers are not kept for idle connections */
+    }
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    gw_t *gw = lws_context_user(lws_get_context(wsi));
+    gw_conn_t *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(gw, wsi);
+    case LWS_CALLBACK_HTTP:
+        return gw_http_request(gw, wsi, (const char *)in);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return gw_http_writeable(gw, wsi, c);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        gw_http_done(c);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(gw, c, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(gw, c, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return gw_conn_writeable(gw, c);
+    case LWS_CALLBACK_CLOSED:
+        gw_conn_closed(gw, c);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols gw_protocols[] = {
+    /* A small rx buffer keeps idle connections cheap; bigger messages arrive in
+       pieces and are reassembled (up to MAX_FRAME_BYTES) only while they arrive. */
+    {"parley", callback, sizeof(gw_conn_t), 2048, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};

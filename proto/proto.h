@@ -1,0 +1,113 @@
+/*  proto: the single definition of Parley's messages.
+    The one thing to know: the client event table in proto_events.c is data. The gateway
+    validates every client frame against it before anything leaves the edge, and the
+    services read fields by the same names, so the two sides cannot disagree. The
+    internal envelope keys and topics below are the whole internal wire format
+    (docs/internals.md explains them). */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Who handles an event ------------------------------------------------------ */
+typedef enum {
+    PROTO_SVC_GATEWAY = 0, /* handled by the gateway itself (auth, ping, ...) */
+    PROTO_SVC_CHAT,
+    PROTO_SVC_PRESENCE,
+    PROTO_SVC_CALL,
+    PROTO_SVC_COUNT
+} proto_svc_t;
+
+/* Service kind names, also the topic frame of requests on the queues. */
+const char *proto_svc_name(proto_svc_t svc);
+/* Offset of a service's queue front (gateways PUSH) from BROKER_PORT; back is +1. */
+int proto_svc_queue_offset(proto_svc_t svc);
+
+#define PROTO_PORT_EVENTS_IN 0  /* broker XSUB: services PUB here */
+#define PROTO_PORT_EVENTS_OUT 1 /* broker XPUB: gateways SUB here */
+
+/* ---- Field schema -------------------------------------------------------------- */
+typedef enum {
+    PF_STR = 1,  /* string; min/max in Unicode code points */
+    PF_INT,      /* integer; min/max inclusive */
+    PF_BOOL,
+    PF_ID,       /* string (1..max bytes) or integer: ids chosen by the client */
+    PF_STR_LIST, /* array of strings; min/max = item count; item_max = bytes per item */
+    PF_OBJECT,   /* map; max = bytes of its JSON text (0 = no limit beyond the frame) */
+    PF_LIST,     /* array of anything; min/max = item count */
+} proto_ftype_t;
+
+#define PF_REQUIRED 1u
+#define PF_TOO_LARGE 2u /* exceeding max is `too_large` rather than `bad_request` */
+
+typedef struct {
+    const char *name;
+    proto_ftype_t type;
+    unsigned flags;
+    int64_t min, max;
+    int64_t item_max;   /* PF_STR_LIST: max bytes per item */
+    const char *one_of; /* PF_STR: allowed values, '|' separated, or NULL */
+} proto_field_t;
+
+typedef struct {
+    const char *name;  /* canonical name */
+    const char *alias; /* accepted alternative name, or NULL */
+    proto_svc_t svc;
+    const proto_field_t *fields; /* terminated by {NULL} */
+} proto_event_t;
+
+/* Look up a client event by name or alias; NULL if unknown. */
+const proto_event_t *proto_event_find(const char *name, size_t len);
+/* Every event, for documentation and tests; *count receives the table size. */
+const proto_event_t *proto_events(size_t *count);
+
+typedef enum { PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE } proto_verdict_t;
+
+/* Validate the client's object `body` (a map that still holds `type` and `id`, which
+   are skipped) against ev's fields: required fields present, types right, values in
+   range, unknown fields ignored, optional fields given as null treated as absent.
+   On failure writes a client-safe reason ("content: must be 1 to 16384 characters"). */
+proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *body, char *why,
+                               size_t whylen);
+
+/* ---- Internal envelope keys (docs/internals.md) ------------------------------- */
+#define PK_EV "ev"     /* request: canonical event name */
+#define PK_AS "as"     /* request: event name as the client sent it */
+#define PK_GW "gw"     /* request: gateway id */
+#define PK_CN "cn"     /* request/reply: connection id */
+#define PK_RQ "rq"     /* request/reply: request id */
+#define PK_UID "uid"   /* request: user id */
+#define PK_ROLE "role" /* request: user role */
+#define PK_NM "nm"     /* request: display name */
+#define PK_DL "dl"     /* request: deadline, epoch ms */
+#define PK_B "b"       /* request body / reply or event payload */
+#define PK_SUB "sub"   /* reply: conversation ids to subscribe to; event: one id */
+#define PK_XG "xg"     /* event: excluded connection's gateway */
+#define PK_XC "xc"     /* event: excluded connection id */
+#define PK_XU "xu"     /* event: excluded user */
+
+/* Internal request names that do not come from clients. */
+#define PROTO_EV_HEALTH "health"             /* gateway → every service: liveness probe */
+#define PROTO_EV_SESSION_OPEN "session_open" /* gateway → chat: list conversations at auth */
+
+/* Topic prefixes (a topic is prefix + id + '\0'). */
+#define PROTO_TOPIC_GATEWAY 'g'
+#define PROTO_TOPIC_USER 'u'
+#define PROTO_TOPIC_CONV 'c'
+
+#define PROTO_TOPIC_MAX 160
+/* Build a topic into out (cap >= PROTO_TOPIC_MAX); returns its length including the
+   terminating NUL, or -1 if the id is too long. */
+int proto_topic(char *out, size_t cap, char prefix, const char *id, size_t idlen);
+int proto_topic_int(char *out, size_t cap, char prefix, int64_t id);
+
+/* Contract limits that are not configured per process. */
+#define PROTO_CONTENT_MAX 16384
+#define PROTO_STATUS_MESSAGE_MAX 140
+#define PROTO_SIGNAL_MAX 65536
+#define PROTO_HISTORY_DEFAULT 50
+#define PROTO_HISTORY_MAX 200
+
+#endif

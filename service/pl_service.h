@@ -1,0 +1,79 @@
+/*  pl_service: the runtime every Parley service runs on.
+    The one thing to know: requests are taken from the service's queue in batches and
+    handled inside ONE database transaction (group commit); everything a handler sends
+    (replies, events) waits in an outbox and leaves only after that COMMIT succeeded.
+    If the batch fails, it is rolled back and every request is retried alone, so one
+    bad request costs only itself. A client is never told of something uncommitted. */
+#ifndef PL_SERVICE_H
+#define PL_SERVICE_H
+
+#include <libpq-fe.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "pl_pg.h"
+#include "proto.h"
+#include "proto_envelope.h"
+
+typedef struct pl_service_t pl_service_t;
+
+/* Handle one request inside the open transaction. Reply exactly once (answer, ack or
+   error). Return 0 when done (client errors included), -1 when the database failed:
+   the transaction is then rolled back and the request retried alone. */
+typedef int(pl_handler_fn)(void *app, pl_service_t *svc, const proto_request_t *req);
+/* Periodic work (timers) inside its own transaction; same return convention. */
+typedef int(pl_tick_fn)(void *app, pl_service_t *svc, int64_t now_ms);
+/* Batch order: requests are handled sorted by this key (stable), so that instances
+   lock rows in the same order and never deadlock each other. */
+typedef int64_t(pl_order_fn)(const proto_request_t *req);
+
+typedef struct {
+    proto_svc_t kind;
+    pl_handler_fn *handle;
+    pl_tick_fn *tick; /* optional */
+    int tick_ms;
+    pl_order_fn *order_key;  /* optional */
+    const pl_stmt_t *stmts;  /* prepared again after a reconnect */
+} pl_service_def_t;
+
+/* Connects to the broker (BROKER_HOST/BROKER_PORT). Takes ownership of db.
+   NULL on failure (logged; db is then finished). */
+pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p);
+void pl_service_destroy(pl_service_t **self_p);
+
+/* Serve until SIGINT/SIGTERM; the batch in progress is finished first. 0 on a clean
+   stop, -1 on a fatal error. */
+int pl_service_run(pl_service_t *self);
+
+PGconn *pl_service_db(pl_service_t *self);
+/* Random id of this instance (16 hex chars), for logs. */
+const char *pl_service_instance(pl_service_t *self);
+
+/* ---- Output, buffered until commit ---------------------------------------------
+   Each begin returns a packer positioned for the body: pack exactly one map (the
+   event, with its "type"), then call pl_service_end(). */
+msgpack_packer *pl_service_reply(pl_service_t *self, const proto_request_t *req,
+                                 const int64_t *sub, size_t nsub);
+msgpack_packer *pl_service_to_user(pl_service_t *self, const char *uid,
+                                   const proto_exclude_t *x, int64_t sub);
+msgpack_packer *pl_service_to_conv(pl_service_t *self, int64_t conversation_id,
+                                   const proto_exclude_t *x);
+void pl_service_end(pl_service_t *self);
+
+/* Complete replies in one call. */
+void pl_service_error(pl_service_t *self, const proto_request_t *req, const char *code,
+                      const char *message);
+void pl_service_ack(pl_service_t *self, const proto_request_t *req);
+
+/* The actor of a request, as an exclusion: "everyone but the connection that asked". */
+proto_exclude_t pl_service_actor(const proto_request_t *req);
+
+
+
+/* ---- The whole life of a service process -----------------------------------------
+   Reads the database URL from `db_var` (falling back to DB_CONNECTION_STRING),
+   connects (waiting up to DB_CONNECT_TIMEOUT_MS [10000]), applies `migrations` to
+   `schema`, serves until a signal. Returns the process exit code. */
+int pl_service_main(const char *log_name, const char *db_var, const char *schema,
+                    const pl_migration_t *migrations, const pl_service_def_t *def, void *app);
+#endif

@@ -1,0 +1,251 @@
+/*  Unit tests for proto/: the event table, validation verdicts, topics, and round
+    trips of the internal envelope. */
+#include <string.h>
+
+#include "pl_json.h"
+#include "pl_mp.h"
+#include "pl_test.h"
+#include "proto.h"
+#include "proto_envelope.h"
+
+/* Parse JSON into a msgpack object held by `up` (caller destroys up and sb). */
+static const msgpack_object *from_json(const char *json, msgpack_sbuffer *sb, msgpack_unpacked *up)
+{
+    char err[128];
+    msgpack_sbuffer_init(sb);
+    msgpack_unpacked_init(up);
+    if (pl_json_to_msgpack(json, strlen(json), sb, err, sizeof err) != 0)
+        return NULL;
+    size_t off = 0;
+    if (msgpack_unpack_next(up, sb->data, sb->size, &off) != MSGPACK_UNPACK_SUCCESS)
+        return NULL;
+    return &up->data;
+}
+
+static proto_verdict_t verdict_of(const char *event, const char *json)
+{
+    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    const msgpack_object *o = from_json(json, &sb, &up);
+    const proto_event_t *ev = proto_event_find(event, strlen(event));
+    char why[160];
+    proto_verdict_t v = (o && ev) ? proto_validate(ev, o, why, sizeof why) : (proto_verdict_t)-1;
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return v;
+}
+
+static void test_lookup_and_aliases(void)
+{
+    const proto_event_t *a = proto_event_find("message", 7);
+    const proto_event_t *b = proto_event_find("send_message", 12);
+    PL_CHECK(a && a == b);
+    PL_CHECK(a && a->svc == PROTO_SVC_CHAT);
+    PL_CHECK(proto_event_find("user_typing", 11) == proto_event_find("typing_start", 12));
+    PL_CHECK(proto_event_find("user_stopped_typing", 19) == proto_event_find("typing_stop", 11));
+    PL_CHECK(proto_event_find("nope", 4) == NULL);
+    PL_CHECK(proto_event_find("messagex", 8) == NULL);
+    PL_CHECK(proto_event_find("messag", 6) == NULL);
+    const proto_event_t *auth = proto_event_find("auth", 4);
+    PL_CHECK(auth && auth->svc == PROTO_SVC_GATEWAY);
+    PL_CHECK(proto_event_find("set_status", 10)->svc == PROTO_SVC_PRESENCE);
+    PL_CHECK(proto_event_find("initiate_call", 13)->svc == PROTO_SVC_CALL);
+}
+
+static void test_every_event_routes_somewhere(void)
+{
+    size_t n;
+    const proto_event_t *evs = proto_events(&n);
+    PL_CHECK(n >= 30);
+    for (size_t i = 0; i < n; i++) {
+        PL_CHECK(evs[i].fields != NULL);
+        if (evs[i].svc != PROTO_SVC_GATEWAY)
+            PL_CHECK(proto_svc_queue_offset(evs[i].svc) > 0);
+    }
+    PL_CHECK_STR(proto_svc_name(PROTO_SVC_CHAT), "chat");
+}
+
+static void test_message_validation(void)
+{
+    PL_CHECK(verdict_of("message", "{\"type\":\"message\",\"conversation_id\":1,\"content\":\"hi\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":\"1\",\"content\":\"x\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":0,\"content\":\"x\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1.5,\"content\":\"x\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":42}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"reply_to_id\":null}") == PROTO_OK);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":7}") == PROTO_OK);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"attachments\":{}}") == PROTO_BAD_REQUEST);
+}
+
+/* Content limits are in code points: 16384 four-byte emoji fit, one more does not. */
+static void test_content_limit_counts_code_points(void)
+{
+    size_t n = PROTO_CONTENT_MAX;
+    char *json = malloc(n * 4 + 64);
+    strcpy(json, "{\"conversation_id\":1,\"content\":\"");
+    char *p = json + strlen(json);
+    for (size_t i = 0; i < n; i++, p += 4)
+        memcpy(p, "\xf0\x9f\x98\x80", 4);
+    strcpy(p, "\"}");
+    PL_CHECK(verdict_of("message", json) == PROTO_OK);
+    strcpy(p, "x\"}");
+    PL_CHECK(verdict_of("message", json) == PROTO_TOO_LARGE);
+    free(json);
+}
+
+static void test_enums_and_lists(void)
+{
+    PL_CHECK(verdict_of("set_status", "{\"status\":\"away\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("set_status", "{\"status\":\"sleeping\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[\"a\",\"b\"],\"kind\":\"group\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[\"a\"],\"kind\":\"channel\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[]}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[1]}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[\"\"]}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("list_mentors", "{\"available_only\":1}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("list_mentors", "{}") == PROTO_OK);
+    PL_CHECK(verdict_of("initiate_call", "{\"callee_id\":\"u\",\"media\":\"video\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("initiate_call", "{\"callee_id\":\"u\",\"media\":\"fax\"}") == PROTO_BAD_REQUEST);
+}
+
+static void test_signal_limit(void)
+{
+    PL_CHECK(verdict_of("call_signal", "{\"call_id\":1,\"signal\":{\"sdp\":\"v=0\"}}") == PROTO_OK);
+    PL_CHECK(verdict_of("call_signal", "{\"call_id\":1,\"signal\":\"sdp\"}") == PROTO_BAD_REQUEST);
+    size_t big = PROTO_SIGNAL_MAX + 10;
+    char *json = malloc(big + 64);
+    strcpy(json, "{\"call_id\":1,\"signal\":{\"sdp\":\"");
+    size_t at = strlen(json);
+    memset(json + at, 'a', big);
+    strcpy(json + at + big, "\"}}");
+    PL_CHECK(verdict_of("call_signal", json) == PROTO_TOO_LARGE);
+    free(json);
+}
+
+static void test_topics(void)
+{
+    char t[PROTO_TOPIC_MAX];
+    PL_CHECK(proto_topic(t, sizeof t, 'u', "alice", 5) == 7);
+    PL_CHECK(memcmp(t, "ualice\0", 7) == 0);
+    PL_CHECK(proto_topic_int(t, sizeof t, 'c', 42) == 4);
+    PL_CHECK(memcmp(t, "c42\0", 4) == 0);
+    /* NUL termination keeps prefix matching exact: c4 is not a prefix of c42. */
+    char t2[PROTO_TOPIC_MAX];
+    proto_topic_int(t2, sizeof t2, 'c', 4);
+    PL_CHECK(memcmp(t, t2, 3) != 0);
+    PL_CHECK(proto_topic(t, sizeof t, 'u', "a\0b", 3) == -1);
+    char small[8];
+    PL_CHECK(proto_topic(small, sizeof small, 'u', "x", 1) == -1);
+}
+
+static void test_request_round_trip(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    PL_CHECK(proto_pack_request_head(&pk, "message", "send_message", "0123456789abcdef", 7,
+                                     99, "alice", "student", "Alice", 123456) == 0);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_int(&pk, "conversation_id", 5);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    PL_CHECK(msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    proto_request_t req;
+    PL_CHECK(proto_request_decode(&up.data, &req) == 0);
+    PL_CHECK_STR(req.ev, "message");
+    PL_CHECK_STR(req.as, "send_message");
+    PL_CHECK_STR(req.gw, "0123456789abcdef");
+    PL_CHECK(req.cn == 7 && req.rq == 99 && req.dl == 123456);
+    PL_CHECK_STR(req.uid, "alice");
+    PL_CHECK_STR(req.role, "student");
+    PL_CHECK_STR(req.nm, "Alice");
+    int64_t conv = 0;
+    PL_CHECK(pl_mp_int(req.body, "conversation_id", &conv) == 0 && conv == 5);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_request_decode_rejects_garbage(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    proto_request_t req;
+    const msgpack_object *o = from_json("{\"ev\":\"message\",\"gw\":\"g\",\"cn\":1}", &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == -1); /* no rq, no body */
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    o = from_json("{\"ev\":\"message\",\"gw\":\"g\",\"cn\":1,\"rq\":2,\"b\":[1]}", &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == -1); /* body not a map */
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    o = from_json("{\"ev\":\"message\",\"gw\":\"gggggggggggggggggggggg\",\"cn\":1,\"rq\":2,\"b\":{}}",
+                  &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == -1); /* gateway id too long */
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    o = from_json("{\"ev\":\"message\",\"gw\":\"g\",\"cn\":-1,\"rq\":2,\"b\":{}}", &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == -1); /* negative connection id */
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_reply_and_event_heads(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int64_t subs[2] = {3, 4};
+    PL_CHECK(proto_pack_reply_head(&pk, 7, 8, subs, 2) == 0);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_str(&pk, "type", "subscribed");
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    PL_CHECK(msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    uint64_t cn = 0, rq = 0;
+    PL_CHECK(pl_mp_uint(&up.data, PK_CN, &cn) == 0 && cn == 7);
+    PL_CHECK(pl_mp_uint(&up.data, PK_RQ, &rq) == 0 && rq == 8);
+    const msgpack_object *sub = pl_mp_get(&up.data, PK_SUB);
+    PL_CHECK(sub && sub->type == MSGPACK_OBJECT_ARRAY && sub->via.array.size == 2);
+    PL_CHECK(pl_mp_str_eq(pl_mp_get(pl_mp_get(&up.data, PK_B), "type"), "subscribed"));
+
+    msgpack_sbuffer_clear(&sb);
+    proto_exclude_t x = {"gw1", 5, "bob"};
+    PL_CHECK(proto_pack_event_head(&pk, &x, 9) == 0);
+    msgpack_pack_map(&pk, 0);
+    off = 0;
+    PL_CHECK(msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    PL_CHECK(pl_mp_str_eq(pl_mp_get(&up.data, PK_XG), "gw1"));
+    PL_CHECK(pl_mp_str_eq(pl_mp_get(&up.data, PK_XU), "bob"));
+    uint64_t xc = 0;
+    int64_t s = 0;
+    PL_CHECK(pl_mp_uint(&up.data, PK_XC, &xc) == 0 && xc == 5);
+    PL_CHECK(pl_mp_int(&up.data, PK_SUB, &s) == 0 && s == 9);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static const pl_test_case_t cases[] = {
+    {"lookup_and_aliases", test_lookup_and_aliases},
+    {"every_event_routes_somewhere", test_every_event_routes_somewhere},
+    {"message_validation", test_message_validation},
+    {"content_limit_counts_code_points", test_content_limit_counts_code_points},
+    {"enums_and_lists", test_enums_and_lists},
+    {"signal_limit", test_signal_limit},
+    {"topics", test_topics},
+    {"request_round_trip", test_request_round_trip},
+    {"request_decode_rejects_garbage", test_request_decode_rejects_garbage},
+    {"reply_and_event_heads", test_reply_and_event_heads},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return pl_test_main(argc, argv, cases);
+}
