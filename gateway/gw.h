@@ -78,6 +78,13 @@ typedef struct {
     uint32_t n, cap;
 } gw_conv_t;
 
+/* A typing indicator this gateway delivered and will expire unless refreshed. */
+typedef struct {
+    int64_t conv;
+    int64_t expires_ms;
+    char uid[]; /* NUL-terminated */
+} gw_typing_t;
+
 /* A request forwarded to a service and not answered yet. */
 typedef struct gw_pending {
     struct gw_pending *prev, *next; /* deadline order = send order (one timeout) */
@@ -110,7 +117,9 @@ typedef struct gw {
     gw_pending_t *pend_head, *pend_tail;
     gw_conn_t *unauth_head, *unauth_tail;
     int64_t health_ok_ms[PROTO_SVC_COUNT];
-    int64_t next_probe_ms;
+    int64_t next_probe_ms, next_lease_ms;
+    uint32_t role_conns[4];  /* authenticated connections per pl_role_t (role topics) */
+    pl_map_t *typing;        /* "conv\x1fuid" → gw_typing_t, indicators to expire */
     pl_jwt_verifier_t *jwt;
     gw_metrics_t metrics;
     msgpack_sbuffer scratch; /* request encoding */
@@ -172,6 +181,18 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
 void gw_router_reply(gw_t *gw, const msgpack_object *root);
 void gw_router_expire(gw_t *gw, int64_t now_ms);
 void gw_router_forget_pending(gw_t *gw);
+/* Tell a service something about a connection; no reply is expected. */
+void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
+void gw_router_lease(gw_t *gw);
+
+/* ---- gw_typing.c: receiver-side expiry of typing indicators ---- */
+/* Look at an event about to be delivered to conversation `conv`; returns 1 if it is
+   a typing or message event that the typing table took note of. */
+void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body);
+void gw_typing_expire(gw_t *gw, int64_t now_ms);
+void gw_typing_free(gw_t *gw);
+/* Deliver an event map to the local subscribers of `conv` (skipping `skip_uid`). */
+void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
 
 /* ---- gw_http.c: /healthz, /metrics ---- */
 int gw_http_request(gw_t *gw, struct lws *wsi, const char *path);

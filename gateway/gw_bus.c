@@ -28,66 +28,135 @@ void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on)
         pl_warn("zmq subscription failed", "err=\"%s\"", zmq_strerror(errno));
 }
 
-/* Deliver one event to the local connections of a user or a conversation. */
+/* Who an event skips: the acting connection (xg/xc) and/or a whole user (xu). */
+typedef struct {
+    int skip_conn;
+    uint64_t xc;
+    const char *xu;
+    size_t xulen;
+    int64_t sub;
+} targeting_t;
+
+static targeting_t read_targeting(gw_t *gw, const msgpack_object *root)
+{
+    targeting_t t = {0};
+    const char *xg = NULL;
+    size_t xglen = 0;
+    pl_mp_str(root, PK_XG, &xg, &xglen);
+    pl_mp_uint(root, PK_XC, &t.xc);
+    pl_mp_str(root, PK_XU, &t.xu, &t.xulen);
+    pl_mp_int(root, PK_SUB, &t.sub);
+    t.skip_conn = xg && xglen == PROTO_GWID_LEN && memcmp(xg, gw->gwid, xglen) == 0;
+    return t;
+}
+
+static int skipped(const targeting_t *t, const gw_conn_t *c)
+{
+    if (t->skip_conn && c->id == t->xc)
+        return 1;
+    return t->xu && c->uid && strlen(c->uid) == t->xulen && memcmp(c->uid, t->xu, t->xulen) == 0;
+}
+
+static void to_user(gw_t *gw, const char *uid, size_t len, const msgpack_object *body,
+                    const targeting_t *t)
+{
+    gw_user_t *u = gw_index_user(gw, uid, len);
+    if (!u)
+        return;
+    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
+    if (!m)
+        return;
+    for (gw_conn_t *c = u->head; c; c = c->user_next) {
+        if (skipped(t, c))
+            continue;
+        if (t->sub > 0)
+            gw_index_subscribe(gw, c, t->sub);
+        gw_conn_send(gw, c, m);
+    }
+    gw_msg_unref(m);
+}
+
+static void to_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const targeting_t *t)
+{
+    gw_conv_t *v = gw_index_conv(gw, conv);
+    if (!v)
+        return;
+    gw_typing_observe(gw, conv, body);
+    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
+    if (!m)
+        return;
+    for (uint32_t i = 0; i < v->n; i++) /* sending never changes membership inline */
+        if (!skipped(t, v->conns[i]))
+            gw_conn_send(gw, v->conns[i], m);
+    gw_msg_unref(m);
+}
+
+void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid)
+{
+    targeting_t t = {0};
+    t.xu = skip_uid;
+    t.xulen = skip_uid ? strlen(skip_uid) : 0;
+    gw_conv_t *v = gw_index_conv(gw, conv);
+    if (!v)
+        return;
+    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
+    if (!m)
+        return;
+    for (uint32_t i = 0; i < v->n; i++)
+        if (!skipped(&t, v->conns[i]))
+            gw_conn_send(gw, v->conns[i], m);
+    gw_msg_unref(m);
+}
+
+typedef struct {
+    gw_t *gw;
+    pl_role_t role;
+    gw_msg_t *m;
+    const targeting_t *t;
+} role_walk_t;
+
+static void role_each(const void *k, size_t kl, void *value, void *arg)
+{
+    (void)k;
+    (void)kl;
+    role_walk_t *w = arg;
+    gw_conn_t *c = value;
+    if (c->state == GW_CONN_AUTHED && c->role == w->role && !skipped(w->t, c))
+        gw_conn_send(w->gw, c, w->m);
+}
+
+/* Role events are rare (a mentor's status change): a walk over the connections is
+   simpler than one more index, and costs nothing while nobody changes status. */
+static void to_role(gw_t *gw, const char *role, size_t len, const msgpack_object *body,
+                    const targeting_t *t)
+{
+    role_walk_t w = {gw, pl_role_parse(role, len), NULL, t};
+    if (w.role == PL_ROLE_NONE || !gw->role_conns[w.role])
+        return;
+    w.m = gw_msg_from_event(gw, body, NULL);
+    if (!w.m)
+        return;
+    pl_map_each(gw->conns, role_each, &w);
+    gw_msg_unref(w.m);
+}
+
 static void deliver(gw_t *gw, char kind, const char *id, size_t idlen, const msgpack_object *root)
 {
     const msgpack_object *body = pl_mp_get(root, PK_B);
     if (!body || body->type != MSGPACK_OBJECT_MAP)
         return;
-    const char *xg = NULL, *xu = NULL;
-    size_t xglen = 0, xulen = 0;
-    uint64_t xc = 0;
-    int64_t sub = 0;
-    pl_mp_str(root, PK_XG, &xg, &xglen);
-    pl_mp_uint(root, PK_XC, &xc);
-    pl_mp_str(root, PK_XU, &xu, &xulen);
-    pl_mp_int(root, PK_SUB, &sub);
-    int skip_conn = xg && xglen == PROTO_GWID_LEN && memcmp(xg, gw->gwid, xglen) == 0;
-
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (!m)
-        return;
-    gw_conn_t *list_one[1];
-    gw_conn_t **targets = list_one;
-    uint32_t n = 0;
-    gw_conn_t *ucur = NULL;
+    targeting_t t = read_targeting(gw, root);
     if (kind == PROTO_TOPIC_USER) {
-        gw_user_t *u = gw_index_user(gw, id, idlen);
-        ucur = u ? u->head : NULL;
+        to_user(gw, id, idlen, body, &t);
+    } else if (kind == PROTO_TOPIC_ROLE) {
+        to_role(gw, id, idlen, body, &t);
     } else {
         char num[24];
         size_t k = idlen < sizeof num - 1 ? idlen : sizeof num - 1;
         memcpy(num, id, k);
         num[k] = '\0';
-        gw_conv_t *v = gw_index_conv(gw, strtoll(num, NULL, 10));
-        if (v) {
-            targets = v->conns;
-            n = v->n;
-        }
+        to_conv(gw, strtoll(num, NULL, 10), body, &t);
     }
-    /* Walk users' lists directly; conversations by index (the array may be appended
-       to while we deliver, never shrunk, since delivery does not close inline). */
-    for (uint32_t i = 0;; i++) {
-        gw_conn_t *c;
-        if (kind == PROTO_TOPIC_USER) {
-            c = ucur;
-            if (!c)
-                break;
-            ucur = c->user_next;
-        } else {
-            if (i >= n)
-                break;
-            c = targets[i];
-        }
-        if (skip_conn && c->id == xc)
-            continue;
-        if (xu && c->uid && strlen(c->uid) == xulen && memcmp(c->uid, xu, xulen) == 0)
-            continue;
-        if (sub > 0)
-            gw_index_subscribe(gw, c, sub);
-        gw_conn_send(gw, c, m);
-    }
-    gw_msg_unref(m);
 }
 
 static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
@@ -105,7 +174,7 @@ static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
         gw->metrics.bus_events_in++;
         if (t[0] == PROTO_TOPIC_GATEWAY)
             gw_router_reply(gw, &up.data);
-        else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV)
+        else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV || t[0] == PROTO_TOPIC_ROLE)
             deliver(gw, t[0], t + 1, tlen - 2, &up.data);
     } else {
         pl_warn("dropped malformed bus message", "bytes=%zu", zmq_msg_size((zmq_msg_t *)body));

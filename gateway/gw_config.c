@@ -64,6 +64,8 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("REQUEST_TIMEOUT_MS", 5000, 100, 600000, &cfg->request_timeout_ms) ||
         pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
+        pl_env_int("TYPING_TTL_MS", 6000, 100, 600000, &cfg->typing_ttl_ms) ||
+        pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
         pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
         return -1;
     cfg->port = (int)port;

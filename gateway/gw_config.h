@@ -19,6 +19,8 @@ typedef struct {
     int64_t request_timeout_ms;
     int64_t out_queue_max;  /* frames queued for one client before it is cut off */
     int64_t ping_interval_s;
+    int64_t typing_ttl_ms;     /* receiver-side typing expiry */
+    int64_t lease_interval_ms; /* gw_lease notifications to presence */
     pl_broker_addr_t broker;
 } gw_config_t;
 

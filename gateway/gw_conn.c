@@ -140,8 +140,15 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     if (!c->id)
         return; /* never fully opened */
     gw_unauth_remove(gw, c);
-    if (c->state == GW_CONN_AUTHED)
+    if (c->state == GW_CONN_AUTHED) {
         gw->metrics.connections_authed--;
+        gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_CLOSE);
+        gw_router_notify(gw, c, PROTO_SVC_CALL, PROTO_EV_CONN_CLOSE);
+        if (--gw->role_conns[c->role] == 0) {
+            const char *role = pl_role_name(c->role);
+            gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 0);
+        }
+    }
     gw_index_drop_conn(gw, c);
     pl_map_removei(gw->conns, c->id);
     while (c->out_count) {

@@ -119,6 +119,32 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
     return 0;
 }
 
+void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev)
+{
+    msgpack_sbuffer_clear(&gw->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, ev, ev, gw->gwid, c->id, 0, c->uid, pl_role_name(c->role),
+                            c->name, 0);
+    msgpack_pack_map(&pk, 0);
+    if (gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) == 0)
+        gw->metrics.requests_forwarded--; /* not a client request */
+}
+
+void gw_router_lease(gw_t *gw)
+{
+    msgpack_sbuffer_clear(&gw->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, PROTO_EV_GW_LEASE, PROTO_EV_GW_LEASE, gw->gwid, 0, 0, NULL,
+                            NULL, NULL, 0);
+    msgpack_pack_map(&pk, 1);
+    /* Three missed renewals make a gateway dead: one lost message is not enough. */
+    pl_pack_kv_int(&pk, "ttl_ms", gw->cfg.lease_interval_ms * 3);
+    if (gw_bus_request(gw, PROTO_SVC_PRESENCE, gw->scratch.data, gw->scratch.size) == 0)
+        gw->metrics.requests_forwarded--;
+}
+
 void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id)
 {
@@ -328,6 +354,28 @@ void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
 
 /* ---- answers in ---------------------------------------------------------------- */
 
+static void subscribe_listed(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
+{
+    const msgpack_object *sub = pl_mp_get(root, PK_SUB);
+    if (sub && sub->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < sub->via.array.size; i++) {
+            int64_t conv;
+            if (pl_mp_as_int(&sub->via.array.ptr[i], &conv) == 0)
+                gw_index_subscribe(gw, c, conv);
+        }
+}
+
+static void deliver_push(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
+                         const msgpack_object *body)
+{
+    subscribe_listed(gw, c, root);
+    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
+    if (m) {
+        gw_conn_send(gw, c, m);
+        gw_msg_unref(m);
+    }
+}
+
 static void note_health(gw_t *gw, const msgpack_object *body)
 {
     const msgpack_object *svc = pl_mp_get(body, "svc");
@@ -345,6 +393,12 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         return;
     if (cn == 0) {
         note_health(gw, body);
+        return;
+    }
+    if (rq == 0) { /* a push to one connection, answering nothing */
+        gw_conn_t *target = pl_map_geti(gw->conns, cn);
+        if (target && target->state == GW_CONN_AUTHED)
+            deliver_push(gw, target, root, body);
         return;
     }
     gw_pending_t *p = pl_map_geti(gw->pending, rq);
@@ -366,15 +420,14 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
             c->state = GW_CONN_AUTHED;
             gw_unauth_remove(gw, c);
             gw->metrics.connections_authed++;
+            if (gw->role_conns[c->role]++ == 0) {
+                const char *role = pl_role_name(c->role);
+                gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 1);
+            }
+            gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
         }
     }
-    const msgpack_object *sub = pl_mp_get(root, PK_SUB);
-    if (sub && sub->type == MSGPACK_OBJECT_ARRAY)
-        for (uint32_t i = 0; i < sub->via.array.size; i++) {
-            int64_t conv;
-            if (pl_mp_as_int(&sub->via.array.ptr[i], &conv) == 0)
-                gw_index_subscribe(gw, c, conv);
-        }
+    subscribe_listed(gw, c, root);
     if (pl_mp_str_eq(type, "ack") && !has_id)
         return; /* requests without an id get no ack */
     if (pl_mp_str_eq(type, "error")) {

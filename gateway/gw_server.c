@@ -44,6 +44,11 @@ static void on_tick(uv_timer_t *t)
     int64_t now = pl_mono_ms();
     gw_router_expire(gw, now);
     expire_unauthenticated(gw, now);
+    gw_typing_expire(gw, now);
+    if (now >= gw->next_lease_ms) {
+        gw_router_lease(gw);
+        gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
+    }
     if (now >= gw->next_probe_ms) {
         gw_bus_probe(gw, now);
         gw->next_probe_ms = now + PROBE_EVERY_MS;
@@ -128,9 +133,10 @@ gw_t *gw_new(const gw_config_t *cfg)
     gw->users = pl_map_new();
     gw->convs = pl_map_new();
     gw->pending = pl_map_new();
+    gw->typing = pl_map_new();
     gw->jwt = pl_jwt_verifier_new(cfg->jwt_alg, (const unsigned char *)cfg->jwt_key,
                                   cfg->jwt_key_len);
-    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->jwt) {
+    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->jwt) {
         pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
         goto fail;
     }
@@ -221,6 +227,7 @@ void gw_destroy(gw_t **self_p)
     pl_map_destroy(&gw->users);
     pl_map_destroy(&gw->convs);
     pl_map_destroy(&gw->pending);
+    gw_typing_free(gw);
     pl_jwt_verifier_destroy(&gw->jwt);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);

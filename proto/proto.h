@@ -88,14 +88,25 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PK_XC "xc"     /* event: excluded connection id */
 #define PK_XU "xu"     /* event: excluded user */
 
-/* Internal request names that do not come from clients. */
+/* Internal request names that do not come from clients. Notifications (rq 0) get
+   no reply. */
 #define PROTO_EV_HEALTH "health"             /* gateway → every service: liveness probe */
 #define PROTO_EV_SESSION_OPEN "session_open" /* gateway → chat: list conversations at auth */
+#define PROTO_EV_CONN_OPEN "conn_open"   /* gateway → presence (notification): an
+                                            authenticated connection; body {} */
+#define PROTO_EV_CONN_CLOSE "conn_close" /* gateway → presence and call (notification):
+                                            it closed; body {} */
+#define PROTO_EV_GW_LEASE "gw_lease"     /* gateway → presence (notification), every
+                                            GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
+                                            whose lease lapses is dead, with all its
+                                            connections */
 
 /* Topic prefixes (a topic is prefix + id + '\0'). */
 #define PROTO_TOPIC_GATEWAY 'g'
 #define PROTO_TOPIC_USER 'u'
 #define PROTO_TOPIC_CONV 'c'
+#define PROTO_TOPIC_ROLE 'r'     /* r<role>: every connection of users with that role */
+#define PROTO_TOPIC_INTERNAL 'i' /* i<name>: service-to-service events, never clients */
 
 #define PROTO_TOPIC_MAX 160
 /* Build a topic into out (cap >= PROTO_TOPIC_MAX); returns its length including the

@@ -36,6 +36,12 @@ struct pl_service_t {
     void *zctx;
     void *pull; /* requests from the broker's queue for this kind */
     void *pub;  /* replies and events to the broker's event bus */
+    void *events;  /* SUB: def->subscribe topics */
+    void *answers; /* SUB: g<instance>, answers to pl_service_ask */
+    void *ask[PROTO_SVC_COUNT]; /* PUSH to other services' queues, opened on demand */
+    pl_broker_addr_t addr;
+    uint64_t ask_rq;
+    int discard;   /* the message being built answers a notification: drop it */
     char instance[17];
     /* outbox: records [u32 topic len][topic][u32 body len][body] */
     pl_buf_t outbox;
@@ -88,9 +94,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     msgpack_sbuffer_init(&self->cur);
     msgpack_packer_init(&self->pk, &self->cur, msgpack_sbuffer_write);
 
-    pl_broker_addr_t addr;
-    if (pl_broker_addr_from_env(&addr))
+    if (pl_broker_addr_from_env(&self->addr))
         goto fail;
+    pl_broker_addr_t addr = self->addr;
     self->zctx = zmq_ctx_new();
     if (!self->zctx)
         goto fail;
@@ -98,6 +104,19 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     self->pub = pl_zmq_connect(self->zctx, ZMQ_PUB, &addr, PROTO_PORT_EVENTS_IN);
     if (!self->pull || !self->pub)
         goto fail;
+    self->answers = pl_zmq_connect(self->zctx, ZMQ_SUB, &addr, PROTO_PORT_EVENTS_OUT);
+    if (!self->answers)
+        goto fail;
+    char topic[PROTO_TOPIC_MAX];
+    int tl = proto_topic(topic, sizeof topic, PROTO_TOPIC_GATEWAY, self->instance, 16);
+    zmq_setsockopt(self->answers, ZMQ_SUBSCRIBE, topic, (size_t)tl);
+    if (def->subscribe) {
+        self->events = pl_zmq_connect(self->zctx, ZMQ_SUB, &addr, PROTO_PORT_EVENTS_OUT);
+        if (!self->events)
+            goto fail;
+        for (const char *const *t = def->subscribe; *t; t++)
+            zmq_setsockopt(self->events, ZMQ_SUBSCRIBE, *t, strlen(*t) + 1);
+    }
     if (def->stmts && pl_pg_prepare_all(self->db, def->stmts))
         goto fail;
     struct sigaction sa;
@@ -122,6 +141,13 @@ void pl_service_destroy(pl_service_t **self_p)
         zmq_close(self->pull);
     if (self->pub)
         zmq_close(self->pub);
+    if (self->events)
+        zmq_close(self->events);
+    if (self->answers)
+        zmq_close(self->answers);
+    for (int i = 0; i < PROTO_SVC_COUNT; i++)
+        if (self->ask[i])
+            zmq_close(self->ask[i]);
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     PQfinish(self->db);
@@ -154,6 +180,7 @@ static msgpack_packer *begin(pl_service_t *self, char prefix, const char *id, si
         return NULL;
     msgpack_sbuffer_clear(&self->cur);
     self->building = 1;
+    self->discard = 0;
     return &self->pk;
 }
 
@@ -163,6 +190,31 @@ msgpack_packer *pl_service_reply(pl_service_t *self, const proto_request_t *req,
     msgpack_packer *pk = begin(self, PROTO_TOPIC_GATEWAY, req->gw, strlen(req->gw));
     if (pk)
         proto_pack_reply_head(pk, req->cn, req->rq, sub, nsub);
+    self->discard = req->rq == 0;
+    return pk;
+}
+
+msgpack_packer *pl_service_to_conn(pl_service_t *self, const char *gw, uint64_t cn)
+{
+    msgpack_packer *pk = begin(self, PROTO_TOPIC_GATEWAY, gw, strlen(gw));
+    if (pk)
+        proto_pack_reply_head(pk, cn, 0, NULL, 0);
+    return pk;
+}
+
+msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const proto_exclude_t *x)
+{
+    msgpack_packer *pk = begin(self, PROTO_TOPIC_ROLE, role, strlen(role));
+    if (pk)
+        proto_pack_event_head(pk, x, 0);
+    return pk;
+}
+
+msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name)
+{
+    msgpack_packer *pk = begin(self, PROTO_TOPIC_INTERNAL, name, strlen(name));
+    if (pk)
+        proto_pack_event_head(pk, NULL, 0);
     return pk;
 }
 
@@ -191,6 +243,10 @@ void pl_service_end(pl_service_t *self)
     if (!self->building)
         return;
     self->building = 0;
+    if (self->discard) {
+        self->discard = 0;
+        return;
+    }
     uint32_t tl = (uint32_t)self->cur_topic_len, bl = (uint32_t)self->cur.size;
     if (pl_buf_append(&self->outbox, &tl, sizeof tl) ||
         pl_buf_append(&self->outbox, self->cur_topic, tl) ||
@@ -420,6 +476,113 @@ static void release_batch(pl_service_t *self, size_t n)
     }
 }
 
+/* ---- asking another service ------------------------------------------------- */
+
+int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const char *uid,
+                   const char *body, size_t body_len, int timeout_ms, msgpack_sbuffer *out)
+{
+    if (target <= PROTO_SVC_GATEWAY || target >= PROTO_SVC_COUNT)
+        return -1;
+    if (!self->ask[target]) {
+        self->ask[target] = pl_zmq_connect(self->zctx, ZMQ_PUSH, &self->addr,
+                                           proto_svc_queue_offset(target));
+        if (!self->ask[target])
+            return -1;
+        int one = 1;
+        zmq_setsockopt(self->ask[target], ZMQ_IMMEDIATE, &one, sizeof one);
+    }
+    uint64_t rq = ++self->ask_rq;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    /* We pose as a gateway whose id is our instance id: the answer comes back on
+       g<instance>, which only this process subscribes to. */
+    proto_pack_request_head(&pk, ev, ev, self->instance, 1, rq, uid, NULL, NULL,
+                            pl_wall_ms() + timeout_ms);
+    msgpack_sbuffer_write(&sb, body, body_len);
+    const char *name = proto_svc_name(target);
+    int64_t deadline = pl_mono_ms() + timeout_ms;
+    int sent = pl_zmq_send2(self->ask[target], name, strlen(name), sb.data, sb.size, ZMQ_DONTWAIT);
+    msgpack_sbuffer_destroy(&sb);
+    if (sent != 0)
+        return -1;
+    for (;;) {
+        int64_t left = deadline - pl_mono_ms();
+        if (left <= 0)
+            return -1;
+        zmq_pollitem_t it = {self->answers, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, (long)left) <= 0)
+            continue;
+        zmq_msg_t t, b;
+        zmq_msg_init(&t);
+        zmq_msg_init(&b);
+        int got = 0;
+        if (pl_zmq_recv2(self->answers, &t, &b, ZMQ_DONTWAIT) == 0) {
+            msgpack_unpacked up;
+            msgpack_unpacked_init(&up);
+            size_t off = 0;
+            uint64_t arq = 0;
+            if (msgpack_unpack_next(&up, zmq_msg_data(&b), zmq_msg_size(&b), &off) ==
+                    MSGPACK_UNPACK_SUCCESS &&
+                pl_mp_uint(&up.data, PK_RQ, &arq) == 0 && arq == rq) {
+                const msgpack_object *answer = pl_mp_get(&up.data, PK_B);
+                if (answer) { /* re-pack: `b`, which it points into, is released below */
+                    msgpack_packer cp;
+                    msgpack_packer_init(&cp, out, msgpack_sbuffer_write);
+                    got = msgpack_pack_object(&cp, *answer) == 0;
+                }
+            }
+            msgpack_unpacked_destroy(&up);
+        }
+        zmq_msg_close(&t);
+        zmq_msg_close(&b);
+        if (got)
+            return 0;
+    }
+}
+
+/* ---- bus events ----------------------------------------------------------------- */
+
+static void run_event(pl_service_t *self, const zmq_msg_t *topic, const zmq_msg_t *body)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, zmq_msg_data((zmq_msg_t *)body), zmq_msg_size((zmq_msg_t *)body),
+                            &off) != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(&up);
+        return;
+    }
+    if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
+        if (self->def.on_event(self->app, self, zmq_msg_data((zmq_msg_t *)topic),
+                               zmq_msg_size((zmq_msg_t *)topic), &up.data) == 0 &&
+            txn(self, "COMMIT") == 0) {
+            outbox_flush(self);
+        } else {
+            txn(self, "ROLLBACK");
+            outbox_discard(self);
+        }
+    }
+    msgpack_unpacked_destroy(&up);
+}
+
+static void drain_events(pl_service_t *self)
+{
+    for (int i = 0; i < BATCH_MAX; i++) {
+        zmq_msg_t t, b;
+        zmq_msg_init(&t);
+        zmq_msg_init(&b);
+        int rc = pl_zmq_recv2(self->events, &t, &b, ZMQ_DONTWAIT);
+        if (rc == 0)
+            run_event(self, &t, &b);
+        zmq_msg_close(&t);
+        zmq_msg_close(&b);
+        if (rc != 0)
+            return;
+    }
+}
+
 static void run_tick(pl_service_t *self)
 {
     if (db_ensure(self) != 0 || txn(self, "BEGIN") != 0)
@@ -441,19 +604,22 @@ int pl_service_run(pl_service_t *self)
             int64_t left = next_tick - pl_mono_ms();
             timeout = left < 0 ? 0 : left;
         }
-        zmq_pollitem_t item = {self->pull, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, timeout);
+        zmq_pollitem_t items[2] = {{self->pull, 0, ZMQ_POLLIN, 0},
+                                   {self->events, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, self->events ? 2 : 1, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             pl_error("poll failed", "err=\"%s\"", zmq_strerror(errno));
             return -1;
         }
-        if (rc > 0) {
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
             size_t n = receive_batch(self);
             process_batch(self, n);
             release_batch(self, n);
         }
+        if (self->events && self->def.on_event && (items[1].revents & ZMQ_POLLIN))
+            drain_events(self);
         if (self->def.tick && pl_mono_ms() >= next_tick) {
             run_tick(self);
             next_tick = pl_mono_ms() + self->def.tick_ms;

@@ -27,6 +27,11 @@ typedef int(pl_tick_fn)(void *app, pl_service_t *svc, int64_t now_ms);
    lock rows in the same order and never deadlock each other. */
 typedef int64_t(pl_order_fn)(const proto_request_t *req);
 
+/* An event from the bus (a topic in def->subscribe), outside any request. Runs in its
+   own transaction; same return convention as a handler. */
+typedef int(pl_event_fn)(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
+                         const msgpack_object *root);
+
 typedef struct {
     proto_svc_t kind;
     pl_handler_fn *handle;
@@ -34,6 +39,10 @@ typedef struct {
     int tick_ms;
     pl_order_fn *order_key;  /* optional */
     const pl_stmt_t *stmts;  /* prepared again after a reconnect */
+    const char *const *subscribe; /* bus topics to receive (NULL-terminated list of
+                                     C strings; the terminating NUL is part of the
+                                     topic), e.g. "ipresence_gone" */
+    pl_event_fn *on_event;
 } pl_service_def_t;
 
 /* Connects to the broker (BROKER_HOST/BROKER_PORT). Takes ownership of db.
@@ -60,7 +69,24 @@ msgpack_packer *pl_service_to_conv(pl_service_t *self, int64_t conversation_id,
                                    const proto_exclude_t *x);
 void pl_service_end(pl_service_t *self);
 
-/* Complete replies in one call. */
+/* A push to one connection that answers no request (rq 0): reaches exactly that
+   connection of that gateway, e.g. the caller's initiating connection. */
+msgpack_packer *pl_service_to_conn(pl_service_t *self, const char *gw, uint64_t cn);
+/* An event to every connection of users with `role` ("student", ...). */
+msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const proto_exclude_t *x);
+/* A service-to-service event on topic i<name>. */
+msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name);
+
+/* Ask another service and wait for its answer (at most timeout_ms), outside the
+   outbox: the request leaves at once. `body` is one packed map. On success returns 0
+   and `out` (an initialised sbuffer, the caller's) holds the reply's body map, packed:
+   unpack it with msgpack_unpack_next. -1 on timeout or failure. Meant for rare
+   questions (is the callee online?); it blocks this service for up to timeout_ms. */
+int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const char *uid,
+                   const char *body, size_t body_len, int timeout_ms, msgpack_sbuffer *out);
+
+/* Complete replies in one call. Requests with rq 0 are notifications: replies to
+   them are dropped here, so handlers need not check. */
 void pl_service_error(pl_service_t *self, const proto_request_t *req, const char *code,
                       const char *message);
 void pl_service_ack(pl_service_t *self, const proto_request_t *req);

@@ -1,0 +1,143 @@
+/*  gw_typing: typing indicators expire at the gateway that delivered them.
+    The one thing to know: no process keeps a shared typing timer. Each gateway that
+    delivers `is_typing: true` for (conversation, user) remembers it; a refresh pushes
+    the expiry back, `is_typing: false` or a new_message from that user ends it, and
+    TYPING_TTL_MS without either makes this gateway tell its own recipients
+    `is_typing: false`. That fires once per recipient, needs no database write, and
+    still works when the typing user's gateway or a chat-svc instance dies. */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_clock.h"
+#include "pl_mp.h"
+
+static size_t typing_key(char *out, size_t cap, int64_t conv, const char *uid, size_t len)
+{
+    int n = snprintf(out, cap, "%lld\x1f%.*s", (long long)conv, (int)len, uid);
+    return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+}
+
+/* Send {type:user_typing, conversation_id, user_id, is_typing:false} to the
+   conversation's local subscribers other than the user. */
+static void announce_stop(gw_t *gw, int64_t conv, const char *uid)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pl_pack_kv_str(&pk, "type", "user_typing");
+    pl_pack_kv_int(&pk, "conversation_id", conv);
+    pl_pack_kv_str(&pk, "user_id", uid);
+    pl_pack_kv_bool(&pk, "is_typing", 0);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
+        gw_deliver_conv(gw, conv, &up.data, uid);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void start_or_refresh(gw_t *gw, int64_t conv, const char *uid, size_t len)
+{
+    char key[200];
+    size_t klen = typing_key(key, sizeof key, conv, uid, len);
+    gw_typing_t *t = pl_map_get(gw->typing, key, klen);
+    if (!t) {
+        t = malloc(sizeof *t + len + 1);
+        if (!t)
+            return;
+        t->conv = conv;
+        memcpy(t->uid, uid, len);
+        t->uid[len] = '\0';
+        if (pl_map_put(gw->typing, key, klen, t) != 0) {
+            free(t);
+            return;
+        }
+    }
+    t->expires_ms = pl_mono_ms() + gw->cfg.typing_ttl_ms;
+}
+
+/* Forget an indicator; returns 1 if there was one. */
+static int forget(gw_t *gw, int64_t conv, const char *uid, size_t len)
+{
+    char key[200];
+    size_t klen = typing_key(key, sizeof key, conv, uid, len);
+    gw_typing_t *t = pl_map_remove(gw->typing, key, klen);
+    free(t);
+    return t != NULL;
+}
+
+void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body)
+{
+    const msgpack_object *type = pl_mp_get(body, "type");
+    const char *uid;
+    size_t len;
+    if (pl_mp_str_eq(type, "user_typing")) {
+        int on = 0;
+        if (pl_mp_str(body, "user_id", &uid, &len) || pl_mp_bool(body, "is_typing", &on))
+            return;
+        if (on)
+            start_or_refresh(gw, conv, uid, len);
+        else
+            forget(gw, conv, uid, len);
+    } else if (pl_mp_str_eq(type, "new_message")) {
+        const msgpack_object *msg = pl_mp_get(body, "message");
+        if (pl_mp_str(msg, "sender_id", &uid, &len) == 0 && forget(gw, conv, uid, len)) {
+            char u[PL_USER_ID_MAX + 1];
+            snprintf(u, sizeof u, "%.*s", (int)len, uid);
+            announce_stop(gw, conv, u);
+        }
+    }
+}
+
+typedef struct {
+    int64_t now;
+    gw_typing_t *due[64];
+    int n;
+} sweep_t;
+
+static void collect_due(const void *k, size_t kl, void *v, void *arg)
+{
+    (void)k;
+    (void)kl;
+    sweep_t *s = arg;
+    gw_typing_t *t = v;
+    if (t->expires_ms <= s->now && s->n < 64)
+        s->due[s->n++] = t;
+}
+
+void gw_typing_expire(gw_t *gw, int64_t now_ms)
+{
+    if (!pl_map_size(gw->typing))
+        return;
+    sweep_t s = {now_ms, {0}, 0};
+    pl_map_each(gw->typing, collect_due, &s);
+    for (int i = 0; i < s.n; i++) {
+        gw_typing_t *t = s.due[i];
+        int64_t conv = t->conv;
+        char uid[PL_USER_ID_MAX + 1];
+        snprintf(uid, sizeof uid, "%s", t->uid);
+        forget(gw, conv, uid, strlen(uid)); /* frees t */
+        announce_stop(gw, conv, uid);
+    }
+}
+
+static void free_each(const void *k, size_t kl, void *v, void *arg)
+{
+    (void)k;
+    (void)kl;
+    (void)arg;
+    free(v);
+}
+
+void gw_typing_free(gw_t *gw)
+{
+    if (gw->typing)
+        pl_map_each(gw->typing, free_each, NULL);
+    pl_map_destroy(&gw->typing);
+}
