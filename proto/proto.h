@@ -96,6 +96,15 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             authenticated connection; body {} */
 #define PROTO_EV_CONN_CLOSE "conn_close" /* gateway → presence and call (notification):
                                             it closed; body {} */
+#define PROTO_EV_PRESENCE_QUERY "presence_query" /* any service → presence (ask):
+                                            {user_ids} → {type:"presence_info", users:[{user_id,
+                                            role, status, online, connections}]} */
+#define PROTO_EV_AVAILABLE_MENTORS "available_mentors" /* any service → presence (ask): {} →
+                                            {type:"available_mentors", mentors:[user_id...]} */
+#define PROTO_EV_ACTIVITY "activity" /* call → presence (notification): {user_id, busy:
+                                        bool, ref}: a mentor entered/left a call or help
+                                        session; presence shows busy, then restores */
+#define PROTO_TOPIC_PRESENCE_EVENTS "ipresence" /* internal topic presence publishes on */
 #define PROTO_EV_GW_LEASE "gw_lease"     /* gateway → presence (notification), every
                                             GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
                                             whose lease lapses is dead, with all its
@@ -106,6 +115,8 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_TOPIC_USER 'u'
 #define PROTO_TOPIC_CONV 'c'
 #define PROTO_TOPIC_ROLE 'r'     /* r<role>: every connection of users with that role */
+#define PROTO_TOPIC_PRESENCE 'p' /* p<user_id>: that user's presence, for every local
+                                    connection watching the user (contacts, own devices) */
 #define PROTO_TOPIC_INTERNAL 'i' /* i<name>: service-to-service events, never clients */
 
 #define PROTO_TOPIC_MAX 160
