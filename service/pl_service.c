@@ -202,6 +202,15 @@ msgpack_packer *pl_service_to_conn(pl_service_t *self, const char *gw, uint64_t 
     return pk;
 }
 
+msgpack_packer *pl_service_to_presence(pl_service_t *self, const char *uid,
+                                       const proto_exclude_t *x)
+{
+    msgpack_packer *pk = begin(self, PROTO_TOPIC_PRESENCE, uid, strlen(uid));
+    if (pk)
+        proto_pack_event_head(pk, x, 0);
+    return pk;
+}
+
 msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const proto_exclude_t *x)
 {
     msgpack_packer *pk = begin(self, PROTO_TOPIC_ROLE, role, strlen(role));

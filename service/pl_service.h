@@ -72,6 +72,9 @@ void pl_service_end(pl_service_t *self);
 /* A push to one connection that answers no request (rq 0): reaches exactly that
    connection of that gateway, e.g. the caller's initiating connection. */
 msgpack_packer *pl_service_to_conn(pl_service_t *self, const char *gw, uint64_t cn);
+/* A presence event about `uid` (topic p<uid>): every connection watching that user. */
+msgpack_packer *pl_service_to_presence(pl_service_t *self, const char *uid,
+                                       const proto_exclude_t *x);
 /* An event to every connection of users with `role` ("student", ...). */
 msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const proto_exclude_t *x);
 /* A service-to-service event on topic i<name>. */
