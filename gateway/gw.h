@@ -39,6 +39,13 @@ typedef enum {
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_user gw_user_t;
 
+/* Local watchers of one user's presence (see gw_watch.c). */
+typedef struct {
+    gw_conn_t **conns;
+    uint32_t n, cap;
+    char uid[]; /* NUL-terminated */
+} gw_watch_t;
+
 struct gw_conn {
     struct lws *wsi;
     uint64_t id;
@@ -53,6 +60,8 @@ struct gw_conn {
     uint64_t auth_rq;   /* request id of the pending session_open */
     int64_t *convs;     /* conversations this connection is subscribed to */
     uint32_t nconvs, capconvs;
+    gw_watch_t **watching; /* users whose presence this connection receives */
+    uint32_t nwatch, capwatch;
     gw_msg_t **outq;    /* ring of queued frames */
     uint32_t out_head, out_count, out_cap;
     size_t out_bytes;
@@ -120,6 +129,7 @@ typedef struct gw {
     int64_t next_probe_ms, next_lease_ms;
     uint32_t role_conns[4];  /* authenticated connections per pl_role_t (role topics) */
     pl_map_t *typing;        /* "conv\x1fuid" → gw_typing_t, indicators to expire */
+    pl_map_t *watch;         /* uid → gw_watch_t, presence watchers */
     pl_jwt_verifier_t *jwt;
     gw_metrics_t metrics;
     msgpack_sbuffer scratch; /* request encoding */
@@ -184,6 +194,13 @@ void gw_router_forget_pending(gw_t *gw);
 /* Tell a service something about a connection; no reply is expected. */
 void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
 void gw_router_lease(gw_t *gw);
+
+/* ---- gw_watch.c: presence watchers ---- */
+void gw_watch_add(gw_t *gw, gw_conn_t *c, const char *uid, size_t len);
+void gw_watch_drop_conn(gw_t *gw, gw_conn_t *c);
+/* Learn contacts from an event delivered to c (auth_success, conversation_created). */
+void gw_watch_observe(gw_t *gw, gw_conn_t *c, const msgpack_object *body);
+void gw_watch_free(gw_t *gw);
 
 /* ---- gw_typing.c: receiver-side expiry of typing indicators ---- */
 /* Look at an event about to be delivered to conversation `conv`; returns 1 if it is

@@ -71,6 +71,7 @@ static void to_user(gw_t *gw, const char *uid, size_t len, const msgpack_object 
             continue;
         if (t->sub > 0)
             gw_index_subscribe(gw, c, t->sub);
+        gw_watch_observe(gw, c, body);
         gw_conn_send(gw, c, m);
     }
     gw_msg_unref(m);
@@ -140,6 +141,21 @@ static void to_role(gw_t *gw, const char *role, size_t len, const msgpack_object
     gw_msg_unref(w.m);
 }
 
+static void to_watchers(gw_t *gw, const char *uid, size_t len, const msgpack_object *body,
+                        const targeting_t *t)
+{
+    gw_watch_t *w = pl_map_get(gw->watch, uid, len);
+    if (!w)
+        return;
+    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
+    if (!m)
+        return;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (w->conns[i]->state == GW_CONN_AUTHED && !skipped(t, w->conns[i]))
+            gw_conn_send(gw, w->conns[i], m);
+    gw_msg_unref(m);
+}
+
 static void deliver(gw_t *gw, char kind, const char *id, size_t idlen, const msgpack_object *root)
 {
     const msgpack_object *body = pl_mp_get(root, PK_B);
@@ -150,6 +166,8 @@ static void deliver(gw_t *gw, char kind, const char *id, size_t idlen, const msg
         to_user(gw, id, idlen, body, &t);
     } else if (kind == PROTO_TOPIC_ROLE) {
         to_role(gw, id, idlen, body, &t);
+    } else if (kind == PROTO_TOPIC_PRESENCE) {
+        to_watchers(gw, id, idlen, body, &t);
     } else {
         char num[24];
         size_t k = idlen < sizeof num - 1 ? idlen : sizeof num - 1;
@@ -174,7 +192,8 @@ static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
         gw->metrics.bus_events_in++;
         if (t[0] == PROTO_TOPIC_GATEWAY)
             gw_router_reply(gw, &up.data);
-        else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV || t[0] == PROTO_TOPIC_ROLE)
+        else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV || t[0] == PROTO_TOPIC_ROLE ||
+                 t[0] == PROTO_TOPIC_PRESENCE)
             deliver(gw, t[0], t + 1, tlen - 2, &up.data);
     } else {
         pl_warn("dropped malformed bus message", "bytes=%zu", zmq_msg_size((zmq_msg_t *)body));

@@ -150,6 +150,7 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
         }
     }
     gw_index_drop_conn(gw, c);
+    gw_watch_drop_conn(gw, c);
     pl_map_removei(gw->conns, c->id);
     while (c->out_count) {
         gw_msg_unref(c->outq[c->out_head]);

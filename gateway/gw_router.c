@@ -369,6 +369,7 @@ static void deliver_push(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
                          const msgpack_object *body)
 {
     subscribe_listed(gw, c, root);
+    gw_watch_observe(gw, c, body);
     gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
     if (m) {
         gw_conn_send(gw, c, m);
@@ -428,6 +429,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         }
     }
     subscribe_listed(gw, c, root);
+    gw_watch_observe(gw, c, body);
     if (pl_mp_str_eq(type, "ack") && !has_id)
         return; /* requests without an id get no ack */
     if (pl_mp_str_eq(type, "error")) {

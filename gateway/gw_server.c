@@ -134,9 +134,10 @@ gw_t *gw_new(const gw_config_t *cfg)
     gw->convs = pl_map_new();
     gw->pending = pl_map_new();
     gw->typing = pl_map_new();
+    gw->watch = pl_map_new();
     gw->jwt = pl_jwt_verifier_new(cfg->jwt_alg, (const unsigned char *)cfg->jwt_key,
                                   cfg->jwt_key_len);
-    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->jwt) {
+    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->watch || !gw->jwt) {
         pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
         goto fail;
     }
@@ -228,6 +229,7 @@ void gw_destroy(gw_t **self_p)
     pl_map_destroy(&gw->convs);
     pl_map_destroy(&gw->pending);
     gw_typing_free(gw);
+    gw_watch_free(gw);
     pl_jwt_verifier_destroy(&gw->jwt);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
