@@ -13,6 +13,10 @@
 #include "pl_json.h"
 #include "pl_log.h"
 
+/* lws 4.1 keeps the close opcode's write type private ("handled by
+   lws_close_reason()"); its value is the WebSocket close opcode's slot, 4. */
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* ---- shared frames ------------------------------------------------------------- */
 
 gw_msg_t *gw_msg_new(const char *payload, size_t len)
@@ -224,9 +228,15 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
 {
     if (c->close_code) {
         /* A close goes out ahead of anything still queued: the client is being
-           dropped (policy, size, slow) or the server is going away. */
-        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+           dropped (policy, size, slow) or the server is going away. The close frame
+           is written here explicitly: in lws 4.1, lws_close_reason() followed by -1
+           from WRITEABLE hangs up without sending it (from RECEIVE it works). */
+        unsigned char frame[LWS_PRE + 2 + sizeof c->close_reason];
+        size_t rl = strlen(c->close_reason);
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+        memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
+        lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
         return -1;
     }
     if (!c->out_count)
