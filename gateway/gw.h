@@ -72,6 +72,7 @@ struct gw_conn {
     uint32_t limited_frames;
     uint8_t binary_frames;
     uint16_t close_code; /* when set, close with it at the next writeable */
+    uint8_t close_sent;  /* our close frame is out: waiting for the client's */
     char close_reason[64];
     uint8_t upgrade_token; /* the token came with the upgrade: send auth_success unasked */
 };

@@ -236,8 +236,17 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
         frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
         memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
-        lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
-        return -1;
+        if (c->close_sent)
+            return 0;
+        c->close_sent = 1;
+        if (lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE) < 0)
+            return -1;
+        /* Closing handshake: keep the socket until the client answers with its own
+           close (lws finishes it), discarding anything else it sends. Hanging up at
+           once would make the kernel reset a connection that still has unread input,
+           and the client would never read our close frame. */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+        return 0;
     }
     if (!c->out_count)
         return 0;
