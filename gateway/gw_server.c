@@ -203,10 +203,9 @@ void gw_destroy(gw_t **self_p)
     gw_t *gw = *self_p;
     if (!gw)
         return;
-    if (gw->ctx) {
-        lws_context_destroy(gw->ctx); /* closes every connection (CLOSED callbacks run) */
-        gw->ctx = NULL;
-    }
+    struct lws_context *ctx = gw->ctx;
+    if (ctx)
+        lws_context_destroy(ctx); /* closes every connection (CLOSED callbacks run) */
     if (gw->loop_ready) {
         uv_poll_stop(&gw->sub_poll);
         close_handle((uv_handle_t *)&gw->tick);
@@ -216,8 +215,15 @@ void gw_destroy(gw_t **self_p)
         close_handle((uv_handle_t *)&gw->sub_check);
         close_handle((uv_handle_t *)&gw->sub_idle);
         uv_run(&gw->loop, UV_RUN_DEFAULT); /* let lws and our handles finish closing */
+        /* On a foreign loop, lws' first destroy only starts closing its handles; the
+           second, once the loop has run them down, frees the context. */
+        if (ctx)
+            lws_context_destroy(ctx);
         uv_loop_close(&gw->loop);
+    } else if (ctx) {
+        lws_context_destroy(ctx);
     }
+    gw->ctx = NULL;
     gw_bus_close(gw);
     gw_router_forget_pending(gw);
     if (gw->convs)
