@@ -1,0 +1,64 @@
+# Parley: a thin driver over CMake (CMake is the build; see README and
+# shared/spec/running.md for the contract of these targets).
+#
+#   make build   configure + build in build/ (warnings are errors)
+#   make run     install missing packages, build, start the whole stack (scripts/run-stack.sh)
+#   make test    install missing packages, build normal (build/) and ASan+UBSan
+#                (build-san/), run every unit and integration test in both
+#   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each for
+#                FUZZ_TIME seconds (default 60)
+#   make clean   remove the build directories (keeps .run/, the dev stack's data)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BUILD_DIR ?= build
+SAN_DIR   ?= build-san
+FUZZ_DIR  ?= build-fuzz
+FUZZ_TIME ?= 60
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+IT_DIR    := tests/integration
+
+.PHONY: all build build-san deps npm run test fuzz clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	cmake -S . -B $(BUILD_DIR) -DPARLEY_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build-san:
+	cmake -S . -B $(SAN_DIR) -DPARLEY_WERROR=ON -DPARLEY_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(SAN_DIR) -j $(JOBS)
+
+# npm ci only when the lock file changed since the last install.
+npm: $(IT_DIR)/node_modules/.package-lock.json
+$(IT_DIR)/node_modules/.package-lock.json: $(IT_DIR)/package.json $(IT_DIR)/package-lock.json
+	cd $(IT_DIR) && npm ci --no-audit --no-fund
+
+# Steps in order (not as parallel prerequisites): packages first, then builds.
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build
+	PARLEY_BIN_DIR=$(CURDIR)/$(BUILD_DIR)/bin scripts/run-stack.sh
+
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory npm
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build-san
+	scripts/run-tests.sh $(BUILD_DIR) $(SAN_DIR)
+
+# libFuzzer needs clang; new inputs it finds go to $(FUZZ_DIR)/corpus, the seeds stay.
+fuzz:
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DPARLEY_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_sio
+	mkdir -p $(FUZZ_DIR)/corpus/sio
+	$(FUZZ_DIR)/bin/fuzz_sio -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	  $(FUZZ_DIR)/corpus/sio tests/fuzz/corpus/sio
+
+clean:
+	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR)

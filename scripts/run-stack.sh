@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# run-stack.sh: the whole Parley stack in the foreground (what `make run` starts).
+#
+# broker, chat, presence, call and one gateway, each log line prefixed with its name.
+# Configuration comes from the environment (shared/spec/running.md) and is passed
+# through untouched; only these get defaults here:
+#   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
+#                         (default 55432), kept between runs, stopped on exit
+#   JWT_SECRET            unset: a fixed, printed development secret, plus sample tokens
+#   PARLEY_BIN_DIR        where the binaries are [build/bin]
+# Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
+# PostgreSQL. If any process dies, everything is stopped and the exit status is 1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${PARLEY_BIN_DIR:-$ROOT/build/bin}
+RUN_DIR=${PARLEY_RUN_DIR:-$ROOT/.run}
+PG_PORT=${PG_PORT:-55432}
+STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
+
+say() { printf '[run] %s\n' "$*"; }
+die() { printf '[run] error: %s\n' "$*" >&2; exit 1; }
+
+for b in parley-broker parley-chat parley-presence parley-call parley-gateway; do
+  [[ -x $BIN/$b ]] || die "$BIN/$b not found: build first (make build)"
+done
+
+pg_started=0
+names=()
+pids=()
+stopping=0
+
+stop_all() {
+  # Gateway first (no new requests), then the services, the broker last.
+  local i pid deadline
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    pid=${pids[i]}
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "${names[i]} did not stop within ${STOP_TIMEOUT_S}s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  wait 2>/dev/null || true
+  if ((pg_started)); then
+    say "stopping PostgreSQL"
+    "$ROOT/scripts/pg.sh" stop "$RUN_DIR/pg" >/dev/null 2>&1 || true
+  fi
+}
+
+on_signal() {
+  ((stopping)) && return
+  stopping=1
+  echo
+  say "stopping…"
+  stop_all
+  say "stopped"
+  exit 0
+}
+trap on_signal INT TERM
+
+# --- database ---------------------------------------------------------------
+if [[ -z ${DB_CONNECTION_STRING:-} && ! (-n ${CHAT_DB_URL:-} && -n ${PRESENCE_DB_URL:-} && -n ${CALL_DB_URL:-}) ]]; then
+  mkdir -p "$RUN_DIR"
+  say "starting the private PostgreSQL in $RUN_DIR/pg (port $PG_PORT)"
+  DB_CONNECTION_STRING=$("$ROOT/scripts/pg.sh" start "$RUN_DIR/pg" "$PG_PORT")
+  pg_started=1
+  export DB_CONNECTION_STRING
+  say "DB_CONNECTION_STRING=$DB_CONNECTION_STRING"
+fi
+
+# --- JWT ---------------------------------------------------------------------
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+mint() { # mint USER ROLE NAME: an HS256 token valid 24 h
+  local header payload sig exp
+  exp=$(($(date +%s) + 86400))
+  header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"sub":"%s","role":"%s","name":"%s","exp":%d}' "$1" "$2" "$3" "$exp" | b64url)
+  sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | b64url)
+  printf '%s.%s.%s' "$header" "$payload" "$sig"
+}
+if [[ -z ${JWT_SECRET:-} ]]; then
+  export JWT_SECRET=parley-dev-secret-do-not-use-in-production
+  say "JWT_SECRET unset: using the development secret '$JWT_SECRET'"
+  say "sample tokens (24 h):"
+  say "  student alice: $(mint alice student Alice)"
+  say "  mentor  bob:   $(mint bob mentor Bob)"
+fi
+
+# --- processes ---------------------------------------------------------------
+start() { # start NAME BINARY: output prefixed with [NAME]
+  local name=$1 bin=$2
+  # Each program runs in its own session (setsid), so Ctrl-C reaches only this script,
+  # which stops them in order. The prefixing sed ignores INT/TERM: it must outlive the
+  # program it reads, or the program's last log lines would hit a closed pipe.
+  setsid "$BIN/$bin" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
+  names+=("$name")
+  pids+=("$!")
+  say "started $name (pid $!)"
+}
+
+start broker parley-broker
+sleep 0.2
+start chat parley-chat
+start presence parley-presence
+start call parley-call
+start gateway parley-gateway
+
+port=${PORT:-8080}
+say "gateway: ws://127.0.0.1:$port/ (WebSocket; also /ws and /socket.io/), http://127.0.0.1:$port/healthz, /metrics"
+
+check_children() {
+  local i
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[i]}" 2>/dev/null; then
+      local rc=0
+      wait "${pids[i]}" 2>/dev/null || rc=$?
+      say "${names[i]} exited (status $rc); stopping everything"
+      stopping=1
+      stop_all
+      exit 1
+    fi
+  done
+}
+
+ready=0
+deadline=$((SECONDS + ${READY_TIMEOUT_S:-60}))
+while ((!ready)); do
+  check_children
+  if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+    ready=1
+  elif ((SECONDS > deadline)); then
+    say "warning: /healthz is not 200 after ${READY_TIMEOUT_S:-60}s; still waiting"
+    deadline=$((SECONDS + 3600))
+  else
+    sleep 0.25
+  fi
+done
+say "ready: ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
+
+# Wait for the first child to end (a signal interrupts this wait and runs on_signal).
+while :; do
+  done_pid=
+  rc=0
+  wait -n -p done_pid "${pids[@]}" || rc=$?
+  [[ -n $done_pid ]] || continue
+  sleep 0.2 # a Ctrl-C that raced with this exit gets its trap run first
+  for i in "${!pids[@]}"; do
+    [[ ${pids[i]} == "$done_pid" ]] && say "${names[i]} exited (status $rc); stopping everything"
+  done
+  stopping=1
+  stop_all
+  exit 1
+done
