@@ -9,6 +9,25 @@ static const char *s_codes[GW_ERROR_CODES] = {
     "bad_request", "unauthenticated", "forbidden", "not_found", "conflict",
     "rate_limited", "too_large", "unavailable", "internal", "other"};
 
+/* Server → client event types of the contract (and the gateway's own frames). */
+static const char *s_out_types[] = {
+    "auth_success", "pong", "error", "ack", "unsubscribed", "subscribed",
+    "conversation_created", "message_sent", "new_message", "history", "user_typing",
+    "read_receipt", "message_updated", "message_deleted", "reaction", "status_change",
+    "user_online", "user_offline", "presence", "mentors", "call_initiated", "incoming_call",
+    "call_accepted", "call_rejected", "call_ended", "call_signal", "call_history",
+    "help_requested", "help_request", "help_accepted", "help_assigned",
+    "help_request_closed", "help_declined", "help_ended", "help_expired", NULL};
+
+uint8_t gw_metrics_out_index(const char *type, size_t len)
+{
+    uint8_t i = 0;
+    for (; s_out_types[i] && i < GW_METRICS_OUT_TYPES - 1; i++)
+        if (strlen(s_out_types[i]) == len && memcmp(s_out_types[i], type, len) == 0)
+            return i;
+    return GW_METRICS_OUT_TYPES - 1;
+}
+
 int gw_metrics_error_index(const char *code)
 {
     for (int i = 0; i < GW_ERROR_CODES - 1; i++)
@@ -49,7 +68,13 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
                       (unsigned long long)m->frames_in[i]);
     pl_buf_printf(o, "parley_gateway_frames_in_total{type=\"unknown\"} %llu\n",
                   (unsigned long long)m->frames_in[GW_METRICS_MAX_TYPES]);
-    counter(o, "parley_gateway_frames_out_total", "Frames sent to clients", m->frames_out);
+    pl_buf_puts(o, "# HELP parley_gateway_frames_out_total Frames sent to clients, by type\n"
+                   "# TYPE parley_gateway_frames_out_total counter\n");
+    for (int i = 0; s_out_types[i]; i++)
+        pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"%s\"} %llu\n", s_out_types[i],
+                      (unsigned long long)m->frames_out_by_type[i]);
+    pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"other\"} %llu\n",
+                  (unsigned long long)m->frames_out_by_type[GW_METRICS_OUT_TYPES - 1]);
     counter(o, "parley_gateway_bytes_in_total", "Payload bytes received from clients",
             m->bytes_in);
     counter(o, "parley_gateway_bytes_out_total", "Payload bytes sent to clients", m->bytes_out);

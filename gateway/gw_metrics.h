@@ -11,18 +11,22 @@
 
 #define GW_METRICS_MAX_TYPES 64
 #define GW_ERROR_CODES 10
+#define GW_METRICS_OUT_TYPES 64 /* known server event types; the last slot is "other" */
 
 typedef struct {
     uint64_t connections_opened, connections_closed;
     int64_t connections_open, connections_authed;
     uint64_t frames_in[GW_METRICS_MAX_TYPES + 1]; /* by proto event index; last = unknown */
     uint64_t frames_out;
+    uint64_t frames_out_by_type[GW_METRICS_OUT_TYPES];
     uint64_t bytes_in, bytes_out;
     uint64_t errors[GW_ERROR_CODES];
     uint64_t slow_consumers_cut, rate_limited, floods_closed;
     uint64_t requests_forwarded, requests_timed_out, bus_events_in;
 } gw_metrics_t;
 
+/* Index of a server event type in frames_out_by_type (bounded label set). */
+uint8_t gw_metrics_out_index(const char *type, size_t len);
 /* Index of an error code in errors[] (the last is "internal" for anything unknown). */
 int gw_metrics_error_index(const char *code);
 void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *out, const char *const *service_names,
