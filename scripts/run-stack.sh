@@ -5,7 +5,7 @@
 # Configuration comes from the environment (shared/spec/running.md) and is passed
 # through untouched; only these get defaults here:
 #   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
-#                         (default 55432), kept between runs, stopped on exit
+#                         (default 25432, below the ephemeral port range), kept between runs, stopped on exit
 #   JWT_SECRET            unset: a fixed, printed development secret, plus sample tokens
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
 # Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${PARLEY_BIN_DIR:-$ROOT/build/bin}
 RUN_DIR=${PARLEY_RUN_DIR:-$ROOT/.run}
-PG_PORT=${PG_PORT:-55432}
+PG_PORT=${PG_PORT:-25432}
 STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
 
 say() { printf '[run] %s\n' "$*"; }
