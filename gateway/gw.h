@@ -22,10 +22,15 @@
 
 /* An outgoing frame, shared by every connection it goes to (fan-out encodes once).
    The payload starts GW_MSG_HEAD bytes after the struct start, leaving LWS_PRE bytes
-   of headroom for the WebSocket header libwebsockets writes in front. */
-typedef struct {
+   of headroom for the WebSocket header libwebsockets writes in front.
+   The payload is a JSON object; Socket.IO connections get `sio`, the same frame as a
+   Socket.IO packet, derived once on first need and shared like the frame itself. */
+typedef struct gw_msg {
     uint32_t refs;
     uint32_t len;
+    struct gw_msg *sio; /* owned: the Socket.IO form, NULL until needed */
+    uint8_t wire;       /* the payload is a ready wire packet (Engine.IO control, ...) */
+    uint8_t type_idx;   /* server event type, for frames-out metrics (gw_metrics.h) */
 } gw_msg_t;
 #define GW_MSG_HEAD (sizeof(gw_msg_t) + LWS_PRE)
 #define GW_MSG_PAYLOAD(m) ((unsigned char *)(m) + GW_MSG_HEAD)
@@ -75,7 +80,20 @@ struct gw_conn {
     uint8_t close_sent;  /* our close frame is out: waiting for the client's */
     char close_reason[64];
     uint8_t upgrade_token; /* the token came with the upgrade: send auth_success unasked */
+    /* Socket.IO (gw_ws.c): Engine.IO framing, heartbeat and the namespace connect */
+    uint8_t sio;            /* this connection speaks Engine.IO v4 / Socket.IO v5 */
+    uint8_t sio_connecting; /* a CONNECT waits for its session (auth_success) */
+    uint8_t sio_ping_out;   /* a ping is out: sio_due_ms is its pong deadline */
+    uint8_t sio_bin_skip;   /* attachments of a refused binary packet still to drop */
+    int64_t sio_due_ms;     /* next ping, or the pong deadline */
+    gw_conn_t *sio_prev, *sio_next; /* in gw->sio_wait or gw->sio_pong, due order */
+    char *sio_token;        /* owned: the upgrade's token, kept for the CONNECT */
 };
+
+/* Connections in due order (appending keeps the order: one interval for all). */
+typedef struct {
+    gw_conn_t *head, *tail;
+} gw_conn_list_t;
 
 struct gw_user {
     gw_conn_t *head;
@@ -103,6 +121,8 @@ typedef struct gw_pending {
     int64_t deadline_ms;
     uint8_t has_id;
     uint8_t is_auth;
+    uint16_t type_idx; /* metrics: the request's type (gw_metrics_type_index) */
+    int64_t sent_us;   /* metrics: when it was forwarded */
     char id_json[]; /* the client's id as JSON text ("7" or "\"abc\""), or "" */
 } gw_pending_t;
 
@@ -133,8 +153,12 @@ typedef struct gw {
     pl_map_t *watch;         /* uid → gw_watch_t, presence watchers */
     pl_jwt_verifier_t *jwt;
     gw_metrics_t metrics;
+    gw_conn_list_t sio_wait; /* Socket.IO connections waiting for their next ping */
+    gw_conn_list_t sio_pong; /* ... and those whose ping is out */
     msgpack_sbuffer scratch; /* request encoding */
     pl_buf_t json;           /* event encoding */
+    char *web_root;          /* gw_static.c: WEB_ROOT, the demo page */
+    int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
     int stopping;
     int loop_ready;
 } gw_t;
@@ -162,6 +186,9 @@ void gw_unauth_remove(gw_t *gw, gw_conn_t *c);
 /* ---- gw_msg (gw_conn.c) ---- */
 gw_msg_t *gw_msg_new(const char *payload, size_t len);
 void gw_msg_unref(gw_msg_t *m);
+/* The frame as a connection sends it: m itself, or for a Socket.IO connection its
+   Socket.IO form (built on first need, owned by m). NULL when it cannot be built. */
+gw_msg_t *gw_msg_wire(gw_msg_t *m, const gw_conn_t *c);
 /* Build a JSON frame from an event map, optionally adding "id" (raw JSON text). */
 gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *id_json);
 void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
@@ -186,6 +213,8 @@ void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
 /* ---- gw_router.c: client frames ---- */
 void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len);
+/* The same for a frame already decoded into a map (Socket.IO events arrive so). */
+void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root);
 /* A token accepted at upgrade or by `auth`: start the session. */
 void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id);
@@ -217,7 +246,23 @@ int gw_http_request(gw_t *gw, struct lws *wsi, const char *path);
 int gw_http_writeable(gw_t *gw, struct lws *wsi, gw_conn_t *c);
 void gw_http_done(gw_conn_t *c);
 
+/* ---- gw_static.c: the demo page (WEB_ROOT) and dev tokens (DEV_TOKENS=1) ---- */
+int gw_static_init(gw_t *gw); /* -1 on a bad DEV_TOKENS */
+void gw_static_free(gw_t *gw);
+/* 0 when `path` is the page, a file or /dev/token (b, type, status filled; a missing
+   file is a 404 filled here), -1 when it is none of these. */
+int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
+                      const char **type, int *status);
+
 /* ---- gw_ws.c ---- */
 extern const struct lws_protocols gw_protocols[];
+/* Socket.IO sessions (Engine.IO v4 over WebSocket at /socket.io/, codec in gw_sio.c). */
+/* The namespace CONNECT succeeded (auth_success is about to be sent): 40{"sid"}. */
+void gw_ws_sio_connected(gw_t *gw, gw_conn_t *c);
+/* The namespace CONNECT failed: CONNECT_ERROR with this code and message. */
+void gw_ws_sio_refused(gw_t *gw, gw_conn_t *c, const char *code, const char *message);
+/* Heartbeats, from the housekeeping tick: ping who is due, close who missed a pong. */
+void gw_ws_sio_sweep(gw_t *gw, int64_t now_ms);
+void gw_ws_sio_closed(gw_t *gw, gw_conn_t *c);
 
 #endif

@@ -66,6 +66,8 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
         pl_env_int("TYPING_TTL_MS", 6000, 100, 600000, &cfg->typing_ttl_ms) ||
         pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
+        pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||
+        pl_env_int("SIO_PING_TIMEOUT_MS", 20000, 100, 3600000, &cfg->sio_ping_timeout_ms) ||
         pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
         return -1;
     cfg->port = (int)port;

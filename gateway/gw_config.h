@@ -21,6 +21,7 @@ typedef struct {
     int64_t ping_interval_s;
     int64_t typing_ttl_ms;     /* receiver-side typing expiry */
     int64_t lease_interval_ms; /* gw_lease notifications to presence */
+    int64_t sio_ping_interval_ms, sio_ping_timeout_ms; /* Engine.IO heartbeat */
     pl_broker_addr_t broker;
 } gw_config_t;
 

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_sio.h"
 #include "pl_clock.h"
 #include "pl_json.h"
 #include "pl_log.h"
+#include "pl_mp.h"
 
 /* lws 4.1 keeps the close opcode's write type private ("handled by
    lws_close_reason()"); its value is the WebSocket close opcode's slot, 4. */
@@ -26,15 +28,50 @@ gw_msg_t *gw_msg_new(const char *payload, size_t len)
         return NULL;
     m->refs = 1;
     m->len = (uint32_t)len;
+    m->sio = NULL;
+    m->wire = 0;
     memcpy(GW_MSG_PAYLOAD(m), payload, len);
     GW_MSG_PAYLOAD(m)[len] = '\0';
+    /* frames built here are ours and start with their type: {"type":"pong",... */
+    m->type_idx = GW_METRICS_OUT_TYPES - 1;
+    if (len > 9 && memcmp(payload, "{\"type\":\"", 9) == 0) {
+        const char *end = memchr(payload + 9, '"', len - 9);
+        if (end)
+            m->type_idx = gw_metrics_out_index(payload + 9, (size_t)(end - payload - 9));
+    }
     return m;
 }
 
 void gw_msg_unref(gw_msg_t *m)
 {
-    if (m && --m->refs == 0)
+    if (m && --m->refs == 0) {
+        gw_msg_unref(m->sio);
         free(m);
+    }
+}
+
+gw_msg_t *gw_msg_wire(gw_msg_t *m, const gw_conn_t *c)
+{
+    if (!c->sio || m->wire)
+        return m;
+    if (!m->sio) {
+        /* Built once for however many Socket.IO connections the frame goes to. */
+        pl_buf_t b;
+        pl_buf_init(&b, GW_MSG_HEAD);
+        if (gw_sio_from_json((const char *)GW_MSG_PAYLOAD(m), m->len, &b) != 0) {
+            pl_buf_free(&b);
+            return NULL;
+        }
+        size_t len;
+        gw_msg_t *w = (gw_msg_t *)pl_buf_detach(&b, &len);
+        w->refs = 1;
+        w->len = (uint32_t)len;
+        w->sio = NULL;
+        w->wire = 1;
+        w->type_idx = m->type_idx;
+        m->sio = w;
+    }
+    return m->sio;
 }
 
 gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *id_json)
@@ -64,6 +101,12 @@ gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *i
     gw_msg_t *m = (gw_msg_t *)base;
     m->refs = 1;
     m->len = (uint32_t)len;
+    m->sio = NULL;
+    m->wire = 0;
+    const msgpack_object *type = pl_mp_get(event, "type");
+    m->type_idx = type && type->type == MSGPACK_OBJECT_STR
+                      ? gw_metrics_out_index(type->via.str.ptr, type->via.str.size)
+                      : GW_METRICS_OUT_TYPES - 1;
     return m;
 }
 
@@ -155,6 +198,7 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     }
     gw_index_drop_conn(gw, c);
     gw_watch_drop_conn(gw, c);
+    gw_ws_sio_closed(gw, c);
     pl_map_removei(gw->conns, c->id);
     while (c->out_count) {
         gw_msg_unref(c->outq[c->out_head]);
@@ -165,7 +209,9 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     free(c->convs);
     free(c->uid);
     free(c->name);
+    free(c->sio_token);
     pl_buf_free(&c->rx);
+    c->sio_token = NULL;
     c->outq = NULL;
     c->convs = NULL;
     c->uid = c->name = NULL;
@@ -251,14 +297,22 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
     if (!c->out_count)
         return 0;
     gw_msg_t *m = c->outq[c->out_head];
-    int n = lws_write(c->wsi, GW_MSG_PAYLOAD(m), m->len, LWS_WRITE_TEXT);
-    if (n < (int)m->len)
-        return -1;
+    gw_msg_t *w = gw_msg_wire(m, c);
+    if (w) {
+        int n = lws_write(c->wsi, GW_MSG_PAYLOAD(w), w->len, LWS_WRITE_TEXT);
+        if (n < (int)w->len)
+            return -1;
+        gw->metrics.frames_out++;
+        gw->metrics.frames_out_by_type[m->type_idx < GW_METRICS_OUT_TYPES
+                                           ? m->type_idx
+                                           : GW_METRICS_OUT_TYPES - 1]++;
+        gw->metrics.bytes_out += w->len;
+    } else { /* only out of memory, or a frame that is not a typed object: a bug */
+        pl_warn("frame dropped: no Socket.IO form", "conn=%llu", (unsigned long long)c->id);
+    }
     c->out_head = (c->out_head + 1) % c->out_cap;
     c->out_count--;
     c->out_bytes -= m->len;
-    gw->metrics.frames_out++;
-    gw->metrics.bytes_out += m->len;
     gw_msg_unref(m);
     if (c->out_count)
         lws_callback_on_writable(c->wsi);

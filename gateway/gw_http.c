@@ -46,6 +46,27 @@ static void render_metrics(gw_t *gw, pl_buf_t *b)
     gw_metrics_render(&gw->metrics, b, names, up, PROTO_SVC_COUNT - 1);
 }
 
+/* Anything under /socket.io/ that is not a WebSocket upgrade: Engine.IO's polling
+   transport, which Parley does not offer. Answered like Socket.IO's own server does
+   ({"code","message"}, 400), with a message that says what to change. */
+static int is_socketio(const char *path)
+{
+    return strncmp(path, "/socket.io", 10) == 0 && (path[10] == '/' || path[10] == '\0');
+}
+
+static void render_socketio_refusal(struct lws *wsi, pl_buf_t *b)
+{
+    char v[PL_TOKEN_MAX + 4096]; /* lws stops at the first argument that does not fit */
+    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", v, sizeof v);
+    if (eio && strcmp(eio, "4") != 0)
+        pl_buf_puts(b, "{\"code\":5,\"message\":\"Unsupported protocol version: Engine.IO 4 "
+                       "(EIO=4, Socket.IO v3/v4 clients) over WebSocket is required\"}\n");
+    else
+        pl_buf_puts(b, "{\"code\":3,\"message\":\"Bad request: HTTP long-polling is not "
+                       "offered; connect with transports: ['websocket'] "
+                       "(/socket.io/?EIO=4&transport=websocket)\"}\n");
+}
+
 int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
 {
     gw_conn_t *c = lws_wsi_user(wsi);
@@ -60,6 +81,11 @@ int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
     } else if (strcmp(path, "/metrics") == 0) {
         render_metrics(gw, b);
         type = "text/plain; version=0.0.4";
+    } else if (is_socketio(path)) {
+        status = HTTP_STATUS_BAD_REQUEST;
+        render_socketio_refusal(wsi, b);
+    } else if (gw_static_request(gw, wsi, path, b, &type, &status) == 0) {
+        /* the demo page, its files, or a dev token */
     } else {
         status = HTTP_STATUS_NOT_FOUND;
         pl_buf_puts(b, "{\"error\":\"not found\"}\n");

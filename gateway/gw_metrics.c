@@ -2,6 +2,7 @@
 #include "gw_metrics.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -34,6 +35,68 @@ int gw_metrics_error_index(const char *code)
         if (strcmp(code, s_codes[i]) == 0)
             return i;
     return GW_ERROR_CODES - 1;
+}
+
+static const double s_lat_le[GW_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+int gw_metrics_type_index(const char *type)
+{
+    size_t n;
+    const proto_event_t *all = proto_events(&n);
+    const proto_event_t *ev = proto_event_find(type, strlen(type));
+    size_t i = ev ? (size_t)(ev - all) : GW_METRICS_MAX_TYPES;
+    return i < GW_METRICS_MAX_TYPES ? (int)i : GW_METRICS_MAX_TYPES;
+}
+
+int64_t gw_metrics_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void gw_metrics_observe(gw_metrics_t *m, int index, int64_t us)
+{
+    if (index < 0 || index > GW_METRICS_MAX_TYPES)
+        return;
+    gw_hist_t *h = &m->latency[index];
+    double v = (double)us / 1e6;
+    int i = 0;
+    while (i < GW_LAT_BUCKETS && v > s_lat_le[i])
+        i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+#define LAT_NAME "parley_gateway_request_duration_seconds"
+
+static void render_latency(const gw_metrics_t *m, pl_buf_t *o)
+{
+    pl_buf_puts(o, "# HELP parley_gateway_request_duration_seconds Time from forwarding a client "
+                   "request to a service to its reply, by type\n"
+                   "# TYPE parley_gateway_request_duration_seconds histogram\n");
+    size_t n;
+    const proto_event_t *evs = proto_events(&n);
+    for (size_t t = 0; t <= GW_METRICS_MAX_TYPES; t++) {
+        const gw_hist_t *h = &m->latency[t];
+        if (!h->count || (t < GW_METRICS_MAX_TYPES && t >= n))
+            continue;
+        const char *name = t < GW_METRICS_MAX_TYPES ? evs[t].name : "unknown";
+        uint64_t cum = 0;
+        for (int i = 0; i < GW_LAT_BUCKETS; i++) {
+            cum += h->bucket[i];
+            pl_buf_printf(o, "%s_bucket{type=\"%s\",le=\"%g\"} %llu\n", LAT_NAME, name,
+                          s_lat_le[i], (unsigned long long)cum);
+        }
+        cum += h->bucket[GW_LAT_BUCKETS];
+        pl_buf_printf(o, "%s_bucket{type=\"%s\",le=\"+Inf\"} %llu\n", LAT_NAME, name,
+                      (unsigned long long)cum);
+        pl_buf_printf(o, "%s_sum{type=\"%s\"} %.6f\n", LAT_NAME, name, h->sum);
+        pl_buf_printf(o, "%s_count{type=\"%s\"} %llu\n", LAT_NAME, name,
+                      (unsigned long long)h->count);
+    }
 }
 
 static void counter(pl_buf_t *o, const char *name, const char *help, uint64_t v)
@@ -94,6 +157,7 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
     counter(o, "parley_gateway_requests_timed_out_total",
             "Requests answered `unavailable` because no service answered in time",
             m->requests_timed_out);
+    render_latency(m, o);
     counter(o, "parley_gateway_bus_messages_in_total", "Replies and events received from the bus",
             m->bus_events_in);
     pl_buf_puts(o, "# HELP parley_gateway_service_up Whether the service kind answered its "

@@ -83,6 +83,18 @@ static void session_abort(gw_t *gw, gw_conn_t *c)
     c->state = GW_CONN_NEW;
 }
 
+/* The client hears why its session did not open: an error answer, or for a Socket.IO
+   client the CONNECT_ERROR its namespace connect is waiting for. */
+static void session_failed(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
+                           const char *message)
+{
+    session_abort(gw, c);
+    if (c->sio)
+        gw_ws_sio_refused(gw, c, code, message);
+    else
+        gw_send_error(gw, c, id_json, code, message);
+}
+
 /* Forward body (a map) minus its `type` and `id` as request `ev`. */
 static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, const char *as,
                    const msgpack_object *body, const char *id_json, int is_auth)
@@ -109,6 +121,10 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
         msgpack_pack_object(&pk, kv->val);
     }
     gw_pending_t *p = pending_add(gw, c, rq, id_json, is_auth);
+    if (p) { /* for the latency histogram */
+        p->type_idx = (uint16_t)gw_metrics_type_index(as);
+        p->sent_us = gw_metrics_now_us();
+    }
     if (!p || gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) != 0) {
         if (p)
             pending_free(gw, p);
@@ -153,8 +169,7 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
     c->name = id->name[0] ? strdup(id->name) : NULL;
     c->role = id->role;
     if (!c->uid || gw_index_set_user(gw, c, c->uid) != 0) {
-        session_abort(gw, c);
-        gw_send_error(gw, c, id_json, "internal", "internal error");
+        session_failed(gw, c, id_json, "internal", "internal error");
         return;
     }
     c->state = GW_CONN_AUTHING;
@@ -177,10 +192,8 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                  : -1;
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
-    if (rc != 0) {
-        session_abort(gw, c);
-        gw_send_error(gw, c, id_json, "unavailable", "the chat service is unavailable");
-    }
+    if (rc != 0)
+        session_failed(gw, c, id_json, "unavailable", "the chat service is unavailable");
 }
 
 static void on_auth(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const char *id_json)
@@ -352,6 +365,11 @@ void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
     msgpack_sbuffer_destroy(&sb);
 }
 
+void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
+{
+    handle_object(gw, c, root);
+}
+
 /* ---- answers in ---------------------------------------------------------------- */
 
 static void subscribe_listed(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
@@ -405,6 +423,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     gw_pending_t *p = pl_map_geti(gw->pending, rq);
     if (!p)
         return; /* answered `unavailable` already */
+    gw_metrics_observe(&gw->metrics, p->type_idx, gw_metrics_now_us() - p->sent_us);
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
     char id_json[ID_JSON_MAX];
@@ -416,6 +435,13 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     const msgpack_object *type = pl_mp_get(body, "type");
     if (is_auth) {
         if (!pl_mp_str_eq(type, "auth_success")) {
+            if (c->sio) { /* the refusal is a CONNECT_ERROR, not an error event */
+                char code[32] = "internal", msg[256] = "the session could not be opened";
+                (void)pl_mp_strcpy(body, "code", code, sizeof code); /* else the default */
+                (void)pl_mp_strcpy(body, "message", msg, sizeof msg);
+                session_failed(gw, c, "", code, msg);
+                return;
+            }
             session_abort(gw, c);
         } else {
             c->state = GW_CONN_AUTHED;
@@ -426,6 +452,8 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
                 gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 1);
             }
             gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
+            if (c->sio)
+                gw_ws_sio_connected(gw, c); /* 40{"sid"} goes out before auth_success */
         }
     }
     subscribe_listed(gw, c, root);
@@ -454,9 +482,11 @@ void gw_router_expire(gw_t *gw, int64_t now_ms)
         gw->metrics.requests_timed_out++;
         if (c && c->wsi) {
             if (p->is_auth)
-                session_abort(gw, c);
-            gw_send_error(gw, c, p->id_json, "unavailable",
-                          "the service did not answer in time, try again");
+                session_failed(gw, c, p->id_json, "unavailable",
+                               "the service did not answer in time, try again");
+            else
+                gw_send_error(gw, c, p->id_json, "unavailable",
+                              "the service did not answer in time, try again");
         }
         pending_free(gw, p);
     }

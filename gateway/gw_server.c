@@ -45,6 +45,7 @@ static void on_tick(uv_timer_t *t)
     gw_router_expire(gw, now);
     expire_unauthenticated(gw, now);
     gw_typing_expire(gw, now);
+    gw_ws_sio_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     if (now >= gw->next_lease_ms) {
         gw_router_lease(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
@@ -153,6 +154,8 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
         goto fail;
     }
+    if (gw_static_init(gw) != 0)
+        goto fail;
     if (start_lws(gw) != 0)
         goto fail;
     uv_timer_start(&gw->tick, on_tick, TICK_MS, TICK_MS);
@@ -237,6 +240,7 @@ void gw_destroy(gw_t **self_p)
     gw_typing_free(gw);
     gw_watch_free(gw);
     pl_jwt_verifier_destroy(&gw->jwt);
+    gw_static_free(gw);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
     free(gw);

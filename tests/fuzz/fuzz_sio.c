@@ -1,0 +1,105 @@
+/*  fuzz_sio: libFuzzer target for gw_sio, the Engine.IO/Socket.IO codec (`make fuzz`).
+    The one thing to know: besides "no crash, no read past the input" (ASan, and the
+    input is never NUL-terminated), it checks two properties and aborts on a breach:
+    an EVENT turned into a request is a map whose first key is "type", and a frame that
+    is valid JSON converts (gw_sio_from_json) into a packet whose JSON part is valid. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_sio.h"
+#include "pl_json.h"
+#include "pl_mp.h"
+
+static int valid_json(const char *s, size_t n)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int ok = pl_json_to_msgpack(s, n, &sb, NULL, 0) == 0;
+    msgpack_sbuffer_destroy(&sb);
+    return ok;
+}
+
+static void check_request(const msgpack_sbuffer *sb, int64_t ack)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, sb->data, sb->size, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != sb->size || up.data.type != MSGPACK_OBJECT_MAP || up.data.via.map.size == 0 ||
+        !pl_mp_str_eq(&up.data.via.map.ptr[0].key, "type"))
+        abort();
+    int64_t id;
+    if (ack >= 0 && (pl_mp_int(&up.data, "id", &id) != 0 || id != ack))
+        abort();
+    msgpack_unpacked_destroy(&up);
+}
+
+/* The frame as a client packet: Engine.IO, then Socket.IO, then its payload. */
+static void client_side(const char *s, size_t n)
+{
+    gw_eio_packet_t e;
+    if (gw_eio_parse(s, n, &e) != 0 || e.type != GW_EIO_MESSAGE)
+        return;
+    gw_sio_packet_t p;
+    char err[128];
+    if (gw_sio_parse(e.data, e.len, &p, err, sizeof err) != 0)
+        return;
+    if (p.data && (p.data < e.data || p.data + p.data_len > e.data + e.len))
+        abort();
+    if (p.nsp_len > GW_SIO_NSP_MAX || p.attachments > GW_SIO_ATTACHMENTS_MAX)
+        abort();
+    if (p.type == GW_SIO_EVENT || p.type == GW_SIO_BINARY_EVENT) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        if (gw_sio_event_request(p.data, p.data_len, p.ack, &sb, err, sizeof err) == 0)
+            check_request(&sb, p.ack);
+        msgpack_sbuffer_destroy(&sb);
+    } else if (p.type == GW_SIO_CONNECT) {
+        char token[256];
+        int rc = gw_sio_auth_token(p.data, p.data_len, token, sizeof token);
+        if (rc == 1 && strlen(token) == 0)
+            abort();
+        /* the refusal echoes the namespace: the JSON after it must stay valid */
+        pl_buf_t b;
+        pl_buf_init(&b, 0);
+        size_t at = 2 + (gw_sio_default_nsp(&p) ? 0 : p.nsp_len + 1);
+        if (gw_sio_connect_error(&b, p.nsp, p.nsp_len, "unauthenticated", "invalid token") != 0 ||
+            b.len <= at || !valid_json(b.data + at, b.len - at))
+            abort();
+        pl_buf_free(&b);
+    }
+}
+
+/* The frame as one of our outgoing JSON objects. */
+static void server_side(const char *s, size_t n)
+{
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    int rc = gw_sio_from_json(s, n, &b);
+    if (rc != 0 && b.len != 0)
+        abort();
+    if (rc == 0 && valid_json(s, n)) {
+        if (b.len < 4 || b.data[0] != '4' || (b.data[1] != '2' && b.data[1] != '3'))
+            abort();
+        const char *j = strchr(b.data, '[');
+        if (!j || !valid_json(j, b.len - (size_t)(j - b.data)))
+            abort();
+    }
+    pl_buf_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 1 << 16)
+        return 0;
+    /* an exact-size copy: a read past the end is an ASan report */
+    char *s = malloc(size ? size : 1);
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    client_side(s, size);
+    server_side(s, size);
+    free(s);
+    return 0;
+}
