@@ -10,6 +10,7 @@ pkgs=(
   libuv1-dev libev-dev libjansson-dev libssl-dev
   postgresql-15 postgresql-client-15
   clang valgrind openssl curl ca-certificates
+  chromium nginx-light docker-compose  # demo e2e test, load-balancer test, compose validation
 )
 # Node 20+ for the integration tests: the distribution's nodejs + npm only when no node
 # is on the PATH (a node from elsewhere ships its own npm).

@@ -90,6 +90,8 @@ if [[ -z ${JWT_SECRET:-} ]]; then
   say "  mentor  bob:   $(mint bob mentor Bob)"
 fi
 
+export DEV_TOKENS=${DEV_TOKENS:-1} # dev stack only: the demo page at / logs in via GET /dev/token
+
 # --- processes ---------------------------------------------------------------
 start() { # start NAME BINARY: output prefixed with [NAME]
   local name=$1 bin=$2
@@ -140,6 +142,7 @@ while ((!ready)); do
   fi
 done
 say "ready: ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
+say "demo page: http://127.0.0.1:$port/ (dev tokens are on in this dev stack)"
 
 # Wait for the first child to end (a signal interrupts this wait and runs on_signal).
 while :; do

@@ -17,9 +17,16 @@
 #include "pl_clock.h"
 #include "pl_log.h"
 #include "pl_mp.h"
+#include "pl_metrics_http.h"
 #include "pl_zmq.h"
 
 #define BATCH_MAX 128
+/* Outbox records whose topic starts with this byte go to another service's queue
+   (pl_service_notify) instead of the bus; the next byte is the target kind. Bus
+   topics always start with a letter, so the two never mix. */
+#define OUTBOX_QUEUE '\x01'
+/* How long a notification may wait for a connection to the broker. */
+#define NOTIFY_WAIT_MS 200
 
 typedef struct {
     zmq_msg_t topic, body;
@@ -53,6 +60,9 @@ struct pl_service_t {
     slot_t slots[BATCH_MAX];
     slot_t *order[BATCH_MAX];
     uint64_t handled, dropped_late, failed_batches;
+    pl_metrics_http_t *metrics; /* counters, and /metrics when METRICS_PORT is set */
+    int64_t batch_t0_us, txn_t0_us; /* when the batch was taken; when BEGIN ran */
+    pl_txn_kind_t txn_kind;
 };
 
 static volatile sig_atomic_t s_stop = 0;
@@ -90,6 +100,13 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     self->db = *db_p;
     *db_p = NULL;
     random_hex(self->instance, 8);
+    self->metrics = pl_metrics_http_new(proto_svc_name(def->kind), self->instance);
+    if (!self->metrics) {
+        PQfinish(self->db);
+        self->db = NULL;
+        free(self);
+        return NULL;
+    }
     pl_buf_init(&self->outbox, 0);
     msgpack_sbuffer_init(&self->cur);
     msgpack_packer_init(&self->pk, &self->cur, msgpack_sbuffer_write);
@@ -151,6 +168,7 @@ void pl_service_destroy(pl_service_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     PQfinish(self->db);
+    pl_metrics_http_destroy(&self->metrics);
     pl_buf_free(&self->outbox);
     msgpack_sbuffer_destroy(&self->cur);
     free(self);
@@ -227,6 +245,18 @@ msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name)
     return pk;
 }
 
+msgpack_packer *pl_service_notify(pl_service_t *self, proto_svc_t target, const char *ev,
+                                  const char *uid)
+{
+    if (target <= PROTO_SVC_GATEWAY || target >= PROTO_SVC_COUNT)
+        return NULL;
+    char kind = (char)('0' + target);
+    msgpack_packer *pk = begin(self, OUTBOX_QUEUE, &kind, 1);
+    if (pk) /* our instance id as gw, like an ask, but rq 0: nobody answers */
+        proto_pack_request_head(pk, ev, ev, self->instance, 0, 0, uid, NULL, NULL, 0);
+    return pk;
+}
+
 msgpack_packer *pl_service_to_user(pl_service_t *self, const char *uid, const proto_exclude_t *x,
                                    int64_t sub)
 {
@@ -267,6 +297,8 @@ void pl_service_end(pl_service_t *self)
 void pl_service_error(pl_service_t *self, const proto_request_t *req, const char *code,
                       const char *message)
 {
+    if (req->rq)
+        pl_metrics_error(self->metrics, code);
     msgpack_packer *pk = pl_service_reply(self, req, NULL, 0);
     if (!pk)
         return;
@@ -294,6 +326,9 @@ proto_exclude_t pl_service_actor(const proto_request_t *req)
     return x;
 }
 
+static int send_to_queue(pl_service_t *self, proto_svc_t target, const char *body, size_t len,
+                         int wait_ms);
+
 static void outbox_flush(pl_service_t *self)
 {
     size_t off = 0;
@@ -303,6 +338,14 @@ static void outbox_flush(pl_service_t *self)
         const char *topic = self->outbox.data + off + 4;
         memcpy(&bl, topic + tl, 4);
         const char *body = topic + tl + 4;
+        if (tl >= 2 && topic[0] == OUTBOX_QUEUE) {
+            proto_svc_t target = (proto_svc_t)(topic[1] - '0');
+            if (send_to_queue(self, target, body, bl, NOTIFY_WAIT_MS) != 0)
+                pl_warn("notification not sent", "to=%s err=\"%s\"", proto_svc_name(target),
+                        zmq_strerror(errno));
+            off += 8 + tl + bl;
+            continue;
+        }
         /* PUB never blocks: past its high-water mark it drops, which clients recover
            from by seq (history); the database already has everything. */
         if (pl_zmq_send2(self->pub, topic, tl, body, bl, 0) != 0)
@@ -310,12 +353,14 @@ static void outbox_flush(pl_service_t *self)
         off += 8 + tl + bl;
     }
     pl_buf_reset(&self->outbox);
+    pl_metrics_outbox(self->metrics, 1);
 }
 
 static void outbox_discard(pl_service_t *self)
 {
     self->building = 0;
     pl_buf_reset(&self->outbox);
+    pl_metrics_outbox(self->metrics, 0);
 }
 
 /* ---- database health --------------------------------------------------------- */
@@ -344,6 +389,11 @@ static int txn(pl_service_t *self, const char *sql)
         pl_warn("transaction control failed", "sql=%s err=\"%.120s\"", sql,
                 PQerrorMessage(self->db));
     PQclear(r);
+    if (sql[0] == 'B')
+        self->txn_t0_us = pl_metrics_now_us();
+    else /* COMMIT (counts only if it succeeded) or ROLLBACK */
+        pl_metrics_txn(self->metrics, self->txn_kind, pl_metrics_now_us() - self->txn_t0_us,
+                       ok && sql[0] == 'C');
     return ok ? 0 : -1;
 }
 
@@ -374,6 +424,7 @@ static int cmp_slots(const void *a, const void *b)
 /* Run requests order[0..n) in one transaction. 0 if committed (outbox flushed). */
 static int run_together(pl_service_t *self, size_t n)
 {
+    self->txn_kind = PL_TXN_BATCH;
     if (txn(self, "BEGIN"))
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -388,14 +439,19 @@ static int run_together(pl_service_t *self, size_t n)
         return -1;
     }
     outbox_flush(self);
+    int64_t now = pl_metrics_now_us();
+    for (size_t i = 0; i < n; i++)
+        pl_metrics_request(self->metrics, self->order[i]->req.ev, now - self->batch_t0_us);
     return 0;
 }
 
 static void run_alone(pl_service_t *self, const proto_request_t *req)
 {
+    self->txn_kind = PL_TXN_RETRY;
     if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
         if (self->def.handle(self->app, self, req) == 0 && txn(self, "COMMIT") == 0) {
             outbox_flush(self);
+            pl_metrics_request(self->metrics, req->ev, pl_metrics_now_us() - self->batch_t0_us);
             return;
         }
         txn(self, "ROLLBACK");
@@ -405,6 +461,7 @@ static void run_alone(pl_service_t *self, const proto_request_t *req)
     pl_service_error(self, req, db_down ? "unavailable" : "internal",
                      db_down ? "the database is unavailable, try again" : "internal error");
     outbox_flush(self);
+    pl_metrics_request(self->metrics, req->ev, pl_metrics_now_us() - self->batch_t0_us);
 }
 
 /* Decode what was received into slots; returns how many requests to run. */
@@ -429,6 +486,7 @@ static size_t prepare_batch(pl_service_t *self, size_t received)
             /* The gateway has already answered `unavailable`; doing it now would
                surprise the client. */
             self->dropped_late++;
+            pl_metrics_dropped_late(self->metrics);
             pl_debug("dropped late request", "ev=%s late_ms=%lld", s->req.ev,
                      (long long)(now - s->req.dl));
             continue;
@@ -445,6 +503,7 @@ static size_t prepare_batch(pl_service_t *self, size_t received)
 static void process_batch(pl_service_t *self, size_t received)
 {
     size_t n = prepare_batch(self, received);
+    pl_metrics_batch(self->metrics, received, n, received == BATCH_MAX);
     if (n == 0)
         return;
     if (db_ensure(self) == 0 && run_together(self, n) == 0) {
@@ -452,6 +511,7 @@ static void process_batch(pl_service_t *self, size_t received)
         return;
     }
     self->failed_batches++;
+    pl_metrics_failed_batch(self->metrics);
     for (size_t i = 0; i < n; i++)
         run_alone(self, &self->order[i]->req);
     self->handled += n;
@@ -461,6 +521,7 @@ static void process_batch(pl_service_t *self, size_t received)
 static size_t receive_batch(pl_service_t *self)
 {
     size_t n = 0;
+    self->batch_t0_us = pl_metrics_now_us();
     while (n < BATCH_MAX) {
         slot_t *s = &self->slots[n];
         zmq_msg_init(&s->topic);
@@ -485,21 +546,51 @@ static void release_batch(pl_service_t *self, size_t n)
     }
 }
 
-/* ---- asking another service ------------------------------------------------- */
+/* ---- asking and notifying another service ------------------------------------ */
+
+/* PUSH to another service's queue at the broker, opened on first use. */
+static void *queue_socket(pl_service_t *self, proto_svc_t target)
+{
+    if (!self->ask[target]) {
+        self->ask[target] = pl_zmq_connect(self->zctx, ZMQ_PUSH, &self->addr,
+                                           proto_svc_queue_offset(target));
+        if (!self->ask[target])
+            return NULL;
+        int one = 1;
+        zmq_setsockopt(self->ask[target], ZMQ_IMMEDIATE, &one, sizeof one);
+    }
+    return self->ask[target];
+}
+
+/* Send one request [kind][body] to target's queue. With ZMQ_IMMEDIATE a send while no
+   connection to the broker is complete (it is restarting) fails at once with EAGAIN:
+   wait at most wait_ms for the socket to become writable. 0, or -1 with errno. */
+static int send_to_queue(pl_service_t *self, proto_svc_t target, const char *body, size_t len,
+                         int wait_ms)
+{
+    void *sock = queue_socket(self, target);
+    if (!sock)
+        return -1;
+    const char *name = proto_svc_name(target);
+    int64_t deadline = pl_mono_ms() + wait_ms;
+    for (;;) {
+        if (pl_zmq_send2(sock, name, strlen(name), body, len, ZMQ_DONTWAIT) == 0)
+            return 0;
+        int64_t left = deadline - pl_mono_ms();
+        if (errno != EAGAIN || left <= 0)
+            return -1;
+        zmq_pollitem_t it = {sock, 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&it, 1, (long)left) < 0 && errno != EINTR)
+            return -1;
+        errno = EAGAIN;
+    }
+}
 
 int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const char *uid,
                    const char *body, size_t body_len, int timeout_ms, msgpack_sbuffer *out)
 {
     if (target <= PROTO_SVC_GATEWAY || target >= PROTO_SVC_COUNT)
         return -1;
-    if (!self->ask[target]) {
-        self->ask[target] = pl_zmq_connect(self->zctx, ZMQ_PUSH, &self->addr,
-                                           proto_svc_queue_offset(target));
-        if (!self->ask[target])
-            return -1;
-        int one = 1;
-        zmq_setsockopt(self->ask[target], ZMQ_IMMEDIATE, &one, sizeof one);
-    }
     uint64_t rq = ++self->ask_rq;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -510,9 +601,8 @@ int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const
     proto_pack_request_head(&pk, ev, ev, self->instance, 1, rq, uid, NULL, NULL,
                             pl_wall_ms() + timeout_ms);
     msgpack_sbuffer_write(&sb, body, body_len);
-    const char *name = proto_svc_name(target);
     int64_t deadline = pl_mono_ms() + timeout_ms;
-    int sent = pl_zmq_send2(self->ask[target], name, strlen(name), sb.data, sb.size, ZMQ_DONTWAIT);
+    int sent = send_to_queue(self, target, sb.data, sb.size, timeout_ms);
     msgpack_sbuffer_destroy(&sb);
     if (sent != 0)
         return -1;
@@ -563,6 +653,7 @@ static void run_event(pl_service_t *self, const zmq_msg_t *topic, const zmq_msg_
         msgpack_unpacked_destroy(&up);
         return;
     }
+    self->txn_kind = PL_TXN_EVENT;
     if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
         if (self->def.on_event(self->app, self, zmq_msg_data((zmq_msg_t *)topic),
                                zmq_msg_size((zmq_msg_t *)topic), &up.data) == 0 &&
@@ -594,6 +685,7 @@ static void drain_events(pl_service_t *self)
 
 static void run_tick(pl_service_t *self)
 {
+    self->txn_kind = PL_TXN_TICK;
     if (db_ensure(self) != 0 || txn(self, "BEGIN") != 0)
         return;
     if (self->def.tick(self->app, self, pl_wall_ms()) == 0 && txn(self, "COMMIT") == 0) {
@@ -613,9 +705,11 @@ int pl_service_run(pl_service_t *self)
             int64_t left = next_tick - pl_mono_ms();
             timeout = left < 0 ? 0 : left;
         }
-        zmq_pollitem_t items[2] = {{self->pull, 0, ZMQ_POLLIN, 0},
-                                   {self->events, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, self->events ? 2 : 1, timeout);
+        zmq_pollitem_t items[2 + PL_METRICS_HTTP_POLL_MAX] = {{self->pull, 0, ZMQ_POLLIN, 0},
+                                                              {self->events, 0, ZMQ_POLLIN, 0}};
+        int nz = self->events ? 2 : 1; /* the metrics listener's fds follow */
+        int nm = pl_metrics_http_poll_items(self->metrics, items + nz, PL_METRICS_HTTP_POLL_MAX);
+        int rc = zmq_poll(items, nz + nm, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -629,6 +723,9 @@ int pl_service_run(pl_service_t *self)
         }
         if (self->events && self->def.on_event && (items[1].revents & ZMQ_POLLIN))
             drain_events(self);
+        if (nm > 0)
+            pl_metrics_http_serve(self->metrics, items + nz, nm,
+                                  PQstatus(self->db) == CONNECTION_OK);
         if (self->def.tick && pl_mono_ms() >= next_tick) {
             run_tick(self);
             next_tick = pl_mono_ms() + self->def.tick_ms;

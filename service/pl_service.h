@@ -88,6 +88,14 @@ msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name);
 int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const char *uid,
                    const char *body, size_t body_len, int timeout_ms, msgpack_sbuffer *out);
 
+/* A notification (rq 0, never answered) to another service's queue, e.g. call-svc
+   telling presence that a mentor is busy. Like every other output it waits in the
+   outbox and leaves only after COMMIT, in order with the rest: a rolled-back
+   transaction tells nobody. Pack exactly one map (the body), then pl_service_end().
+   NULL if target is not a service. */
+msgpack_packer *pl_service_notify(pl_service_t *self, proto_svc_t target, const char *ev,
+                                  const char *uid);
+
 /* Complete replies in one call. Requests with rq 0 are notifications: replies to
    them are dropped here, so handlers need not check. */
 void pl_service_error(pl_service_t *self, const proto_request_t *req, const char *code,
