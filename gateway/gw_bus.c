@@ -114,7 +114,17 @@ typedef struct {
     pl_role_t role;
     gw_msg_t *m;
     const targeting_t *t;
+    const gw_watch_t *about; /* watchers of the user the event is about, if any here */
 } role_walk_t;
+
+/* Does c watch the user? Then it hears the event on p<uid> already. */
+static int watches(const gw_conn_t *c, const gw_watch_t *w)
+{
+    for (uint32_t i = 0; w && i < c->nwatch; i++)
+        if (c->watching[i] == w)
+            return 1;
+    return 0;
+}
 
 static void role_each(const void *k, size_t kl, void *value, void *arg)
 {
@@ -122,7 +132,8 @@ static void role_each(const void *k, size_t kl, void *value, void *arg)
     (void)kl;
     role_walk_t *w = arg;
     gw_conn_t *c = value;
-    if (c->state == GW_CONN_AUTHED && c->role == w->role && !skipped(w->t, c))
+    if (c->state == GW_CONN_AUTHED && c->role == w->role && !skipped(w->t, c) &&
+        !watches(c, w->about))
         gw_conn_send(w->gw, c, w->m);
 }
 
@@ -131,9 +142,15 @@ static void role_each(const void *k, size_t kl, void *value, void *arg)
 static void to_role(gw_t *gw, const char *role, size_t len, const msgpack_object *body,
                     const targeting_t *t)
 {
-    role_walk_t w = {gw, pl_role_parse(role, len), NULL, t};
+    role_walk_t w = {gw, pl_role_parse(role, len), NULL, t, NULL};
     if (w.role == PL_ROLE_NONE || !gw->role_conns[w.role])
         return;
+    /* Presence events go to p<uid> and to the role: a student who also watches the
+       mentor (they share a conversation) must hear the change once. */
+    const char *uid;
+    size_t ulen;
+    if (pl_mp_str(body, "user_id", &uid, &ulen) == 0)
+        w.about = pl_map_get(gw->watch, uid, ulen);
     w.m = gw_msg_from_event(gw, body, NULL);
     if (!w.m)
         return;

@@ -1,20 +1,35 @@
-/*  parley-presence: walking-skeleton slice. It connects to the broker and its database,
-    owns schema `presence` (created at start), and answers the gateway's health probe
-    through the shared runtime. Its client events are the subject of a later issue;
-    until then each is answered with `unavailable` so clients fail fast and clearly. */
+/*  parley-presence: who is online and what they show (schema `presence`). main reads
+    the configuration and names the parts; the service runtime (service/) does the
+    rest. Configuration: OFFLINE_GRACE_MS [5000], PRESENCE_TICK_MS [200] (how often
+    timers are looked for), PRESENCE_LEASE_DEFAULT_MS [6000] (lease of a gateway whose
+    first renewal has not arrived), PRESENCE_DB_URL or DB_CONNECTION_STRING. */
+#include <stdio.h>
+
+#include "pl_config.h"
+#include "pl_log.h"
 #include "pl_service.h"
-
-static const pl_migration_t s_migrations[] = {{0, NULL}};
-
-static int handle(void *app, pl_service_t *svc, const proto_request_t *req)
-{
-    (void)app;
-    pl_service_error(svc, req, "unavailable", "presence events are not served by this version yet");
-    return 0;
-}
+#include "presence_handlers.h"
+#include "presence_store.h"
 
 int main(void)
 {
-    pl_service_def_t def = {.kind = PROTO_SVC_PRESENCE, .handle = handle};
-    return pl_service_main("presence", "PRESENCE_DB_URL", "presence", s_migrations, &def, NULL);
+    if (pl_log_init("presence")) {
+        fprintf(stderr, "parley-presence: bad LOG_LEVEL or LOG_FORMAT\n");
+        return 2;
+    }
+    pres_app_t app = {0};
+    int64_t tick_ms;
+    if (pl_env_int("OFFLINE_GRACE_MS", 5000, 0, 86400000, &app.grace_ms) ||
+        pl_env_int("PRESENCE_TICK_MS", 200, 10, 60000, &tick_ms) ||
+        pl_env_int("PRESENCE_LEASE_DEFAULT_MS", 6000, 100, 3600000, &app.lease_default_ms))
+        return 2;
+    pl_service_def_t def = {
+        .kind = PROTO_SVC_PRESENCE,
+        .handle = pres_handle,
+        .tick = pres_tick,
+        .tick_ms = (int)tick_ms,
+        .order_key = pres_order_key,
+        .stmts = pres_stmts,
+    };
+    return pl_service_main("presence", "PRESENCE_DB_URL", "presence", pres_migrations, &def, &app);
 }

@@ -696,6 +696,29 @@ static void run_tick(pl_service_t *self)
     outbox_discard(self);
 }
 
+/* On a stop, leave the queue first (the broker then routes new requests to the
+   other instances), then handle what already reached us: notifications such as
+   conn_close exist only in this queue, and dropping them would leave stale state. */
+static void drain_before_exit(pl_service_t *self)
+{
+    char ep[320];
+    pl_broker_endpoint(&self->addr, proto_svc_queue_offset(self->def.kind) + 1, ep, sizeof ep);
+    zmq_disconnect(self->pull, ep);
+    int64_t deadline = pl_mono_ms() + 1000;
+    int quiet = 0;
+    while (quiet < 2 && pl_mono_ms() < deadline) {
+        zmq_pollitem_t item = {self->pull, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) <= 0) {
+            quiet++;
+            continue;
+        }
+        quiet = 0;
+        size_t n = receive_batch(self);
+        process_batch(self, n);
+        release_batch(self, n);
+    }
+}
+
 int pl_service_run(pl_service_t *self)
 {
     int64_t next_tick = pl_mono_ms() + self->def.tick_ms;
@@ -731,6 +754,7 @@ int pl_service_run(pl_service_t *self)
             next_tick = pl_mono_ms() + self->def.tick_ms;
         }
     }
+    drain_before_exit(self);
     pl_info("service stopping", "kind=%s handled=%llu dropped_late=%llu failed_batches=%llu",
             proto_svc_name(self->def.kind), (unsigned long long)self->handled,
             (unsigned long long)self->dropped_late, (unsigned long long)self->failed_batches);

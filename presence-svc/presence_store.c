@@ -1,0 +1,226 @@
+/*  presence_store: presence-svc's SQL (see presence_store.h). Prepared statements only:
+    user input never becomes SQL text. Text parameters go in binary format with
+    explicit lengths, so values need no NUL terminator and pass exactly as received.
+    Each change is one round trip to a function of presence_schema.c. */
+#include "presence_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHANGE                                                                                     \
+    "SELECT kind, user_id, role, name, status, status_message, last_seen_us, conns,"               \
+    " old_status, old_message, old_conns, self_status, gw, cn FROM "
+#define LAST_SEEN_US "(extract(epoch FROM u.last_seen) * 1000000)::bigint"
+#define EFFECTIVE "presence.effective(u.online, u.chosen_status, u.busy_refs)"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const pl_stmt_t pres_stmts[] = {
+    {"conn_open", CHANGE "presence.conn_open($1, $2::bigint, $3, $4, $5, $6::int)", 6},
+    {"conn_close", CHANGE "presence.conn_close($1, $2::bigint, $3, $4::int)", 4},
+    {"set_status", CHANGE "presence.set_status($1, $2, $3, $4)", 4},
+    {"activity", CHANGE "presence.activity($1, $2, $3::boolean)", 3},
+    {"fire_grace", CHANGE "presence.fire_grace($1::int)", 1},
+    {"expire_leases", CHANGE "presence.expire_leases($1::bigint, $2::int, $3::int)", 3},
+    {"lease",
+     "INSERT INTO presence.gateways(gw, lease_expires_at, ttl_ms)"
+     " VALUES ($1, now() + $2::int * interval '1 millisecond', $2::int)"
+     " ON CONFLICT (gw) DO UPDATE SET lease_expires_at = EXCLUDED.lease_expires_at,"
+     " ttl_ms = EXCLUDED.ttl_ms",
+     2},
+    {"sweep", "DELETE FROM presence.closed WHERE closed_at < now() - interval '10 minutes'", 0},
+    {"presence",
+     "SELECT q.id, u.role,"
+     " coalesce(" EFFECTIVE ", 'offline'), u.status_message, " LAST_SEEN_US ","
+     " (SELECT count(*) FROM presence.connections c WHERE c.user_id = q.id),"
+     " presence.effective(true, coalesce(u.chosen_status, 'online'),"
+     "                    coalesce(u.busy_refs, 0))"
+     " FROM unnest(string_to_array($1, E'\\x1f')) WITH ORDINALITY AS q(id, ord)"
+     " LEFT JOIN presence.users u ON u.user_id = q.id ORDER BY q.ord",
+     1},
+    {"mentors",
+     "SELECT u.user_id, u.name, " EFFECTIVE ", u.status_message, " LAST_SEEN_US
+     " FROM presence.users u WHERE u.role = 'mentor'"
+     " AND (NOT $1::boolean OR " EFFECTIVE " = 'available')"
+     " ORDER BY u.user_id LIMIT " STR(PRES_MENTORS_MAX),
+     1},
+    {"available",
+     "SELECT u.user_id FROM presence.users u WHERE u.role IN ('mentor', 'admin')"
+     " AND " EFFECTIVE " = 'available'"
+     " AND EXISTS (SELECT 1 FROM presence.connections c WHERE c.user_id = u.user_id)"
+     " ORDER BY u.user_id LIMIT 1000",
+     0},
+    {NULL, NULL, 0}};
+
+/* Parameters for one statement: values, lengths, formats, and room for numbers. */
+typedef struct {
+    const char *v[8];
+    int len[8];
+    int fmt[8];
+    char num[8][24];
+    int n;
+} params_t;
+
+static void p_int(params_t *p, int64_t x)
+{
+    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, x);
+    p->v[p->n] = p->num[p->n];
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
+/* Binary format: a text value is its bytes. A NULL ptr is SQL NULL. */
+static void p_bytes(params_t *p, const char *s, size_t len)
+{
+    p->v[p->n] = s;
+    p->len[p->n] = (int)len;
+    p->fmt[p->n++] = s ? 1 : 0;
+}
+
+/* An empty C string is SQL NULL too: the envelope's absent name or role. */
+static void p_cstr(params_t *p, const char *s)
+{
+    p_bytes(p, s && *s ? s : NULL, s ? strlen(s) : 0);
+}
+
+static void p_bool(params_t *p, int b)
+{
+    p->v[p->n] = b ? "t" : "f";
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
+static PGresult *run(PGconn *db, const char *stmt, params_t *p)
+{
+    return pl_pg_run_ex(db, stmt, p->n, p->v, p->len, p->fmt);
+}
+
+static const char *text_or_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+void pres_change_get(const PGresult *r, int row, pres_change_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = strcmp(PQgetvalue(r, row, 0), "gone") == 0 ? PRES_CHANGE_GONE : PRES_CHANGE_STATE;
+    out->user_id = PQgetvalue(r, row, 1);
+    out->role = text_or_null(r, row, 2);
+    out->name = text_or_null(r, row, 3);
+    out->status = PQgetvalue(r, row, 4);
+    out->status_message = text_or_null(r, row, 5);
+    out->has_last_seen = !PQgetisnull(r, row, 6);
+    out->last_seen_us = pl_pg_int(r, row, 6);
+    out->conns = (int)pl_pg_int(r, row, 7);
+    out->old_status = PQgetvalue(r, row, 8);
+    out->old_message = text_or_null(r, row, 9);
+    out->old_conns = (int)pl_pg_int(r, row, 10);
+    out->self_status = PQgetvalue(r, row, 11);
+    out->gw = PQgetvalue(r, row, 12);
+    out->cn = pl_pg_int(r, row, 13);
+}
+
+PGresult *pres_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                               const char *role, const char *name, int64_t lease_ms)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, gw);
+    p_int(&p, (int64_t)cn);
+    p_cstr(&p, uid);
+    p_cstr(&p, role);
+    p_cstr(&p, name);
+    p_int(&p, lease_ms);
+    return run(db, "conn_open", &p);
+}
+
+PGresult *pres_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                                int64_t grace_ms)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, gw);
+    p_int(&p, (int64_t)cn);
+    p_cstr(&p, uid);
+    p_int(&p, grace_ms);
+    return run(db, "conn_close", &p);
+}
+
+PGresult *pres_store_set_status(PGconn *db, const char *uid, const char *role, const char *status,
+                                pres_str_t message)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, uid);
+    p_cstr(&p, role);
+    p_cstr(&p, status);
+    p_bytes(&p, message.ptr, message.len);
+    return run(db, "set_status", &p);
+}
+
+PGresult *pres_store_activity(PGconn *db, pres_str_t uid, pres_str_t ref, int busy)
+{
+    params_t p = {.n = 0};
+    p_bytes(&p, uid.ptr, uid.len);
+    p_bytes(&p, ref.ptr, ref.len);
+    p_bool(&p, busy);
+    return run(db, "activity", &p);
+}
+
+PGresult *pres_store_fire_grace(PGconn *db, int limit)
+{
+    params_t p = {.n = 0};
+    p_int(&p, limit);
+    return run(db, "fire_grace", &p);
+}
+
+PGresult *pres_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms, int limit)
+{
+    params_t p = {.n = 0};
+    p_int(&p, listening_ms);
+    p_int(&p, grace_ms);
+    p_int(&p, limit);
+    return run(db, "expire_leases", &p);
+}
+
+static int run_command(PGconn *db, const char *stmt, params_t *p)
+{
+    PGresult *r = run(db, stmt, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int pres_store_lease(PGconn *db, const char *gw, int64_t ttl_ms)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, gw);
+    p_int(&p, ttl_ms);
+    return run_command(db, "lease", &p);
+}
+
+int pres_store_sweep(PGconn *db)
+{
+    params_t p = {.n = 0};
+    return run_command(db, "sweep", &p);
+}
+
+PGresult *pres_store_presence(PGconn *db, pres_str_t ids)
+{
+    params_t p = {.n = 0};
+    p_bytes(&p, ids.ptr ? ids.ptr : "", ids.len);
+    return run(db, "presence", &p);
+}
+
+PGresult *pres_store_mentors(PGconn *db, int available_only)
+{
+    params_t p = {.n = 0};
+    p_bool(&p, available_only);
+    return run(db, "mentors", &p);
+}
+
+PGresult *pres_store_available(PGconn *db)
+{
+    params_t p = {.n = 0};
+    return run(db, "available", &p);
+}
