@@ -1,20 +1,26 @@
-/*  parley-call: walking-skeleton slice. It connects to the broker and its database,
-    owns schema `call` (created at start), and answers the gateway's health probe
-    through the shared runtime. Its client events are the subject of a later issue;
-    until then each is answered with `unavailable` so clients fail fast and clearly. */
+/*  parley-call: call signaling and help requests. main only reads the configuration
+    and names the parts; the service runtime (service/) does the rest. */
+#include "call_handlers.h"
+#include "call_store.h"
 #include "pl_service.h"
-
-static const pl_migration_t s_migrations[] = {{0, NULL}};
-
-static int handle(void *app, pl_service_t *svc, const proto_request_t *req)
-{
-    (void)app;
-    pl_service_error(svc, req, "unavailable", "call events are not served by this version yet");
-    return 0;
-}
 
 int main(void)
 {
-    pl_service_def_t def = {.kind = PROTO_SVC_CALL, .handle = handle};
-    return pl_service_main("call", "CALL_DB_URL", "call", s_migrations, &def, NULL);
+    static call_cfg_t cfg;
+    if (call_config_from_env(&cfg))
+        return 2;
+    /* Presence tells us of connections that vanished with their gateway and of
+       mentors who became available. */
+    static const char *const topics[] = {PROTO_TOPIC_PRESENCE_EVENTS, NULL};
+    pl_service_def_t def = {
+        .kind = PROTO_SVC_CALL,
+        .handle = call_handle,
+        .tick = call_tick,
+        .tick_ms = (int)cfg.tick_ms,
+        .order_key = call_order_key,
+        .stmts = call_stmts,
+        .subscribe = topics,
+        .on_event = call_on_event,
+    };
+    return pl_service_main("call", "CALL_DB_URL", "call", call_migrations, &def, &cfg);
 }

@@ -1,0 +1,116 @@
+/*  call_handlers: configuration and the runtime's callbacks (see call_handlers.h):
+    requests to the family handlers, the tick to the timers, bus events from presence
+    to disconnect handling and help offers.
+    The one thing to know: bus events reach EVERY call-svc instance (PUB/SUB), unlike
+    requests, which reach one. What they trigger is therefore written to be done once:
+    guarded updates and ON CONFLICT DO NOTHING decide which instance acts. */
+#include "call_handlers.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "call_store.h"
+#include "pl_config.h"
+#include "pl_log.h"
+#include "pl_mp.h"
+
+int call_config_from_env(call_cfg_t *cfg)
+{
+    const int64_t day = 86400000;
+    if (pl_env_int("RING_TIMEOUT_MS", 30000, 100, day, &cfg->ring_ms) ||
+        pl_env_int("HELP_TIMEOUT_MS", 120000, 100, 7 * day, &cfg->help_ms) ||
+        pl_env_int("CALL_GRACE_MS", 15000, 0, day, &cfg->grace_ms) ||
+        pl_env_int("CALL_ASK_TIMEOUT_MS", 1000, 10, 60000, &cfg->ask_ms) ||
+        pl_env_int("CALL_TICK_MS", 200, 10, 60000, &cfg->tick_ms))
+        return -1;
+    return 0;
+}
+
+static const struct {
+    const char *ev;
+    call_handler_fn *fn;
+} s_handlers[] = {
+    {"initiate_call", call_initiate},
+    {"accept_call", call_accept},
+    {"reject_call", call_reject},
+    {"end_call", call_end},
+    {"call_signal", call_signal},
+    {"call_history", call_history},
+    {"student_request_help", help_request},
+    {"accept_help", help_accept},
+    {"decline_help", help_decline},
+    {"cancel_help", help_cancel},
+    {"end_help", help_end},
+};
+
+int call_handle(void *app, pl_service_t *svc, const proto_request_t *req)
+{
+    const call_cfg_t *cfg = app;
+    if (strcmp(req->ev, PROTO_EV_CONN_CLOSE) == 0) /* a notification: no reply */
+        return call_conn_gone(cfg, svc, req->gw, req->cn, req->uid);
+    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++)
+        if (strcmp(req->ev, s_handlers[i].ev) == 0)
+            return s_handlers[i].fn(cfg, svc, req);
+    pl_warn("unhandled event", "ev=%s", req->ev);
+    pl_service_error(svc, req, "bad_request", "this event is not served by this call-svc version");
+    return 0;
+}
+
+/* Requests on the same call or help request keep their order within a batch; a
+   closing connection goes last, after everything it sent before closing (its accept
+   must exist before its disappearance can detach it). */
+int64_t call_order_key(const proto_request_t *req)
+{
+    if (strcmp(req->ev, PROTO_EV_CONN_CLOSE) == 0)
+        return INT64_MAX;
+    int64_t id = 0;
+    if (pl_mp_int(req->body, "call_id", &id) && pl_mp_int(req->body, "request_id", &id))
+        return 0;
+    return id;
+}
+
+int call_tick(void *app, pl_service_t *svc, int64_t now_ms)
+{
+    (void)now_ms; /* due times are compared in the database's clock */
+    const call_cfg_t *cfg = app;
+    if (call_timers(cfg, svc))
+        return -1;
+    return help_timers(cfg, svc);
+}
+
+static int on_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const msgpack_object *b)
+{
+    char uid[CALL_UID_MAX], role[16] = "", status[16] = "";
+    int online = 0;
+    if (pl_mp_strcpy(b, "user_id", uid, sizeof uid))
+        return 0;
+    pl_mp_strcpy(b, "role", role, sizeof role);
+    pl_mp_strcpy(b, "status", status, sizeof status);
+    pl_mp_bool(b, "online", &online);
+    return help_presence_changed(cfg, svc, uid, role, status, online);
+}
+
+static int on_conn_gone(const call_cfg_t *cfg, pl_service_t *svc, const msgpack_object *b)
+{
+    char gw[32], uid[CALL_UID_MAX];
+    uint64_t cn;
+    if (pl_mp_strcpy(b, "gw", gw, sizeof gw) || pl_mp_uint(b, "cn", &cn) ||
+        pl_mp_strcpy(b, "user_id", uid, sizeof uid))
+        return 0;
+    return call_conn_gone(cfg, svc, gw, cn, uid);
+}
+
+int call_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
+                  const msgpack_object *root)
+{
+    (void)topic;
+    (void)topic_len; /* we subscribe to presence's topic only */
+    const call_cfg_t *cfg = app;
+    const msgpack_object *b = pl_mp_get(root, PK_B);
+    const msgpack_object *type = pl_mp_get(b, "type");
+    if (pl_mp_str_eq(type, "presence_changed"))
+        return on_presence_changed(cfg, svc, b);
+    if (pl_mp_str_eq(type, "conn_gone"))
+        return on_conn_gone(cfg, svc, b);
+    return 0;
+}

@@ -1,0 +1,51 @@
+/*  call_handlers: call-svc's entry points for the service runtime (requests, timers,
+    bus events) and the handlers of its two event families, calls (call_calls.c) and
+    help requests (call_help.c).
+    The one thing to know: everything runs inside the transaction the runtime opened,
+    and everything sent (replies, pushes, events, notifications to presence) waits in
+    the outbox until COMMIT; a handler that loses a guarded update answers `conflict`
+    and sends nothing else. */
+#ifndef CALL_HANDLERS_H
+#define CALL_HANDLERS_H
+
+#include <stdint.h>
+
+#include "pl_service.h"
+
+typedef struct {
+    int64_t ring_ms;  /* RING_TIMEOUT_MS: ringing → missed */
+    int64_t help_ms;  /* HELP_TIMEOUT_MS: waiting help request → expired */
+    int64_t grace_ms; /* CALL_GRACE_MS: a party's connections gone → disconnected */
+    int64_t ask_ms;   /* CALL_ASK_TIMEOUT_MS: longest wait for presence's answer */
+    int64_t tick_ms;  /* CALL_TICK_MS: how often due timers are looked for */
+} call_cfg_t;
+
+/* Read the configuration from the environment; -1 (logged) on a bad value. */
+int call_config_from_env(call_cfg_t *cfg);
+
+/* The runtime's callbacks; `app` is the call_cfg_t. */
+int call_handle(void *app, pl_service_t *svc, const proto_request_t *req);
+int64_t call_order_key(const proto_request_t *req);
+int call_tick(void *app, pl_service_t *svc, int64_t now_ms);
+int call_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
+                  const msgpack_object *root);
+
+/* ---- families (same return convention: 0 done, -1 database failure) ------------ */
+typedef int(call_handler_fn)(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req);
+
+call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, call_history;
+call_handler_fn help_request, help_accept, help_decline, help_cancel, help_end;
+
+/* Connection (gw, cn) of `uid` closed (conn_close) or vanished (conn_gone). */
+int call_conn_gone(const call_cfg_t *cfg, pl_service_t *svc, const char *gw, uint64_t cn,
+                   const char *uid);
+/* Fire the calls' due timers (ring timeout, disconnect grace). */
+int call_timers(const call_cfg_t *cfg, pl_service_t *svc);
+
+/* Presence says `uid` changed: offer the waiting requests they may now take. */
+int help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
+                          const char *role, const char *status, int online);
+/* Fire the help requests' due timers (expiry). */
+int help_timers(const call_cfg_t *cfg, pl_service_t *svc);
+
+#endif

@@ -1,0 +1,404 @@
+/*  call_help: help requests, a student asking for a mentor.
+
+        waiting ──accept_help (first wins)──▶ accepted ──end_help──▶ ended
+           └──cancel_help / named mentor declines / HELP_TIMEOUT_MS──▶
+              cancelled | declined | expired
+
+    The one thing to know: call.help_offers records who was offered what. Only those
+    mentors may accept or decline, and they are the ones told when the request closes.
+    An offer is recorded with ON CONFLICT DO NOTHING and help_request is sent only by
+    whoever inserted it, so a mentor is offered a request once however many instances
+    react to the same presence event. */
+#include <stdio.h>
+#include <string.h>
+
+#include "call_handlers.h"
+#include "call_presence.h"
+#include "call_store.h"
+#include "pl_log.h"
+#include "pl_mp.h"
+
+#define TIMER_BATCH 64
+
+static int64_t request_id(const proto_request_t *req)
+{
+    int64_t id = 0;
+    pl_mp_int(req->body, "request_id", &id);
+    return id;
+}
+
+/* help_request {request_id, student_id, topic, message} to every connection of the
+   mentor. */
+static void send_offer(pl_service_t *svc, const char *mentor, int64_t id, const char *student,
+                       call_text_t topic, call_text_t message)
+{
+    msgpack_packer *pk = pl_service_to_user(svc, mentor, NULL, 0);
+    if (!pk)
+        return;
+    msgpack_pack_map(pk, 5);
+    pl_pack_kv_str(pk, "type", "help_request");
+    pl_pack_kv_int(pk, "request_id", id);
+    pl_pack_kv_str(pk, "student_id", student);
+    pl_pack_kv_strn(pk, "topic", topic.ptr, topic.len);
+    if (message.ptr)
+        pl_pack_kv_strn(pk, "message", message.ptr, message.len);
+    else
+        pl_pack_kv_nil(pk, "message");
+    pl_service_end(svc);
+}
+
+/* Record the offer and, if it is new, make it. */
+static int offer(pl_service_t *svc, int64_t id, const char *mentor, const char *student,
+                 call_text_t topic, call_text_t message)
+{
+    int fresh;
+    if (help_store_offer(pl_service_db(svc), id, mentor, &fresh))
+        return -1;
+    if (fresh)
+        send_offer(svc, mentor, id, student, topic, message);
+    return 0;
+}
+
+/* {type, request_id, <key>: <value>}: the student's and parties' events. */
+static void send_pair(pl_service_t *svc, const char *to, const proto_exclude_t *x, const char *type,
+                      int64_t id, const char *key, const char *value)
+{
+    msgpack_packer *pk = pl_service_to_user(svc, to, x, 0);
+    if (!pk)
+        return;
+    msgpack_pack_map(pk, key ? 3 : 2);
+    pl_pack_kv_str(pk, "type", type);
+    pl_pack_kv_int(pk, "request_id", id);
+    if (key)
+        pl_pack_kv_str(pk, key, value);
+    pl_service_end(svc);
+}
+
+/* help_request_closed {request_id, reason} to every mentor still holding an offer of
+   request `id` (those who declined have dismissed it), except `except`. */
+static int close_offers(pl_service_t *svc, int64_t id, const char *except, const char *reason)
+{
+    PGresult *r = help_store_offered(pl_service_db(svc), id, except);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        send_pair(svc, PQgetvalue(r, i, 0), NULL, "help_request_closed", id, "reason", reason);
+    PQclear(r);
+    return 0;
+}
+
+/* Replies not_found itself. 1 = go on, 0 = refused, -1 = database. */
+static int load(pl_service_t *svc, const proto_request_t *req, help_row_t *h)
+{
+    int found;
+    if (help_store_get(pl_service_db(svc), request_id(req), req->uid, h, &found))
+        return -1;
+    if (!found) {
+        pl_service_error(svc, req, "not_found", "no such help request");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- student_request_help ------------------------------------------------------- */
+
+static call_text_t body_text(const proto_request_t *req, const char *key)
+{
+    call_text_t t = {NULL, 0};
+    if (pl_mp_str(req->body, key, &t.ptr, &t.len))
+        t.ptr = NULL;
+    return t;
+}
+
+static void send_requested(pl_service_t *svc, const proto_request_t *req, int64_t id)
+{
+    msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
+    if (!pk)
+        return;
+    msgpack_pack_map(pk, 2);
+    pl_pack_kv_str(pk, "type", "help_requested");
+    pl_pack_kv_int(pk, "request_id", id);
+    pl_service_end(svc);
+}
+
+/* A request naming a mentor: offered to them alone, whatever their status, as soon as
+   they are connected (now, or when presence says they came online). */
+static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req,
+                         const char *mentor, call_text_t topic, call_text_t message)
+{
+    call_presence_t p;
+    if (call_presence_query(svc, call_ask_budget(cfg, req), mentor, &p)) {
+        pl_service_error(svc, req, "unavailable", "presence did not answer in time, try again");
+        return 0;
+    }
+    if (p.role[0] && !call_is_mentor(p.role)) {
+        pl_service_error(svc, req, "bad_request", "mentor_id: not a mentor");
+        return 0;
+    }
+    call_text_t named = {mentor, strlen(mentor)};
+    int64_t id;
+    if (help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
+        return -1;
+    send_requested(svc, req, id);
+    if (p.connections > 0 && offer(svc, id, mentor, req->uid, topic, message))
+        return -1;
+    pl_info("help requested", "request=%lld student=%s mentor=%s", (long long)id, req->uid, mentor);
+    return 0;
+}
+
+/* A request for anyone: offered to every mentor available now; the others get it when
+   they become available. */
+static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req,
+                       call_text_t topic, call_text_t message)
+{
+    call_answer_t answer;
+    call_answer_init(&answer);
+    const msgpack_object *mentors;
+    int rc = 0;
+    if (call_presence_mentors(svc, call_ask_budget(cfg, req), &answer, &mentors)) {
+        pl_service_error(svc, req, "unavailable", "presence did not answer in time, try again");
+        goto done;
+    }
+    call_text_t nobody = {NULL, 0};
+    int64_t id;
+    if (help_store_insert(pl_service_db(svc), req->uid, topic, message, nobody, cfg->help_ms,
+                          &id)) {
+        rc = -1;
+        goto done;
+    }
+    send_requested(svc, req, id);
+    uint32_t offered = 0;
+    for (uint32_t i = 0; i < mentors->via.array.size && rc == 0; i++) {
+        const msgpack_object *m = &mentors->via.array.ptr[i];
+        char mentor[CALL_UID_MAX];
+        if (m->type != MSGPACK_OBJECT_STR || m->via.str.size == 0 ||
+            m->via.str.size >= sizeof mentor || memchr(m->via.str.ptr, '\0', m->via.str.size))
+            continue;
+        memcpy(mentor, m->via.str.ptr, m->via.str.size);
+        mentor[m->via.str.size] = '\0';
+        if (strcmp(mentor, req->uid) == 0)
+            continue;
+        rc = offer(svc, id, mentor, req->uid, topic, message);
+        offered++;
+    }
+    pl_info("help requested", "request=%lld student=%s offered=%u", (long long)id, req->uid,
+            offered);
+done:
+    call_answer_destroy(&answer);
+    return rc;
+}
+
+int help_request(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+{
+    if (strcmp(req->role, "student") != 0) {
+        pl_service_error(svc, req, "forbidden", "only students can request help");
+        return 0;
+    }
+    call_text_t topic = body_text(req, "topic"), message = body_text(req, "message");
+    if (!topic.ptr) {
+        pl_service_error(svc, req, "bad_request", "topic: is required");
+        return 0;
+    }
+    const msgpack_object *named = pl_mp_get(req->body, "mentor_id");
+    if (!named || named->type == MSGPACK_OBJECT_NIL)
+        return request_any(cfg, svc, req, topic, message);
+    char mentor[CALL_UID_MAX];
+    if (pl_mp_strcpy(req->body, "mentor_id", mentor, sizeof mentor)) {
+        pl_service_error(svc, req, "bad_request", "mentor_id: not a user id");
+        return 0;
+    }
+    if (strcmp(mentor, req->uid) == 0) {
+        pl_service_error(svc, req, "bad_request", "mentor_id: not a mentor");
+        return 0;
+    }
+    return request_named(cfg, svc, req, mentor, topic, message);
+}
+
+/* ---- accept_help / decline_help -------------------------------------------------- */
+
+/* Role, existence and offer checks shared by accept and decline. Replies itself.
+   1 = go on, 0 = refused, -1 = database. */
+static int load_offered(pl_service_t *svc, const proto_request_t *req, help_row_t *h,
+                        const char *verb)
+{
+    if (!call_is_mentor(req->role)) {
+        char why[64];
+        snprintf(why, sizeof why, "only mentors can %s help requests", verb);
+        pl_service_error(svc, req, "forbidden", why);
+        return 0;
+    }
+    int ok = load(svc, req, h);
+    if (ok <= 0)
+        return ok;
+    if (!h->offered) {
+        pl_service_error(svc, req, "forbidden", "this help request was not offered to you");
+        return 0;
+    }
+    if (h->declined) {
+        pl_service_error(svc, req, "conflict", "you declined this help request");
+        return 0;
+    }
+    return 1;
+}
+
+int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)cfg;
+    help_row_t h;
+    int ok = load_offered(svc, req, &h, "accept");
+    if (ok <= 0)
+        return ok;
+    int won;
+    if (help_store_accept(pl_service_db(svc), h.id, req->uid, &won))
+        return -1;
+    if (!won) {
+        pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
+        return 0;
+    }
+    msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
+    if (pk) {
+        msgpack_pack_map(pk, 3);
+        pl_pack_kv_str(pk, "type", "help_assigned");
+        pl_pack_kv_int(pk, "request_id", h.id);
+        pl_pack_kv_str(pk, "student_id", h.student_id);
+        pl_service_end(svc);
+    }
+    send_pair(svc, h.student_id, NULL, "help_accepted", h.id, "mentor_id", req->uid);
+    if (close_offers(svc, h.id, req->uid, "taken"))
+        return -1;
+    /* The accepting mentor's other devices drop the offer too. */
+    proto_exclude_t actor = pl_service_actor(req);
+    send_pair(svc, req->uid, &actor, "help_request_closed", h.id, "reason", "taken");
+    call_presence_activity(svc, req->uid, req->role, 1, "help", h.id);
+    pl_info("help accepted", "request=%lld mentor=%s", (long long)h.id, req->uid);
+    return 0;
+}
+
+int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)cfg;
+    help_row_t h;
+    int ok = load_offered(svc, req, &h, "decline");
+    if (ok <= 0)
+        return ok;
+    if (strcmp(h.state, "waiting") != 0) {
+        pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
+        return 0;
+    }
+    PGconn *db = pl_service_db(svc);
+    if (strcmp(h.mentor_id, req->uid) == 0) {
+        /* The one mentor it was meant for said no: nobody else will take it. */
+        int won;
+        if (help_store_close(db, h.id, "declined", req->uid, &won))
+            return -1;
+        if (!won) {
+            pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
+            return 0;
+        }
+        send_pair(svc, h.student_id, NULL, "help_declined", h.id, "mentor_id", req->uid);
+    }
+    if (help_store_decline(db, h.id, req->uid))
+        return -1;
+    pl_service_ack(svc, req);
+    pl_info("help declined", "request=%lld mentor=%s", (long long)h.id, req->uid);
+    return 0;
+}
+
+/* ---- cancel_help / end_help ------------------------------------------------------ */
+
+int help_cancel(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)cfg;
+    help_row_t h;
+    int ok = load(svc, req, &h);
+    if (ok <= 0)
+        return ok;
+    if (strcmp(h.student_id, req->uid) != 0) {
+        pl_service_error(svc, req, "forbidden", "only the student who asked can cancel it");
+        return 0;
+    }
+    int won;
+    if (help_store_close(pl_service_db(svc), h.id, "cancelled", req->uid, &won))
+        return -1;
+    if (!won) {
+        pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
+        return 0;
+    }
+    if (close_offers(svc, h.id, NULL, "cancelled"))
+        return -1;
+    pl_service_ack(svc, req);
+    pl_info("help cancelled", "request=%lld student=%s", (long long)h.id, req->uid);
+    return 0;
+}
+
+int help_end(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)cfg;
+    help_row_t h;
+    int ok = load(svc, req, &h);
+    if (ok <= 0)
+        return ok;
+    int is_student = strcmp(h.student_id, req->uid) == 0;
+    if (!is_student && strcmp(h.accepted_by, req->uid) != 0) {
+        pl_service_error(svc, req, "forbidden", "not a party of this help session");
+        return 0;
+    }
+    int won;
+    if (help_store_end(pl_service_db(svc), h.id, req->uid, &won))
+        return -1;
+    if (!won) {
+        pl_service_error(svc, req, "conflict", "the help session is not in progress");
+        return 0;
+    }
+    const char *peer = is_student ? h.accepted_by : h.student_id;
+    send_pair(svc, peer, NULL, "help_ended", h.id, "ended_by", req->uid);
+    /* Only mentors and admins accept, so whoever accepted has a status to restore. */
+    call_presence_activity(svc, h.accepted_by, "mentor", 0, "help", h.id);
+    pl_service_ack(svc, req);
+    pl_info("help ended", "request=%lld by=%s", (long long)h.id, req->uid);
+    return 0;
+}
+
+/* ---- presence changes and expiry ---------------------------------------------------- */
+
+int help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
+                          const char *role, const char *status, int online)
+{
+    (void)cfg;
+    if (!online || !call_is_mentor(role))
+        return 0;
+    int available = strcmp(status, "available") == 0;
+    PGresult *r = help_store_offer_waiting(pl_service_db(svc), uid, available);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        call_text_t topic = {PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)};
+        call_text_t message = {NULL, 0};
+        if (!PQgetisnull(r, i, 3)) {
+            message.ptr = PQgetvalue(r, i, 3);
+            message.len = (size_t)PQgetlength(r, i, 3);
+        }
+        send_offer(svc, uid, pl_pg_int(r, i, 0), PQgetvalue(r, i, 1), topic, message);
+    }
+    if (PQntuples(r))
+        pl_info("help offered to a mentor who came", "mentor=%s requests=%d", uid, PQntuples(r));
+    PQclear(r);
+    return 0;
+}
+
+int help_timers(const call_cfg_t *cfg, pl_service_t *svc)
+{
+    (void)cfg;
+    PGresult *r = help_store_due(pl_service_db(svc), TIMER_BATCH);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        int64_t id = pl_pg_int(r, i, 0);
+        send_pair(svc, PQgetvalue(r, i, 1), NULL, "help_expired", id, NULL, NULL);
+        rc = close_offers(svc, id, NULL, "expired");
+        pl_info("help expired", "request=%lld", (long long)id);
+    }
+    PQclear(r);
+    return rc;
+}

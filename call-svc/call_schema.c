@@ -1,0 +1,68 @@
+/*  call_schema: call-svc's tables and migrations (schema `call`, owned by call-svc
+    alone). The one thing to know: the timers are columns. ring_due, grace_due and
+    expires_at are due times in the database's clock; any instance's tick fires the
+    rows that are due (FOR UPDATE SKIP LOCKED), so timers survive a restart and fire
+    once however many instances run. */
+#include "call_store.h"
+
+const pl_migration_t call_migrations[] = {
+    {1,
+     "CREATE TABLE call.calls ("
+     "  id bigserial PRIMARY KEY,"
+     "  caller_id text NOT NULL,"
+     "  caller_role text NOT NULL,"
+     "  caller_gw text NOT NULL," /* the initiating connection: caller-side events go there */
+     "  caller_cn bigint NOT NULL,"
+     "  callee_id text NOT NULL,"
+     "  callee_role text,"
+     "  callee_gw text," /* the accepting connection, once answered */
+     "  callee_cn bigint,"
+     "  media text NOT NULL CHECK (media IN ('audio', 'video')),"
+     "  conversation_id bigint,"
+     "  state text NOT NULL CHECK (state IN ('ringing', 'active', 'ended', 'rejected',"
+     "    'cancelled', 'missed', 'offline', 'busy')),"
+     "  end_reason text," /* hangup, disconnected, or the terminal state's name */
+     "  end_detail text," /* the client's free-text reason (reject_call, end_call) */
+     "  ended_by text,"
+     "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+     "  answered_at timestamptz,"
+     "  ended_at timestamptz,"
+     "  ring_due timestamptz," /* ringing → missed at this time */
+     "  grace_due timestamptz," /* a detached side that has not come back → disconnected */
+     "  caller_detached boolean NOT NULL DEFAULT false,"
+     "  callee_detached boolean NOT NULL DEFAULT false);"
+     "CREATE INDEX calls_ring_due ON call.calls(ring_due) WHERE state = 'ringing';"
+     "CREATE INDEX calls_grace_due ON call.calls(grace_due)"
+     "  WHERE state = 'active' AND grace_due IS NOT NULL;"
+     "CREATE INDEX calls_caller_conn ON call.calls(caller_gw, caller_cn)"
+     "  WHERE state IN ('ringing', 'active');"
+     "CREATE INDEX calls_callee_conn ON call.calls(callee_gw, callee_cn) WHERE state = 'active';"
+     "CREATE INDEX calls_open_caller ON call.calls(caller_id) WHERE state IN ('ringing', 'active');"
+     "CREATE INDEX calls_open_callee ON call.calls(callee_id) WHERE state IN ('ringing', 'active');"
+     "CREATE INDEX calls_caller ON call.calls(caller_id, id);"
+     "CREATE INDEX calls_callee ON call.calls(callee_id, id);"
+     "CREATE TABLE call.help_requests ("
+     "  id bigserial PRIMARY KEY,"
+     "  student_id text NOT NULL,"
+     "  topic text NOT NULL,"
+     "  message text,"
+     "  mentor_id text," /* the named mentor; NULL = offered to every available mentor */
+     "  state text NOT NULL CHECK (state IN ('waiting', 'accepted', 'ended', 'cancelled',"
+     "    'expired', 'declined')),"
+     "  accepted_by text,"
+     "  ended_by text,"
+     "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+     "  expires_at timestamptz NOT NULL," /* waiting → expired at this time */
+     "  accepted_at timestamptz,"
+     "  ended_at timestamptz);"
+     "CREATE INDEX help_waiting_due ON call.help_requests(expires_at) WHERE state = 'waiting';"
+     "CREATE INDEX help_waiting_named ON call.help_requests(mentor_id) WHERE state = 'waiting';"
+     /* Who was offered what: only they may accept or decline, and they are the ones
+        told when the request closes. */
+     "CREATE TABLE call.help_offers ("
+     "  request_id bigint NOT NULL REFERENCES call.help_requests(id),"
+     "  mentor_id text NOT NULL,"
+     "  offered_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+     "  declined_at timestamptz,"
+     "  PRIMARY KEY (request_id, mentor_id));"},
+    {0, NULL}};
