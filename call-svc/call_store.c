@@ -150,63 +150,20 @@ const pl_stmt_t call_stmts[] = {
 
 /* ---- parameters ------------------------------------------------------------------ */
 
-typedef struct {
-    const char *v[10];
-    int len[10];
-    int fmt[10];
-    char num[10][24];
-    int n;
-} params_t;
-
-static void p_int(params_t *p, int64_t x)
-{
-    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, x);
-    p->v[p->n] = p->num[p->n];
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
 /* An id that may be absent: 0 is SQL NULL. */
-static void p_id_or_null(params_t *p, int64_t x)
+static void p_id_or_null(pl_pg_params_t *p, int64_t x)
 {
     if (x) {
-        p_int(p, x);
+        pl_pg_param_int(p, x);
         return;
     }
-    p->v[p->n] = NULL;
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-/* Binary format: a text value is its bytes. A NULL ptr is SQL NULL. */
-static void p_bytes(params_t *p, const char *s, size_t len)
-{
-    p->v[p->n] = s;
-    p->len[p->n] = (int)len;
-    p->fmt[p->n++] = s ? 1 : 0;
-}
-
-static void p_cstr(params_t *p, const char *s)
-{
-    p_bytes(p, s, s ? strlen(s) : 0);
-}
-
-static void p_bool(params_t *p, int b)
-{
-    p->v[p->n] = b ? "true" : "false";
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-static PGresult *run(PGconn *db, const char *stmt, params_t *p)
-{
-    return pl_pg_run_ex(db, stmt, p->n, p->v, p->len, p->fmt);
+    pl_pg_param_null(p);
 }
 
 /* Run a statement whose result is not needed. */
-static int run_void(PGconn *db, const char *stmt, params_t *p)
+static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
 {
-    PGresult *r = run(db, stmt, p);
+    PGresult *r = pl_pg_run_params(db, stmt, p);
     if (!r)
         return -1;
     PQclear(r);
@@ -258,9 +215,9 @@ void call_store_row(const PGresult *r, int i, call_row_t *out)
 }
 
 /* Run a statement that returns at most one call: *got tells whether it did. */
-static int one_call(PGconn *db, const char *stmt, params_t *p, call_row_t *out, int *got)
+static int one_call(PGconn *db, const char *stmt, pl_pg_params_t *p, call_row_t *out, int *got)
 {
-    PGresult *r = run(db, stmt, p);
+    PGresult *r = pl_pg_run_params(db, stmt, p);
     if (!r)
         return -1;
     *got = PQntuples(r) == 1;
@@ -272,20 +229,20 @@ static int one_call(PGconn *db, const char *stmt, params_t *p, call_row_t *out, 
 
 int call_store_lock_users(PGconn *db, const char *a, const char *b)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     int ordered = strcmp(a, b) <= 0;
-    p_cstr(&p, ordered ? a : b);
-    p_cstr(&p, ordered ? b : a);
+    pl_pg_param_cstr(&p, ordered ? a : b);
+    pl_pg_param_cstr(&p, ordered ? b : a);
     return run_void(db, "lock_users", &p);
 }
 
 int call_store_busy(PGconn *db, const char *caller, const char *callee, int *caller_busy,
                     int *callee_busy)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, caller);
-    p_cstr(&p, callee);
-    PGresult *r = run(db, "busy", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, caller);
+    pl_pg_param_cstr(&p, callee);
+    PGresult *r = pl_pg_run_params(db, "busy", &p);
     if (!r)
         return -1;
     *caller_busy = is_true(r, 0, 0);
@@ -296,17 +253,17 @@ int call_store_busy(PGconn *db, const char *caller, const char *callee, int *cal
 
 int call_store_insert(PGconn *db, const call_new_t *c, int64_t *id)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, c->caller);
-    p_cstr(&p, c->caller_role);
-    p_cstr(&p, c->caller_gw);
-    p_int(&p, (int64_t)c->caller_cn);
-    p_cstr(&p, c->callee);
-    p_cstr(&p, c->media);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, c->caller);
+    pl_pg_param_cstr(&p, c->caller_role);
+    pl_pg_param_cstr(&p, c->caller_gw);
+    pl_pg_param_int(&p, (int64_t)c->caller_cn);
+    pl_pg_param_cstr(&p, c->callee);
+    pl_pg_param_cstr(&p, c->media);
     p_id_or_null(&p, c->conversation_id);
-    p_cstr(&p, c->state);
-    p_int(&p, c->ring_ms);
-    PGresult *r = run(db, "insert_call", &p);
+    pl_pg_param_cstr(&p, c->state);
+    pl_pg_param_int(&p, c->ring_ms);
+    PGresult *r = pl_pg_run_params(db, "insert_call", &p);
     if (!r)
         return -1;
     *id = pl_pg_int(r, 0, 0);
@@ -316,101 +273,101 @@ int call_store_insert(PGconn *db, const call_new_t *c, int64_t *id)
 
 int call_store_get(PGconn *db, int64_t id, call_row_t *out, int *found)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
     return one_call(db, "get_call", &p, out, found);
 }
 
 int call_store_accept(PGconn *db, int64_t id, const char *callee, const char *role,
                       const char *gw, uint64_t cn, call_row_t *out, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, callee);
-    p_cstr(&p, role);
-    p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, callee);
+    pl_pg_param_cstr(&p, role);
+    pl_pg_param_cstr(&p, gw);
+    pl_pg_param_int(&p, (int64_t)cn);
     return one_call(db, "accept_call", &p, out, won);
 }
 
 int call_store_end_ringing(PGconn *db, int64_t id, const char *state, const char *by,
                            const char *detail, size_t detail_len, call_row_t *out, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, state);
-    p_cstr(&p, by);
-    p_bytes(&p, detail, detail_len);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, state);
+    pl_pg_param_cstr(&p, by);
+    pl_pg_param_bytes(&p, detail, detail_len);
     return one_call(db, "end_ringing", &p, out, won);
 }
 
 int call_store_end_active(PGconn *db, int64_t id, const char *reason, const char *by,
                           const char *detail, size_t detail_len, call_row_t *out, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, reason);
-    p_cstr(&p, by);
-    p_bytes(&p, detail, detail_len);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, reason);
+    pl_pg_param_cstr(&p, by);
+    pl_pg_param_bytes(&p, detail, detail_len);
     return one_call(db, "end_active", &p, out, won);
 }
 
 int call_store_rebind(PGconn *db, int64_t id, call_side_t side, const char *gw, uint64_t cn)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_int(&p, side);
-    p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_int(&p, side);
+    pl_pg_param_cstr(&p, gw);
+    pl_pg_param_int(&p, (int64_t)cn);
     return run_void(db, "rebind", &p);
 }
 
 PGresult *call_store_cancel_by_conn(PGconn *db, const char *gw, uint64_t cn)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
-    return run(db, "cancel_by_conn", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, gw);
+    pl_pg_param_int(&p, (int64_t)cn);
+    return pl_pg_run_params(db, "cancel_by_conn", &p);
 }
 
 int call_store_detach_by_conn(PGconn *db, const char *gw, uint64_t cn, const char *uid,
                               int64_t grace_ms)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
-    p_cstr(&p, uid);
-    p_int(&p, grace_ms);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, gw);
+    pl_pg_param_int(&p, (int64_t)cn);
+    pl_pg_param_cstr(&p, uid);
+    pl_pg_param_int(&p, grace_ms);
     return run_void(db, "detach_by_conn", &p);
 }
 
 PGresult *call_store_due_missed(PGconn *db, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, limit);
-    return run(db, "due_missed", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "due_missed", &p);
 }
 
 PGresult *call_store_due_grace(PGconn *db, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, limit);
-    return run(db, "due_grace", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "due_grace", &p);
 }
 
 int call_store_keep(PGconn *db, int64_t id)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
     return run_void(db, "keep_call", &p);
 }
 
 PGresult *call_store_history(PGconn *db, const char *uid, int64_t limit)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, uid);
-    p_int(&p, limit);
-    return run(db, "history", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, uid);
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "history", &p);
 }
 
 /* ---- help requests --------------------------------------------------------------- */
@@ -418,13 +375,13 @@ PGresult *call_store_history(PGconn *db, const char *uid, int64_t limit)
 int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
                       call_text_t mentor, int64_t timeout_ms, int64_t *id)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, student);
-    p_bytes(&p, topic.ptr, topic.len);
-    p_bytes(&p, message.ptr, message.len);
-    p_bytes(&p, mentor.ptr, mentor.len);
-    p_int(&p, timeout_ms);
-    PGresult *r = run(db, "help_insert", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, student);
+    pl_pg_param_bytes(&p, topic.ptr, topic.len);
+    pl_pg_param_bytes(&p, message.ptr, message.len);
+    pl_pg_param_bytes(&p, mentor.ptr, mentor.len);
+    pl_pg_param_int(&p, timeout_ms);
+    PGresult *r = pl_pg_run_params(db, "help_insert", &p);
     if (!r)
         return -1;
     *id = pl_pg_int(r, 0, 0);
@@ -434,10 +391,10 @@ int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_t
 
 int help_store_offer(PGconn *db, int64_t id, const char *mentor, int *fresh)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, mentor);
-    PGresult *r = run(db, "help_offer", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, mentor);
+    PGresult *r = pl_pg_run_params(db, "help_offer", &p);
     if (!r)
         return -1;
     *fresh = PQntuples(r) == 1;
@@ -447,10 +404,10 @@ int help_store_offer(PGconn *db, int64_t id, const char *mentor, int *fresh)
 
 int help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, uid);
-    PGresult *r = run(db, "help_get", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, uid);
+    PGresult *r = pl_pg_run_params(db, "help_get", &p);
     if (!r)
         return -1;
     *found = PQntuples(r) == 1;
@@ -469,9 +426,9 @@ int help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int
 }
 
 /* Run a guarded update that returns the row id when it won. */
-static int guarded(PGconn *db, const char *stmt, params_t *p, int *won)
+static int guarded(PGconn *db, const char *stmt, pl_pg_params_t *p, int *won)
 {
-    PGresult *r = run(db, stmt, p);
+    PGresult *r = pl_pg_run_params(db, stmt, p);
     if (!r)
         return -1;
     *won = PQntuples(r) == 1;
@@ -481,56 +438,56 @@ static int guarded(PGconn *db, const char *stmt, params_t *p, int *won)
 
 int help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, mentor);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, mentor);
     return guarded(db, "help_accept", &p, won);
 }
 
 int help_store_close(PGconn *db, int64_t id, const char *state, const char *by, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, state);
-    p_cstr(&p, by);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, state);
+    pl_pg_param_cstr(&p, by);
     return guarded(db, "help_close", &p, won);
 }
 
 int help_store_decline(PGconn *db, int64_t id, const char *mentor)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, mentor);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, mentor);
     return run_void(db, "help_decline", &p);
 }
 
 int help_store_end(PGconn *db, int64_t id, const char *by, int *won)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, by);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, by);
     return guarded(db, "help_end", &p, won);
 }
 
 PGresult *help_store_offered(PGconn *db, int64_t id, const char *except)
 {
-    params_t p = {.n = 0};
-    p_int(&p, id);
-    p_cstr(&p, except);
-    return run(db, "help_offered", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    pl_pg_param_cstr(&p, except);
+    return pl_pg_run_params(db, "help_offered", &p);
 }
 
 PGresult *help_store_offer_waiting(PGconn *db, const char *mentor, int available)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, mentor);
-    p_bool(&p, available);
-    return run(db, "help_offer_waiting", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, mentor);
+    pl_pg_param_bool(&p, available);
+    return pl_pg_run_params(db, "help_offer_waiting", &p);
 }
 
 PGresult *help_store_due(PGconn *db, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, limit);
-    return run(db, "help_due", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "help_due", &p);
 }

@@ -151,6 +151,65 @@ PGresult *pl_pg_run(PGconn *db, const char *name, int n, const char *const *para
     return pl_pg_run_ex(db, name, n, params, NULL, NULL);
 }
 
+static int param_slot(pl_pg_params_t *p)
+{
+    if (p->n >= PL_PG_MAX_PARAMS) {
+        p->overflow = 1;
+        return -1;
+    }
+    return p->n++;
+}
+
+void pl_pg_param_int(pl_pg_params_t *p, int64_t x)
+{
+    int i = param_slot(p);
+    if (i < 0)
+        return;
+    snprintf(p->num[i], sizeof p->num[0], "%lld", (long long)x);
+    p->v[i] = p->num[i];
+    p->len[i] = 0;
+    p->fmt[i] = 0;
+}
+
+void pl_pg_param_null(pl_pg_params_t *p)
+{
+    pl_pg_param_bytes(p, NULL, 0);
+}
+
+void pl_pg_param_bytes(pl_pg_params_t *p, const char *s, size_t len)
+{
+    int i = param_slot(p);
+    if (i < 0)
+        return;
+    p->v[i] = s;
+    p->len[i] = (int)len;
+    p->fmt[i] = s ? 1 : 0;
+}
+
+void pl_pg_param_cstr(pl_pg_params_t *p, const char *s)
+{
+    pl_pg_param_bytes(p, s, s ? strlen(s) : 0);
+}
+
+void pl_pg_param_bool(pl_pg_params_t *p, int b)
+{
+    int i = param_slot(p);
+    if (i < 0)
+        return;
+    p->v[i] = b ? "true" : "false";
+    p->len[i] = 0;
+    p->fmt[i] = 0;
+}
+
+PGresult *pl_pg_run_params(PGconn *db, const char *name, const pl_pg_params_t *p)
+{
+    if (p->overflow) {
+        pl_error("too many statement parameters", "stmt=%s", name);
+        return NULL;
+    }
+    return pl_pg_run_ex(db, name, p->n, p->v, p->len, p->fmt);
+}
+
 const char *pl_pg_last_sqlstate(void)
 {
     return s_sqlstate;

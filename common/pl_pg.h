@@ -43,6 +43,28 @@ PGresult *pl_pg_run(PGconn *db, const char *name, int n, const char *const *para
 PGresult *pl_pg_run_ex(PGconn *db, const char *name, int n, const char *const *params,
                        const int *lengths, const int *formats);
 
+/* Parameters of one prepared statement, built in order. Text values go in binary
+   format with explicit lengths, so they need no NUL terminator and are passed exactly
+   as received; numbers are formatted into the struct itself (no allocation). */
+#define PL_PG_MAX_PARAMS 16
+typedef struct {
+    const char *v[PL_PG_MAX_PARAMS];
+    int len[PL_PG_MAX_PARAMS];
+    int fmt[PL_PG_MAX_PARAMS];
+    char num[PL_PG_MAX_PARAMS][24];
+    int n;
+    int overflow; /* more than PL_PG_MAX_PARAMS were added: executing fails */
+} pl_pg_params_t;
+
+void pl_pg_param_int(pl_pg_params_t *p, int64_t x);
+void pl_pg_param_null(pl_pg_params_t *p);
+/* Text or bytea bytes; a NULL pointer is SQL NULL. */
+void pl_pg_param_bytes(pl_pg_params_t *p, const char *s, size_t len);
+void pl_pg_param_cstr(pl_pg_params_t *p, const char *s); /* NULL is SQL NULL */
+void pl_pg_param_bool(pl_pg_params_t *p, int b);
+/* pl_pg_run_ex with these parameters. */
+PGresult *pl_pg_run_params(PGconn *db, const char *name, const pl_pg_params_t *p);
+
 /* SQLSTATE of the last failed pl_pg_run, "" if none (e.g. "23505" unique violation). */
 const char *pl_pg_last_sqlstate(void);
 

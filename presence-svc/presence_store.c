@@ -54,47 +54,10 @@ const pl_stmt_t pres_stmts[] = {
      0},
     {NULL, NULL, 0}};
 
-/* Parameters for one statement: values, lengths, formats, and room for numbers. */
-typedef struct {
-    const char *v[8];
-    int len[8];
-    int fmt[8];
-    char num[8][24];
-    int n;
-} params_t;
-
-static void p_int(params_t *p, int64_t x)
-{
-    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, x);
-    p->v[p->n] = p->num[p->n];
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-/* Binary format: a text value is its bytes. A NULL ptr is SQL NULL. */
-static void p_bytes(params_t *p, const char *s, size_t len)
-{
-    p->v[p->n] = s;
-    p->len[p->n] = (int)len;
-    p->fmt[p->n++] = s ? 1 : 0;
-}
-
 /* An empty C string is SQL NULL too: the envelope's absent name or role. */
-static void p_cstr(params_t *p, const char *s)
+static void p_cstr(pl_pg_params_t *p, const char *s)
 {
-    p_bytes(p, s && *s ? s : NULL, s ? strlen(s) : 0);
-}
-
-static void p_bool(params_t *p, int b)
-{
-    p->v[p->n] = b ? "t" : "f";
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-static PGresult *run(PGconn *db, const char *stmt, params_t *p)
-{
-    return pl_pg_run_ex(db, stmt, p->n, p->v, p->len, p->fmt);
+    pl_pg_param_bytes(p, s && *s ? s : NULL, s ? strlen(s) : 0);
 }
 
 static const char *text_or_null(const PGresult *r, int row, int col)
@@ -125,66 +88,66 @@ void pres_change_get(const PGresult *r, int row, pres_change_t *out)
 PGresult *pres_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
                                const char *role, const char *name, int64_t lease_ms)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
+    pl_pg_param_int(&p, (int64_t)cn);
     p_cstr(&p, uid);
     p_cstr(&p, role);
     p_cstr(&p, name);
-    p_int(&p, lease_ms);
-    return run(db, "conn_open", &p);
+    pl_pg_param_int(&p, lease_ms);
+    return pl_pg_run_params(db, "conn_open", &p);
 }
 
 PGresult *pres_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
                                 int64_t grace_ms)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
-    p_int(&p, (int64_t)cn);
+    pl_pg_param_int(&p, (int64_t)cn);
     p_cstr(&p, uid);
-    p_int(&p, grace_ms);
-    return run(db, "conn_close", &p);
+    pl_pg_param_int(&p, grace_ms);
+    return pl_pg_run_params(db, "conn_close", &p);
 }
 
 PGresult *pres_store_set_status(PGconn *db, const char *uid, const char *role, const char *status,
                                 pres_str_t message)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     p_cstr(&p, uid);
     p_cstr(&p, role);
     p_cstr(&p, status);
-    p_bytes(&p, message.ptr, message.len);
-    return run(db, "set_status", &p);
+    pl_pg_param_bytes(&p, message.ptr, message.len);
+    return pl_pg_run_params(db, "set_status", &p);
 }
 
 PGresult *pres_store_activity(PGconn *db, pres_str_t uid, pres_str_t ref, int busy)
 {
-    params_t p = {.n = 0};
-    p_bytes(&p, uid.ptr, uid.len);
-    p_bytes(&p, ref.ptr, ref.len);
-    p_bool(&p, busy);
-    return run(db, "activity", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_bytes(&p, uid.ptr, uid.len);
+    pl_pg_param_bytes(&p, ref.ptr, ref.len);
+    pl_pg_param_bool(&p, busy);
+    return pl_pg_run_params(db, "activity", &p);
 }
 
 PGresult *pres_store_fire_grace(PGconn *db, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, limit);
-    return run(db, "fire_grace", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "fire_grace", &p);
 }
 
 PGresult *pres_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, listening_ms);
-    p_int(&p, grace_ms);
-    p_int(&p, limit);
-    return run(db, "expire_leases", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, listening_ms);
+    pl_pg_param_int(&p, grace_ms);
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "expire_leases", &p);
 }
 
-static int run_command(PGconn *db, const char *stmt, params_t *p)
+static int run_command(PGconn *db, const char *stmt, pl_pg_params_t *p)
 {
-    PGresult *r = run(db, stmt, p);
+    PGresult *r = pl_pg_run_params(db, stmt, p);
     if (!r)
         return -1;
     PQclear(r);
@@ -193,34 +156,34 @@ static int run_command(PGconn *db, const char *stmt, params_t *p)
 
 int pres_store_lease(PGconn *db, const char *gw, int64_t ttl_ms)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
-    p_int(&p, ttl_ms);
+    pl_pg_param_int(&p, ttl_ms);
     return run_command(db, "lease", &p);
 }
 
 int pres_store_sweep(PGconn *db)
 {
-    params_t p = {.n = 0};
+    pl_pg_params_t p = {.n = 0};
     return run_command(db, "sweep", &p);
 }
 
 PGresult *pres_store_presence(PGconn *db, pres_str_t ids)
 {
-    params_t p = {.n = 0};
-    p_bytes(&p, ids.ptr ? ids.ptr : "", ids.len);
-    return run(db, "presence", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_bytes(&p, ids.ptr ? ids.ptr : "", ids.len);
+    return pl_pg_run_params(db, "presence", &p);
 }
 
 PGresult *pres_store_mentors(PGconn *db, int available_only)
 {
-    params_t p = {.n = 0};
-    p_bool(&p, available_only);
-    return run(db, "mentors", &p);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_bool(&p, available_only);
+    return pl_pg_run_params(db, "mentors", &p);
 }
 
 PGresult *pres_store_available(PGconn *db)
 {
-    params_t p = {.n = 0};
-    return run(db, "available", &p);
+    pl_pg_params_t p = {.n = 0};
+    return pl_pg_run_params(db, "available", &p);
 }
