@@ -1,12 +1,58 @@
-/*  chat_handlers: one function per client event of chat-svc, and the dispatcher the
-    service runtime calls. The one thing to know: handlers run inside the batch's
-    transaction and reply through the runtime's outbox (sent after COMMIT). */
+/*  chat_handlers: one function per client event of chat-svc, and the entry points the
+    service runtime calls (requests, bus events, the tick). The one thing to know:
+    handlers run inside the batch's transaction and reply through the runtime's outbox
+    (sent after COMMIT); they return -1 only when the database failed. */
 #ifndef CHAT_HANDLERS_H
 #define CHAT_HANDLERS_H
 
+#include "chat_members.h"
+#include "chat_store.h"
 #include "pl_service.h"
 
+/* Limits that are chat-svc's own (the contract's are in proto/). */
+#define CHAT_MAX_PARTICIPANTS 256
+#define CHAT_MAX_REACTIONS_PER_USER 20 /* different emoji one user may put on a message */
+
+/* A message of the current batch that chat_prepare already stored. */
+typedef struct {
+    const proto_request_t *req;
+    chat_posted_t posted;
+} chat_staged_t;
+
+/* What chat-svc keeps between requests. Nothing here is needed for correctness:
+   a restarted instance starts empty and behaves the same. */
+typedef struct {
+    chat_members_t *members; /* membership cache (typing, history) */
+    int64_t resync_ms;       /* re-check a connected mark with presence after this */
+    int64_t next_resync_ms;  /* monotonic time of the next re-check */
+    chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
+    size_t nstaged, staged_cap;
+} chat_app_t;
+
+/* ---- runtime entry points (app is a chat_app_t) -------------------------------- */
 int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req);
 int64_t chat_order_key(const proto_request_t *req);
+int chat_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
+                  const msgpack_object *root);
+int chat_tick(void *app, pl_service_t *svc, int64_t now_ms);
+/* Before the handlers of a transaction, with its requests in handling order: stores
+   the common-case messages among them in one pipeline (chat_store_post_many); their
+   handlers then only reply. Without it every message handler stores its own. Meant
+   for the runtime's per-batch prepare step (see docs/performance.md). */
+int chat_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
+
+/* ---- event families (chat_handlers.c dispatches to them) ----------------------- */
+typedef int(chat_handler_fn)(chat_app_t *app, pl_service_t *svc, const proto_request_t *req);
+
+/* chat_messages.c */
+chat_handler_fn chat_on_message, chat_on_history, chat_on_edit, chat_on_delete, chat_on_react,
+    chat_on_unreact;
+/* chat_receipts.c */
+chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
+
+/* Replies not_found / forbidden itself. Returns 1 if `req->uid` is a participant of
+   `conv`, 0 if refused, -1 on database failure. */
+int chat_check_member(chat_app_t *app, pl_service_t *svc, const proto_request_t *req,
+                      int64_t conv);
 
 #endif

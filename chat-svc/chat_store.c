@@ -3,6 +3,9 @@
     lengths, so values need no NUL terminator and are passed exactly as received. */
 #include "chat_store.h"
 
+#include "pl_buf.h"
+#include "pl_log.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,8 @@
 #define MSG_COLS                                                                         \
     "m.id, m.conversation_id, m.seq, m.sender_id, m.content, m.reply_to_id, m.attachments," \
     " (extract(epoch FROM m.created_at) * 1000000)::bigint,"                             \
-    " (extract(epoch FROM m.edited_at) * 1000000)::bigint, m.deleted, m.temp_id"
+    " (extract(epoch FROM m.edited_at) * 1000000)::bigint, m.deleted, m.temp_id,"      \
+    " EXISTS(SELECT 1 FROM chat.reactions r WHERE r.message_id = m.id)"
 
 #define CONV_COLS                                                                        \
     "c.id, c.kind, c.title, c.last_seq,"                                                 \
@@ -20,7 +24,43 @@
     " (SELECT count(*) FROM chat.messages m WHERE m.conversation_id = c.id"              \
     "    AND m.seq > p.read_seq AND m.sender_id <> p.user_id AND NOT m.deleted)"
 
+/* The message path in one statement, for the common case: the sender is a
+   participant, the reply target (if any) is in the conversation and the temp_id (if
+   any) is new. The UPDATE takes the conversation's row lock and the next seq only
+   when all three hold; the message, the sender's read position and the
+   notification rows of participants not known to be connected follow from it. No
+   row back means one of the three failed (or a racing transaction changed the
+   answer while we waited for the lock): chat.post_message then decides, step by
+   step with fresh snapshots. Measured against calling the function every time:
+   docs/performance.md. */
+#define POST_FAST                                                                        \
+    "WITH s AS (UPDATE chat.conversations c SET last_seq = c.last_seq + 1"                \
+    "  WHERE c.id = $1::bigint"                                                          \
+    "    AND EXISTS (SELECT 1 FROM chat.participants p"                                  \
+    "                 WHERE p.conversation_id = $1::bigint AND p.user_id = $2)"          \
+    "    AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM chat.messages m"               \
+    "                 WHERE m.id = $4::bigint AND m.conversation_id = $1::bigint))"      \
+    "    AND ($6::text IS NULL OR NOT EXISTS (SELECT 1 FROM chat.messages m"             \
+    "                 WHERE m.conversation_id = $1::bigint AND m.sender_id = $2"         \
+    "                   AND m.temp_id = $6::text))"                                      \
+    "  RETURNING c.last_seq),"                                                           \
+    " ins AS (INSERT INTO chat.messages(conversation_id, seq, sender_id, content,"       \
+    "           reply_to_id, attachments, temp_id)"                                      \
+    "  SELECT $1::bigint, s.last_seq, $2, $3, $4::bigint, $5::bytea, $6::text FROM s"    \
+    "  RETURNING id, seq, created_at),"                                                  \
+    " me AS (UPDATE chat.participants p SET read_seq = ins.seq FROM ins"                 \
+    "  WHERE p.conversation_id = $1::bigint AND p.user_id = $2),"                        \
+    " n AS (INSERT INTO chat.notifications(user_id, conversation_id, message_id, seq)"   \
+    "  SELECT p.user_id, $1::bigint, ins.id, ins.seq"                                    \
+    "    FROM ins JOIN chat.participants p ON p.conversation_id = $1::bigint"            \
+    "   WHERE p.user_id <> $2"                                                           \
+    "     AND NOT EXISTS (SELECT 1 FROM chat.online o WHERE o.user_id = p.user_id"       \
+    "                      OFFSET 0))" /* a probe per participant, not a hash join */    \
+    " SELECT 'ok'::text, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
+    "   FROM ins"
+
 const pl_stmt_t chat_stmts[] = {
+    {"post_fast", POST_FAST, 6},
     {"post", "SELECT status, message_id, seq, created_us FROM chat.post_message($1::bigint, $2,"
              " $3, $4::bigint, $5::bytea, $6)", 6},
     {"access", "SELECT EXISTS(SELECT 1 FROM chat.conversations WHERE id = $1::bigint),"
@@ -43,9 +83,37 @@ const pl_stmt_t chat_stmts[] = {
                      " AND ($2::bigint IS NULL OR m.seq > $2::bigint)"
                      " AND ($3::bigint IS NULL OR m.seq < $3::bigint)"
                      " ORDER BY m.seq DESC LIMIT $4::bigint", 4},
+    {"one_msg", "SELECT " MSG_COLS " FROM chat.messages m WHERE m.id = $1::bigint", 1},
+    /* Emoji groups in the order each was first used: what a client shows left to
+       right, stable as reactions come and go within a group. */
+    {"reactions", "SELECT r.message_id, r.emoji, r.user_id FROM chat.reactions r"
+                  " WHERE r.message_id = ANY($1::bigint[])"
+                  " ORDER BY r.message_id,"
+                  " min(r.created_at) OVER (PARTITION BY r.message_id, r.emoji),"
+                  " r.emoji, r.created_at, r.user_id", 1},
+    {"mark_read", "SELECT status, read_seq, moved, read_us"
+                  " FROM chat.mark_read($1::bigint, $2, $3::bigint)", 3},
+    {"change", "SELECT chat.change_message($1::bigint, $2, $3, $4::boolean)", 4},
+    {"react", "SELECT status, conversation_id, changed"
+              " FROM chat.react($1::bigint, $2, $3, $4::boolean, $5::int)", 5},
+    {"online_on", "INSERT INTO chat.online(user_id) VALUES ($1)"
+                  " ON CONFLICT (user_id) DO UPDATE SET since = now(), checked_at = now()", 1},
+    {"online_off", "DELETE FROM chat.online WHERE user_id = $1", 1},
+    {"online_stale", "SELECT user_id, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+                     " FROM chat.online"
+                     " WHERE checked_at < now() - $1::bigint * interval '1 millisecond'"
+                     " ORDER BY checked_at LIMIT $2::int", 2},
+    {"online_keep", "UPDATE chat.online SET checked_at = now() WHERE user_id = $1", 1},
+    /* A connection that opened after the question keeps its mark. */
+    {"online_drop", "DELETE FROM chat.online WHERE user_id = $1"
+                    " AND since <= to_timestamp($2::bigint / 1000000.0)", 2},
+    {"notif_count", "SELECT count(*) FROM chat.notifications n"
+                    " JOIN chat.messages m ON m.id = n.message_id"
+                    " WHERE n.user_id = $1 AND NOT m.deleted", 1},
     {NULL, NULL, 0}};
 
-/* Parameters for one statement: values, lengths, formats, and room for numbers. */
+/* Parameters for one statement: values, lengths, formats, and room for numbers.
+   Every statement here has at most 8 parameters. */
 typedef struct {
     const char *v[8];
     int len[8];
@@ -86,36 +154,140 @@ static void p_cstr(params_t *p, const char *s)
     p_bytes(p, s, s ? strlen(s) : 0);
 }
 
+static void p_bool(params_t *p, int b)
+{
+    p->v[p->n] = b ? "true" : "false";
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
 static PGresult *run(PGconn *db, const char *stmt, params_t *p)
 {
     return pl_pg_run_ex(db, stmt, p->n, p->v, p->len, p->fmt);
+}
+
+/* The status words the SQL functions return (chat_schema.c). */
+static chat_status_t parse_status(const char *st)
+{
+    return strcmp(st, "ok") == 0          ? CHAT_OK
+           : strcmp(st, "duplicate") == 0 ? CHAT_DUPLICATE
+           : strcmp(st, "forbidden") == 0 ? CHAT_FORBIDDEN
+           : strcmp(st, "bad_reply") == 0 ? CHAT_BAD_REPLY
+           : strcmp(st, "deleted") == 0   ? CHAT_GONE
+           : strcmp(st, "too_many") == 0  ? CHAT_TOO_MANY
+                                          : CHAT_NOT_FOUND;
+}
+
+/* A statement that returns exactly one row; NULL (logged) otherwise. */
+static PGresult *run_one(PGconn *db, const char *stmt, params_t *p)
+{
+    PGresult *r = run(db, stmt, p);
+    if (r && PQntuples(r) != 1) {
+        pl_error("database error", "op=%s err=\"expected one row, got %d\"", stmt, PQntuples(r));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void post_params(params_t *p, const chat_post_t *m)
+{
+    p->n = 0;
+    p_int(p, m->conv);
+    p_cstr(p, m->sender);
+    p_bytes(p, m->content.ptr, m->content.len);
+    p_opt_int(p, m->reply_to);
+    p_bytes(p, m->attachments.ptr, m->attachments.len);
+    p_bytes(p, m->temp_id.ptr, m->temp_id.len);
+}
+
+/* A row of POST_FAST or of chat.post_message: status, id, seq, created_us. */
+static void read_posted(const PGresult *r, chat_posted_t *out)
+{
+    out->status = parse_status(PQgetvalue(r, 0, 0));
+    out->message_id = pl_pg_int(r, 0, 1);
+    out->seq = pl_pg_int(r, 0, 2);
+    out->created_us = pl_pg_int(r, 0, 3);
 }
 
 int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t content,
                     const int64_t *reply_to, chat_str_t attachments, chat_str_t temp_id,
                     chat_posted_t *out)
 {
-    params_t p = {.n = 0};
-    p_int(&p, conv);
-    p_cstr(&p, sender);
-    p_bytes(&p, content.ptr, content.len);
-    p_opt_int(&p, reply_to);
-    p_bytes(&p, attachments.ptr, attachments.len);
-    p_bytes(&p, temp_id.ptr, temp_id.len);
-    PGresult *r = run(db, "post", &p);
+    chat_post_t m = {conv, sender, content, reply_to, attachments, temp_id};
+    params_t p;
+    post_params(&p, &m);
+    PGresult *r = run(db, "post_fast", &p);
+    if (r && PQntuples(r) == 0) {
+        PQclear(r);
+        r = run_one(db, "post", &p);
+    }
     if (!r)
         return -1;
-    const char *st = PQgetvalue(r, 0, 0);
-    out->status = strcmp(st, "ok") == 0          ? CHAT_OK
-                  : strcmp(st, "duplicate") == 0 ? CHAT_DUPLICATE
-                  : strcmp(st, "forbidden") == 0 ? CHAT_FORBIDDEN
-                  : strcmp(st, "bad_reply") == 0 ? CHAT_BAD_REPLY
-                                                 : CHAT_NOT_FOUND;
-    out->message_id = pl_pg_int(r, 0, 1);
-    out->seq = pl_pg_int(r, 0, 2);
-    out->created_us = pl_pg_int(r, 0, 3);
+    read_posted(r, out);
     PQclear(r);
     return 0;
+}
+
+/* Read the results of `n` pipelined POST_FAST statements and the closing sync.
+   Every result is consumed even after a failure, so the connection can leave
+   pipeline mode. 0, or -1 if any statement failed. */
+static int read_pipeline(PGconn *db, size_t n, chat_posted_t *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        PGresult *r = PQgetResult(db);
+        if (!r) /* the connection broke */
+            return -1;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            read_posted(r, &out[i]);
+        } else if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            out[i].status = CHAT_UNDECIDED;
+        } else {
+            /* The first failure is logged; those after it are PIPELINE_ABORTED. */
+            if (rc == 0)
+                pl_error("database error", "op=post_many err=\"%.200s\"",
+                         PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+        while ((r = PQgetResult(db))) /* the NULL that ends this statement's results */
+            PQclear(r);
+    }
+    PGresult *sync = PQgetResult(db);
+    if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+        rc = -1;
+    PQclear(sync);
+    return rc;
+}
+
+int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_posted_t *out)
+{
+    /* Sending all before reading cannot deadlock on full socket buffers: the server
+       reads statements as they come and its answers are a few dozen bytes each. */
+    if (PQenterPipelineMode(db) != 1) {
+        pl_error("database error", "op=post_many err=\"%s\"", "cannot enter pipeline mode");
+        return -1;
+    }
+    size_t sent = 0;
+    int rc = 0;
+    for (; sent < n; sent++) {
+        params_t p;
+        post_params(&p, &posts[sent]);
+        if (!PQsendQueryPrepared(db, "post_fast", p.n, p.v, p.len, p.fmt, 0)) {
+            rc = -1;
+            break;
+        }
+    }
+    if (!PQpipelineSync(db))
+        rc = -1;
+    else if (read_pipeline(db, sent, out))
+        rc = -1;
+    if (PQexitPipelineMode(db) != 1) {
+        pl_error("database error", "op=post_many err=\"%.200s\"", PQerrorMessage(db));
+        rc = -1;
+    }
+    return rc;
 }
 
 int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, int *member)
@@ -123,7 +295,7 @@ int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, i
     params_t p = {.n = 0};
     p_int(&p, conv);
     p_cstr(&p, user);
-    PGresult *r = run(db, "access", &p);
+    PGresult *r = run_one(db, "access", &p);
     if (!r)
         return -1;
     *exists = PQgetvalue(r, 0, 0)[0] == 't';
@@ -235,4 +407,134 @@ PGresult *chat_store_history(PGconn *db, int64_t conv, int64_t after, int64_t be
     p_opt_int(&p, before >= 0 ? &before : NULL);
     p_int(&p, limit_plus_one);
     return run(db, descending ? "history_desc" : "history_asc", &p);
+}
+
+PGresult *chat_store_message(PGconn *db, int64_t message_id)
+{
+    params_t p = {.n = 0};
+    p_int(&p, message_id);
+    return run(db, "one_msg", &p);
+}
+
+PGresult *chat_store_reactions(PGconn *db, const int64_t *message_ids, size_t n)
+{
+    /* An array literal of integers: numbers only, so nothing to quote. */
+    pl_buf_t arr;
+    pl_buf_init(&arr, 0);
+    char num[24];
+    int bad = pl_buf_append(&arr, "{", 1);
+    for (size_t i = 0; i < n && !bad; i++) {
+        int len = snprintf(num, sizeof num, "%s%" PRId64, i ? "," : "", message_ids[i]);
+        bad = pl_buf_append(&arr, num, (size_t)len);
+    }
+    bad = bad || pl_buf_putc(&arr, '}'); /* pl_buf keeps data NUL-terminated */
+    PGresult *r = NULL;
+    if (!bad) {
+        params_t p = {.n = 0};
+        p_cstr(&p, arr.data);
+        p.fmt[0] = 0; /* text: PostgreSQL parses the array literal */
+        r = run(db, "reactions", &p);
+    }
+    pl_buf_free(&arr);
+    return r;
+}
+
+int chat_store_mark_read(PGconn *db, int64_t conv, const char *user, int64_t seq,
+                         chat_read_t *out)
+{
+    params_t p = {.n = 0};
+    p_int(&p, conv);
+    p_cstr(&p, user);
+    p_int(&p, seq);
+    PGresult *r = run_one(db, "mark_read", &p);
+    if (!r)
+        return -1;
+    out->status = parse_status(PQgetvalue(r, 0, 0));
+    out->read_seq = pl_pg_int(r, 0, 1);
+    out->moved = PQgetvalue(r, 0, 2)[0] == 't';
+    out->read_us = pl_pg_int(r, 0, 3);
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_change(PGconn *db, int64_t message_id, const char *user, chat_str_t content,
+                      int del, chat_status_t *out)
+{
+    params_t p = {.n = 0};
+    p_int(&p, message_id);
+    p_cstr(&p, user);
+    p_bytes(&p, del ? NULL : content.ptr, del ? 0 : content.len);
+    p_bool(&p, del);
+    PGresult *r = run_one(db, "change", &p);
+    if (!r)
+        return -1;
+    *out = parse_status(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_t emoji,
+                     int add, int max, chat_reacted_t *out)
+{
+    params_t p = {.n = 0};
+    p_int(&p, message_id);
+    p_cstr(&p, user);
+    p_bytes(&p, emoji.ptr, emoji.len);
+    p_bool(&p, add);
+    p_int(&p, max);
+    PGresult *r = run_one(db, "react", &p);
+    if (!r)
+        return -1;
+    out->status = parse_status(PQgetvalue(r, 0, 0));
+    out->conv = pl_pg_int(r, 0, 1);
+    out->changed = PQgetvalue(r, 0, 2)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
+/* Run a statement whose result only matters as success. */
+static int run_void(PGconn *db, const char *stmt, params_t *p)
+{
+    PGresult *r = run(db, stmt, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_set_online(PGconn *db, const char *user, int online)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, user);
+    return run_void(db, online ? "online_on" : "online_off", &p);
+}
+
+PGresult *chat_store_online_stale(PGconn *db, int64_t older_ms, int limit)
+{
+    params_t p = {.n = 0};
+    p_int(&p, older_ms);
+    p_int(&p, limit);
+    return run(db, "online_stale", &p);
+}
+
+int chat_store_online_checked(PGconn *db, const char *user, int online, int64_t asked_us)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, user);
+    if (online)
+        return run_void(db, "online_keep", &p);
+    p_int(&p, asked_us);
+    return run_void(db, "online_drop", &p);
+}
+
+int chat_store_notification_count(PGconn *db, const char *user, int64_t *count)
+{
+    params_t p = {.n = 0};
+    p_cstr(&p, user);
+    PGresult *r = run_one(db, "notif_count", &p);
+    if (!r)
+        return -1;
+    *count = pl_pg_int(r, 0, 0);
+    PQclear(r);
+    return 0;
 }

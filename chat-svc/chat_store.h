@@ -25,7 +25,10 @@ typedef enum {
     CHAT_NOT_FOUND,
     CHAT_FORBIDDEN,
     CHAT_DUPLICATE, /* temp_id seen before: the original is returned */
-    CHAT_BAD_REPLY  /* reply_to_id is not a message of this conversation */
+    CHAT_BAD_REPLY, /* reply_to_id is not a message of this conversation */
+    CHAT_GONE,      /* the message is deleted: it can be neither edited nor reacted to */
+    CHAT_TOO_MANY,  /* the user holds the maximum number of reactions on the message */
+    CHAT_UNDECIDED  /* chat_store_post_many: not the common case, ask chat_store_post */
 } chat_status_t;
 
 typedef struct {
@@ -33,9 +36,29 @@ typedef struct {
     int64_t message_id, seq, created_us;
 } chat_posted_t;
 
+/* Store one message (see chat_schema.c for how seq stays gapless). out->status:
+   OK, DUPLICATE (the original is in out), NOT_FOUND, FORBIDDEN or BAD_REPLY. */
 int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t content,
                     const int64_t *reply_to, chat_str_t attachments, chat_str_t temp_id,
                     chat_posted_t *out);
+
+/* One message to post, for chat_store_post_many. Nothing is copied: the pointers
+   must stay valid during the call. */
+typedef struct {
+    int64_t conv;
+    const char *sender;
+    chat_str_t content;
+    const int64_t *reply_to; /* NULL: none */
+    chat_str_t attachments;  /* MessagePack, or {NULL, 0} */
+    chat_str_t temp_id;      /* {NULL, 0}: none */
+} chat_post_t;
+
+/* The common case of `n` messages at once: their statements go to PostgreSQL in one
+   pipeline, so the batch waits for the database once instead of once per message.
+   out[i].status is OK when message i was posted, UNDECIDED when the common case did
+   not apply (a refusal or a retry: chat_store_post decides it). -1 on database
+   failure: the transaction is then unusable (the runtime rolls it back). */
+int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_posted_t *out);
 
 /* Does the conversation exist, and is `user` a participant? */
 int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, int *member);
@@ -54,13 +77,61 @@ PGresult *chat_store_conversation(PGconn *db, int64_t conv, const char *user);
 
 /* History page rows in ascending seq order after the caller reverses a descending
    read: columns id, conversation_id, seq, sender_id, content, reply_to_id,
-   attachments (bytea), created_us, edited_us, deleted, temp_id. `after`/`before` < 0
-   mean absent. Reads limit+1 rows so the caller can tell has_more. */
+   attachments (bytea), created_us, edited_us, deleted, temp_id, has_reactions.
+   `after`/`before` < 0 mean absent. Reads limit+1 rows so the caller can tell
+   has_more. Caller PQclear()s; NULL on database failure. */
 PGresult *chat_store_history(PGconn *db, int64_t conv, int64_t after, int64_t before,
                              int64_t limit_plus_one, int descending);
 enum {
     HC_ID = 0, HC_CONV, HC_SEQ, HC_SENDER, HC_CONTENT, HC_REPLY, HC_ATT,
-    HC_CREATED, HC_EDITED, HC_DELETED, HC_TEMP
+    HC_CREATED, HC_EDITED, HC_DELETED, HC_TEMP, HC_HAS_REACTIONS
 };
+
+/* One message, as one history row (0 rows when unknown). Caller PQclear()s. */
+PGresult *chat_store_message(PGconn *db, int64_t message_id);
+
+/* Reactions of these messages: rows (message_id, emoji, user_id), grouped by
+   message, then by emoji in the order each emoji was first used, then by time.
+   Caller PQclear()s; NULL on database failure. */
+PGresult *chat_store_reactions(PGconn *db, const int64_t *message_ids, size_t n);
+enum { RC_MSG = 0, RC_EMOJI, RC_USER };
+
+/* mark_read: the read position never moves backwards and is clamped to last_seq. */
+typedef struct {
+    chat_status_t status; /* OK, NOT_FOUND, FORBIDDEN */
+    int64_t read_seq;     /* the position after the call */
+    int moved;            /* it advanced (notifications up to it were cleared) */
+    int64_t read_us;      /* when it last moved */
+} chat_read_t;
+int chat_store_mark_read(PGconn *db, int64_t conv, const char *user, int64_t seq,
+                         chat_read_t *out);
+
+/* Edit (del = 0: new content) or soft-delete (del = 1: content ignored) the user's
+   own message. *out: OK, NOT_FOUND, FORBIDDEN (not the sender) or GONE (deleted). */
+int chat_store_change(PGconn *db, int64_t message_id, const char *user, chat_str_t content,
+                      int del, chat_status_t *out);
+
+/* Add or remove one reaction. At most `max` reactions per user and message. */
+typedef struct {
+    chat_status_t status; /* OK, NOT_FOUND, FORBIDDEN, GONE, TOO_MANY */
+    int64_t conv;
+    int changed; /* 0: it was already so (no event to send) */
+} chat_reacted_t;
+int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_t emoji,
+                     int add, int max, chat_reacted_t *out);
+
+/* ---- who is connected, and in-app notifications ---------------------------------- */
+
+/* Mark a user connected (online = 1) or not (0). */
+int chat_store_set_online(PGconn *db, const char *user, int online);
+/* Users marked connected whose mark was last checked more than `older_ms` ago,
+   oldest first, at most `limit`: rows (user_id, now_us), now_us being the database's
+   clock (epoch µs) at the read. Caller PQclear()s. */
+PGresult *chat_store_online_stale(PGconn *db, int64_t older_ms, int limit);
+/* Presence answered about `user` (asked at asked_us, epoch µs): keep the mark
+   (online) or drop it unless it was set again after the question. */
+int chat_store_online_checked(PGconn *db, const char *user, int online, int64_t asked_us);
+/* Pending in-app notifications of a user (messages not read, not deleted). */
+int chat_store_notification_count(PGconn *db, const char *user, int64_t *count);
 
 #endif

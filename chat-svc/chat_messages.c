@@ -1,0 +1,522 @@
+/*  chat_messages: message, history, edit_message, delete_message, react, unreact.
+    The one thing to know: a message's seq is taken inside the store's post function
+    under the conversation's row lock, in the batch's transaction; message_sent and
+    new_message leave only after that transaction committed (the runtime's outbox).
+    Edits, deletions and reactions answer the actor with the very event the others
+    get, built from the row as committed, so every device ends in the same state. */
+#include "chat_handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_pack.h"
+#include "chat_store.h"
+#include "pl_clock.h"
+#include "pl_mp.h"
+
+#define URL_MAX 2048
+#define ATTACHMENT_TEXT_MAX 255
+
+/* ---- message -------------------------------------------------------------------- */
+
+static int has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int is_http_url(const msgpack_object *o)
+{
+    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size > URL_MAX)
+        return 0;
+    const char *s = o->via.str.ptr;
+    size_t n = o->via.str.size;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) /* no spaces in a URL either */
+            return 0;
+    return (n > 7 && strncmp(s, "http://", 7) == 0) || (n > 8 && strncmp(s, "https://", 8) == 0);
+}
+
+/* Non-empty, at most `max` bytes, no control characters. */
+static int short_text(const msgpack_object *o, size_t max)
+{
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size >= 1 &&
+           o->via.str.size <= max && !has_control(o->via.str.ptr, o->via.str.size);
+}
+
+/* Validate attachments and keep only the four contract fields, as MessagePack (the
+   gateway already checked it is a list of at most 10). Returns 0 (out stays empty
+   when there are none) or -1 with why filled. */
+static int normalise_attachments(const msgpack_object *list, msgpack_sbuffer *out,
+                                 const char **why)
+{
+    if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0)
+        return 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, list->via.array.size);
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *a = &list->via.array.ptr[i];
+        const msgpack_object *url = pl_mp_get(a, "url"), *name = pl_mp_get(a, "name"),
+                             *mime = pl_mp_get(a, "mime");
+        int64_t size;
+        if (a->type != MSGPACK_OBJECT_MAP || !is_http_url(url)) {
+            *why = "attachments: each needs an http(s) url of at most 2048 bytes";
+            return -1;
+        }
+        if (!short_text(name, ATTACHMENT_TEXT_MAX) || !short_text(mime, ATTACHMENT_TEXT_MAX)) {
+            *why = "attachments: each needs a name and a mime type (1 to 255 bytes)";
+            return -1;
+        }
+        if (pl_mp_int(a, "size", &size) || size < 0) {
+            *why = "attachments: size must be an integer >= 0";
+            return -1;
+        }
+        msgpack_pack_map(&pk, 4);
+        pl_pack_kv_obj(&pk, "url", url);
+        pl_pack_kv_obj(&pk, "name", name);
+        pl_pack_kv_obj(&pk, "mime", mime);
+        pl_pack_kv_int(&pk, "size", size);
+    }
+    return 0;
+}
+
+/* temp_id as the client sent it (string or integer), or nil. */
+static void pack_temp_id(msgpack_packer *pk, const proto_request_t *req)
+{
+    const msgpack_object *temp = pl_mp_get(req->body, "temp_id");
+    if (temp && temp->type != MSGPACK_OBJECT_NIL)
+        pl_pack_kv_obj(pk, "temp_id", temp);
+    else
+        pl_pack_kv_nil(pk, "temp_id");
+}
+
+static void pack_sent(pl_service_t *svc, const proto_request_t *req, int64_t conv,
+                      const chat_posted_t *posted)
+{
+    char iso[32];
+    pl_iso8601_ms(posted->created_us, iso, sizeof iso);
+    msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
+    msgpack_pack_map(pk, 6);
+    pl_pack_kv_str(pk, "type", "message_sent");
+    pl_pack_kv_int(pk, "message_id", posted->message_id);
+    pack_temp_id(pk, req);
+    pl_pack_kv_int(pk, "conversation_id", conv);
+    pl_pack_kv_int(pk, "seq", posted->seq);
+    pl_pack_kv_str(pk, "created_at", iso);
+    pl_service_end(svc);
+}
+
+/* new_message is packed from the request, not read back: the row holds exactly what
+   the request said, and a read per message would cost the database a statement. */
+static void publish_new_message(pl_service_t *svc, const proto_request_t *req, int64_t conv,
+                                const chat_posted_t *posted, chat_str_t content,
+                                const int64_t *reply_to, const msgpack_sbuffer *att)
+{
+    char iso[32];
+    pl_iso8601_ms(posted->created_us, iso, sizeof iso);
+    proto_exclude_t actor = pl_service_actor(req);
+    msgpack_packer *pk = pl_service_to_conv(svc, conv, &actor);
+    msgpack_pack_map(pk, 2);
+    pl_pack_kv_str(pk, "type", "new_message");
+    pl_pack_str(pk, "message");
+    msgpack_pack_map(pk, 12);
+    pl_pack_kv_int(pk, "message_id", posted->message_id);
+    pl_pack_kv_int(pk, "conversation_id", conv);
+    pl_pack_kv_int(pk, "seq", posted->seq);
+    pl_pack_kv_str(pk, "sender_id", req->uid);
+    pl_pack_kv_strn(pk, "content", content.ptr, content.len);
+    if (reply_to)
+        pl_pack_kv_int(pk, "reply_to_id", *reply_to);
+    else
+        pl_pack_kv_nil(pk, "reply_to_id");
+    pl_pack_str(pk, "attachments");
+    if (att->size) /* already MessagePack: append its bytes as the value */
+        msgpack_sbuffer_write(pk->data, att->data, att->size);
+    else
+        msgpack_pack_array(pk, 0);
+    pl_pack_kv_str(pk, "created_at", iso);
+    pl_pack_kv_nil(pk, "edited_at");
+    pl_pack_kv_bool(pk, "deleted", 0);
+    pack_temp_id(pk, req);
+    pl_pack_str(pk, "reactions");
+    msgpack_pack_array(pk, 0);
+    pl_service_end(svc);
+}
+
+/* temp_id may be a string or an integer; both are stored as text. */
+static chat_str_t temp_id_text(const proto_request_t *req, char *num, size_t cap)
+{
+    chat_str_t t = {NULL, 0};
+    const msgpack_object *o = pl_mp_get(req->body, "temp_id");
+    int64_t v;
+    if (o && o->type == MSGPACK_OBJECT_STR) {
+        t.ptr = o->via.str.ptr;
+        t.len = o->via.str.size;
+    } else if (pl_mp_as_int(o, &v) == 0) {
+        t.len = (size_t)snprintf(num, cap, "%lld", (long long)v);
+        t.ptr = num;
+    }
+    return t;
+}
+
+/* A message request read into what the store needs. The strings point into the
+   request, `num` (an integer temp_id as text) and `att` (the caller's buffer, which
+   receives the normalised attachments). */
+typedef struct {
+    chat_post_t post;
+    int64_t reply;
+    char num[24];
+} message_in_t;
+
+/* Read and check a message request the gateway already validated against proto/.
+   0, or -1 with `why` (a bad_request reason). */
+static int read_message(const proto_request_t *req, message_in_t *in, msgpack_sbuffer *att,
+                        const char **why)
+{
+    chat_post_t *m = &in->post;
+    memset(in, 0, sizeof *in);
+    m->sender = req->uid;
+    pl_mp_int(req->body, "conversation_id", &m->conv);
+    if (pl_mp_int(req->body, "reply_to_id", &in->reply) == 0)
+        m->reply_to = &in->reply;
+    pl_mp_str(req->body, "content", &m->content.ptr, &m->content.len);
+    if (memchr(m->content.ptr, '\0', m->content.len)) {
+        *why = "content: must not contain NUL characters";
+        return -1;
+    }
+    m->temp_id = temp_id_text(req, in->num, sizeof in->num);
+    if (normalise_attachments(pl_mp_get(req->body, "attachments"), att, why))
+        return -1;
+    m->attachments.ptr = att->size ? att->data : NULL;
+    m->attachments.len = att->size;
+    return 0;
+}
+
+/* The outcome chat_prepare stored for this request, if any (a batch holds at most
+   128 requests: a linear search is enough). */
+static const chat_posted_t *staged_for(chat_app_t *app, const proto_request_t *req)
+{
+    for (size_t i = 0; i < app->nstaged; i++)
+        if (app->staged[i].req == req)
+            return &app->staged[i].posted;
+    return NULL;
+}
+
+int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *reqs, size_t n)
+{
+    chat_app_t *app = app_v;
+    app->nstaged = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += strcmp(reqs[i]->ev, "message") == 0;
+    if (count < 2) /* one message gains nothing from a pipeline */
+        return 0;
+    if (count > app->staged_cap) {
+        chat_staged_t *grown = realloc(app->staged, count * sizeof *grown);
+        if (!grown)
+            return 0; /* the handlers will store them one by one */
+        app->staged = grown;
+        app->staged_cap = count;
+    }
+    message_in_t *in = calloc(count, sizeof *in);
+    msgpack_sbuffer *att = calloc(count, sizeof *att);
+    chat_post_t *posts = calloc(count, sizeof *posts);
+    chat_posted_t *out = calloc(count, sizeof *out);
+    const proto_request_t **from = calloc(count, sizeof *from);
+    size_t k = 0;
+    int rc = 0;
+    if (!in || !att || !posts || !out || !from)
+        goto done; /* likewise */
+    for (size_t i = 0; i < n; i++) {
+        const char *why;
+        if (strcmp(reqs[i]->ev, "message") != 0)
+            continue;
+        msgpack_sbuffer_init(&att[k]);
+        if (read_message(reqs[i], &in[k], &att[k], &why) == 0) { /* else its handler refuses */
+            posts[k] = in[k].post;
+            from[k++] = reqs[i];
+        } else {
+            msgpack_sbuffer_destroy(&att[k]);
+        }
+    }
+    if (k >= 2 && chat_store_post_many(pl_service_db(svc), posts, k, out) != 0)
+        rc = -1;
+    for (size_t i = 0; i < k && rc == 0 && k >= 2; i++)
+        if (out[i].status == CHAT_OK)
+            app->staged[app->nstaged++] = (chat_staged_t){from[i], out[i]};
+done:
+    for (size_t i = 0; att && i < k; i++)
+        msgpack_sbuffer_destroy(&att[i]);
+    free(in);
+    free(att);
+    free(posts);
+    free(out);
+    free(from);
+    return rc;
+}
+
+int chat_on_message(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    message_in_t in;
+    msgpack_sbuffer att;
+    msgpack_sbuffer_init(&att);
+    const char *why = NULL;
+    int rc = 0;
+    if (read_message(req, &in, &att, &why)) {
+        pl_service_error(svc, req, "bad_request", why);
+        goto done;
+    }
+    const chat_post_t *m = &in.post;
+    chat_posted_t posted;
+    const chat_posted_t *staged = staged_for(app, req);
+    if (staged) {
+        posted = *staged;
+    } else if (chat_store_post(pl_service_db(svc), m->conv, m->sender, m->content, m->reply_to,
+                               m->attachments, m->temp_id, &posted)) {
+        rc = -1;
+        goto done;
+    }
+    switch (posted.status) {
+    case CHAT_OK:
+        chat_members_remember(app->members, m->conv, req->uid);
+        pack_sent(svc, req, m->conv, &posted);
+        publish_new_message(svc, req, m->conv, &posted, m->content, m->reply_to, &att);
+        break;
+    case CHAT_DUPLICATE: /* a retry: the original id and seq, no second delivery */
+        pack_sent(svc, req, m->conv, &posted);
+        break;
+    case CHAT_FORBIDDEN:
+        pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
+        break;
+    case CHAT_BAD_REPLY:
+        pl_service_error(svc, req, "bad_request",
+                         "reply_to_id: not a message of this conversation");
+        break;
+    default:
+        pl_service_error(svc, req, "not_found", "no such conversation");
+        break;
+    }
+done:
+    msgpack_sbuffer_destroy(&att);
+    return rc;
+}
+
+/* ---- reading messages back ---------------------------------------------------- */
+
+/* Reactions of the first `rows` rows of `r` that have any (HC_HAS_REACTIONS), in one
+   query. *out is NULL when none has. -1 on database failure. */
+static int load_reactions(PGconn *db, const PGresult *r, int rows, PGresult **out)
+{
+    *out = NULL;
+    int n = 0;
+    int64_t *ids = malloc(sizeof *ids * (size_t)(rows ? rows : 1));
+    if (!ids)
+        return -1;
+    for (int i = 0; i < rows; i++)
+        if (PQgetvalue(r, i, HC_HAS_REACTIONS)[0] == 't')
+            ids[n++] = pl_pg_int(r, i, HC_ID);
+    int rc = 0;
+    if (n > 0 && !(*out = chat_store_reactions(db, ids, (size_t)n)))
+        rc = -1;
+    free(ids);
+    return rc;
+}
+
+int chat_on_history(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    int64_t conv, after = -1, before = -1, limit = PROTO_HISTORY_DEFAULT;
+    pl_mp_int(req->body, "conversation_id", &conv);
+    pl_mp_int(req->body, "after_seq", &after);
+    pl_mp_int(req->body, "before_seq", &before);
+    pl_mp_int(req->body, "limit", &limit);
+    if (limit > PROTO_HISTORY_MAX)
+        limit = PROTO_HISTORY_MAX;
+    int ok = chat_check_member(app, svc, req, conv);
+    if (ok <= 0)
+        return ok;
+    /* Reading away from `after` (oldest first) whenever after_seq is given; otherwise
+       the newest page, read backwards and reversed. */
+    int descending = after < 0;
+    PGconn *db = pl_service_db(svc);
+    PGresult *r = chat_store_history(db, conv, after, before, limit + 1, descending);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    int has_more = rows > limit;
+    int n = has_more ? (int)limit : rows;
+    /* The page's rows: a descending read put the extra row last, an ascending one too. */
+    PGresult *rx;
+    if (load_reactions(db, r, n, &rx)) {
+        PQclear(r);
+        return -1;
+    }
+    msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
+    msgpack_pack_map(pk, 4);
+    pl_pack_kv_str(pk, "type", "history");
+    pl_pack_kv_int(pk, "conversation_id", conv);
+    pl_pack_str(pk, "messages");
+    msgpack_pack_array(pk, (size_t)n);
+    for (int i = 0; i < n; i++)
+        chat_pack_message(pk, r, descending ? n - 1 - i : i, rx);
+    pl_pack_kv_bool(pk, "has_more", has_more);
+    pl_service_end(svc);
+    PQclear(rx);
+    PQclear(r);
+    return 0;
+}
+
+/* Answer the actor with {type, message} and, when `fan_out`, send the same event to
+   the conversation's other connections. The message is read back as committed by
+   this transaction. 0, or -1 on database failure. */
+static int answer_with_message(pl_service_t *svc, const proto_request_t *req, int64_t id,
+                               const char *type, int fan_out)
+{
+    PGconn *db = pl_service_db(svc);
+    PGresult *r = chat_store_message(db, id);
+    PGresult *rx = NULL;
+    if (!r || PQntuples(r) != 1 || load_reactions(db, r, 1, &rx)) {
+        PQclear(r);
+        return -1;
+    }
+    int64_t conv = pl_pg_int(r, 0, HC_CONV);
+    proto_exclude_t actor = pl_service_actor(req);
+    for (int pass = 0; pass < (fan_out ? 2 : 1); pass++) {
+        msgpack_packer *pk =
+            pass == 0 ? pl_service_reply(svc, req, NULL, 0) : pl_service_to_conv(svc, conv, &actor);
+        msgpack_pack_map(pk, 2);
+        pl_pack_kv_str(pk, "type", type);
+        pl_pack_str(pk, "message");
+        chat_pack_message(pk, r, 0, rx);
+        pl_service_end(svc);
+    }
+    PQclear(rx);
+    PQclear(r);
+    return 0;
+}
+
+/* ---- edit_message, delete_message ------------------------------------------------ */
+
+static int change(pl_service_t *svc, const proto_request_t *req, int del)
+{
+    int64_t id;
+    pl_mp_int(req->body, "message_id", &id);
+    chat_str_t content = {NULL, 0};
+    if (!del) {
+        pl_mp_str(req->body, "content", &content.ptr, &content.len);
+        if (memchr(content.ptr, '\0', content.len)) {
+            pl_service_error(svc, req, "bad_request", "content: must not contain NUL characters");
+            return 0;
+        }
+    }
+    chat_status_t st;
+    if (chat_store_change(pl_service_db(svc), id, req->uid, content, del, &st))
+        return -1;
+    const char *type = del ? "message_deleted" : "message_updated";
+    switch (st) {
+    case CHAT_OK:
+        return answer_with_message(svc, req, id, type, 1);
+    case CHAT_GONE:
+        if (del) /* deleting twice is a retry: the same answer, nothing new to tell */
+            return answer_with_message(svc, req, id, type, 0);
+        pl_service_error(svc, req, "conflict", "the message is deleted");
+        return 0;
+    case CHAT_FORBIDDEN:
+        pl_service_error(svc, req, "forbidden",
+                         del ? "only the sender may delete a message"
+                             : "only the sender may edit a message");
+        return 0;
+    default:
+        pl_service_error(svc, req, "not_found", "no such message");
+        return 0;
+    }
+}
+
+int chat_on_edit(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)app;
+    return change(svc, req, 0);
+}
+
+int chat_on_delete(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)app;
+    return change(svc, req, 1);
+}
+
+/* ---- react, unreact ------------------------------------------------------------- */
+
+static void pack_reaction(msgpack_packer *pk, const proto_request_t *req, int64_t conv,
+                          int64_t id, chat_str_t emoji, int added)
+{
+    msgpack_pack_map(pk, 6);
+    pl_pack_kv_str(pk, "type", "reaction");
+    pl_pack_kv_int(pk, "conversation_id", conv);
+    pl_pack_kv_int(pk, "message_id", id);
+    pl_pack_kv_str(pk, "user_id", req->uid);
+    pl_pack_kv_strn(pk, "emoji", emoji.ptr, emoji.len);
+    pl_pack_kv_bool(pk, "added", added);
+}
+
+static int reaction(chat_app_t *app, pl_service_t *svc, const proto_request_t *req, int add)
+{
+    int64_t id;
+    pl_mp_int(req->body, "message_id", &id);
+    chat_str_t emoji;
+    pl_mp_str(req->body, "emoji", &emoji.ptr, &emoji.len);
+    if (has_control(emoji.ptr, emoji.len)) {
+        pl_service_error(svc, req, "bad_request", "emoji: must not contain control characters");
+        return 0;
+    }
+    chat_reacted_t out;
+    if (chat_store_react(pl_service_db(svc), id, req->uid, emoji, add,
+                         CHAT_MAX_REACTIONS_PER_USER, &out))
+        return -1;
+    if (out.status == CHAT_GONE && !add) {
+        /* Deleting a message removed its reactions: there is nothing to take back. */
+        out.status = CHAT_OK;
+        out.changed = 0;
+    }
+    switch (out.status) {
+    case CHAT_OK:
+        break;
+    case CHAT_FORBIDDEN:
+        pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
+        return 0;
+    case CHAT_GONE:
+        pl_service_error(svc, req, "conflict", "the message is deleted");
+        return 0;
+    case CHAT_TOO_MANY: {
+        char why[96];
+        snprintf(why, sizeof why, "at most %d different reactions per user on one message",
+                 CHAT_MAX_REACTIONS_PER_USER);
+        pl_service_error(svc, req, "conflict", why);
+        return 0;
+    }
+    default:
+        pl_service_error(svc, req, "not_found", "no such message");
+        return 0;
+    }
+    chat_members_remember(app->members, out.conv, req->uid);
+    pack_reaction(pl_service_reply(svc, req, NULL, 0), req, out.conv, id, emoji, add);
+    pl_service_end(svc);
+    if (out.changed) { /* a repeated react or unreact changes nothing: nobody to tell */
+        proto_exclude_t actor = pl_service_actor(req);
+        pack_reaction(pl_service_to_conv(svc, out.conv, &actor), req, out.conv, id, emoji, add);
+        pl_service_end(svc);
+    }
+    return 0;
+}
+
+int chat_on_react(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    return reaction(app, svc, req, 1);
+}
+
+int chat_on_unreact(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+{
+    return reaction(app, svc, req, 0);
+}

@@ -1,0 +1,158 @@
+// Chat: every input checked, every limit with its error code. Attachments are validated
+// references ({url http(s), name, mime, size >= 0}, at most 10, other keys dropped);
+// reply_to_id must be a message of the same conversation; a refused message takes no
+// seq (the sequence stays gapless through refusals and retries); conversation and
+// history limits.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from './lib/stack.mjs';
+import { login, uid } from './lib/client.mjs';
+import { assertError } from './lib/expect.mjs';
+import { assertGapless, createConversation, fullHistory, history, sendMessage } from './lib/chat.mjs';
+
+let stack;
+let url;
+before(async () => {
+  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
+  url = stack.url();
+});
+after(async () => {
+  await stack?.stop();
+});
+
+async function pair() {
+  const [a, b] = [uid('a'), uid('b')];
+  const a1 = await login(url, a, 'student', { label: 'a1' });
+  const b1 = await login(url, b, 'student', { label: 'b1' });
+  const conv = await createConversation(a1, [b]);
+  await b1.next('conversation_created');
+  return { a, b, a1, b1, cid: conv.conversation_id };
+}
+
+const att = (over = {}) => ({ url: 'https://cdn.example.com/f/1.pdf', name: '1.pdf', mime: 'application/pdf', size: 1, ...over });
+
+describe('attachments', () => {
+  it('up to 10 are accepted and stored exactly; size 0 and http:// are fine; unknown keys are dropped', async () => {
+    const { a1, b1, cid } = await pair();
+    const ten = Array.from({ length: 10 }, (_, i) => att({ name: `f${i}.pdf`, size: i }));
+    await sendMessage(a1, cid, 'ten', { attachments: ten });
+    assert.deepEqual((await history(b1, cid)).messages.at(-1).attachments, ten);
+    await sendMessage(a1, cid, 'plain http', { attachments: [att({ url: 'http://example.com/a b'.replace(' ', '%20'), size: 0 })] });
+    const extra = await sendMessage(a1, cid, 'extra keys', { attachments: [{ ...att(), thumbnail: 'x', id: 7 }] });
+    const m = (await history(b1, cid)).messages.find((x) => x.message_id === extra.message_id);
+    assert.deepEqual(m.attachments, [att()]);
+    assert.deepEqual(Object.keys(m.attachments[0]).sort(), ['mime', 'name', 'size', 'url']);
+    const none = await sendMessage(a1, cid, 'empty list', { attachments: [] });
+    assert.deepEqual((await history(b1, cid)).messages.find((x) => x.message_id === none.message_id).attachments, []);
+  });
+
+  it('11 attachments, or any invalid one → bad_request, and nothing is stored', async () => {
+    const { a1, cid } = await pair();
+    const bads = [
+      Array.from({ length: 11 }, () => att()),
+      'not a list',
+      {},
+      [5],
+      [null],
+      [att({ url: 'ftp://example.com/x' })],
+      [att({ url: 'javascript:alert(1)' })],
+      [att({ url: 'https://example.com/with space' })],
+      [att({ url: 'https://' })],
+      [att({ url: 42 })],
+      [att({ url: 'https://x.example/' + 'a'.repeat(2100) })],
+      [att({ name: '' })],
+      [att({ name: undefined })],
+      [att({ name: 'x'.repeat(256) })],
+      [att({ name: 'tab\there' })],
+      [att({ mime: undefined })],
+      [att({ mime: 7 })],
+      [att({ size: -1 })],
+      [att({ size: 1.5 })],
+      [att({ size: '3' })],
+      [att({ size: undefined })],
+      [att(), att({ url: 'mailto:x@example.com' })],
+    ];
+    for (const attachments of bads) {
+      const f = await a1.request({ type: 'message', conversation_id: cid, content: 'x', attachments });
+      assertError(f, 'bad_request', f.id);
+    }
+    assert.equal((await fullHistory(a1, cid)).length, 0);
+    assert.equal((await sendMessage(a1, cid, 'fine')).seq, 1, 'no seq was taken by the refusals');
+  });
+});
+
+describe('reply_to_id', () => {
+  it('a message of the same conversation: kept in new_message and history', async () => {
+    const { a1, b1, cid } = await pair();
+    const q = await sendMessage(a1, cid, 'question');
+    const r = await sendMessage(b1, cid, 'answer', { reply_to_id: q.message_id });
+    const m = (await history(a1, cid)).messages.find((x) => x.message_id === r.message_id);
+    assert.equal(m.reply_to_id, q.message_id);
+  });
+
+  it('another conversation\'s message, an unknown id, or ill-typed → bad_request, no seq taken', async () => {
+    const { a1, cid } = await pair();
+    const other = await pair();
+    const foreign = await sendMessage(other.a1, other.cid, 'elsewhere');
+    await sendMessage(a1, cid, 'first');
+    for (const reply_to_id of [foreign.message_id, 987654321, 0, -5, 'x', 1.5]) {
+      const f = await a1.request({ type: 'message', conversation_id: cid, content: 'x', reply_to_id });
+      assertError(f, 'bad_request', f.id);
+    }
+    assert.equal((await sendMessage(a1, cid, 'second')).seq, 2);
+    assertGapless(await fullHistory(a1, cid), 2);
+  });
+});
+
+describe('refusals and retries keep seq gapless', () => {
+  it('forbidden, bad reply and temp_id retries interleaved with real messages: seq 1..n', async () => {
+    const { a1, b1, cid } = await pair();
+    const eve = await login(url, uid('eve'), 'student');
+    let n = 0;
+    for (let i = 0; i < 5; i++) {
+      const s = await sendMessage(i % 2 ? b1 : a1, cid, `real ${i}`, { temp_id: `t${i}` });
+      assert.equal(s.seq, ++n);
+      assertError(await eve.request({ type: 'message', conversation_id: cid, content: 'no', id: `e${i}` }), 'forbidden', `e${i}`);
+      assertError(await a1.request({ type: 'message', conversation_id: cid, content: 'no', reply_to_id: 987654321, id: `r${i}` }), 'bad_request', `r${i}`);
+      const again = await sendMessage(i % 2 ? b1 : a1, cid, `real ${i}`, { temp_id: `t${i}` });
+      assert.equal(again.seq, s.seq, 'a retry returns the original');
+    }
+    assertGapless(await fullHistory(a1, cid), n);
+  });
+
+  it('an integer temp_id is idempotent too and echoed as sent in message_sent', async () => {
+    const { a1, cid } = await pair();
+    const s = await sendMessage(a1, cid, 'numbered', { temp_id: 12345 });
+    assert.equal(s.temp_id, 12345);
+    const again = await sendMessage(a1, cid, 'numbered', { temp_id: 12345 });
+    assert.equal(again.message_id, s.message_id);
+    const s2 = await sendMessage(a1, cid, 'string twin', { temp_id: '12345x' });
+    assert.notEqual(s2.message_id, s.message_id);
+  });
+
+  it('temp_id: empty or longer than 128 bytes, or not a string/integer → bad_request', async () => {
+    const { a1, cid } = await pair();
+    for (const temp_id of ['', 'x'.repeat(129), { a: 1 }, [1], 1.5, true]) {
+      const f = await a1.request({ type: 'message', conversation_id: cid, content: 'x', temp_id });
+      assertError(f, 'bad_request', f.id);
+    }
+    await sendMessage(a1, cid, 'x', { temp_id: 'y'.repeat(128) });
+  });
+});
+
+describe('conversation limits', () => {
+  it('title over 200 characters → too_large; more than 256 participants → bad_request; bad ids → bad_request', async () => {
+    const c = await login(url, uid('lim'), 'student');
+    const t = await c.request({ type: 'create_conversation', participants: [uid('p')], kind: 'group', title: 't'.repeat(201) });
+    assertError(t, 'too_large', t.id);
+    const many = Array.from({ length: 257 }, (_, i) => `p-${i}`);
+    const m = await c.request({ type: 'create_conversation', participants: many, kind: 'group' });
+    assertError(m, 'bad_request', m.id);
+    for (const participants of [[''], ['x'.repeat(129)], ['ctl\u0007'], [5]]) {
+      const f = await c.request({ type: 'create_conversation', participants });
+      assertError(f, 'bad_request', f.id);
+    }
+    const ok = await createConversation(c, Array.from({ length: 255 }, (_, i) => `q-${i}-${uid('q')}`), { kind: 'group', title: 't'.repeat(200) });
+    assert.equal(ok.participants.length, 256);
+  });
+});
