@@ -48,8 +48,9 @@ static size_t build_message(bench_t *b, conn_t *c, uint32_t g, char *out, size_t
     char head[48];
     int hn = snprintf(head, sizeof head, "m%u from %u ", g, c->idx);
     size_t size = (size_t)b->o->size;
-    int n = snprintf(out, cap, "{\"type\":\"message\",\"id\":%u,\"conversation_id\":%lld,\"content\":\"",
-                     g, (long long)room_of(b, c)->conv_id);
+    int n = snprintf(out, cap,
+                     "{\"type\":\"message\",\"id\":%u,\"conversation_id\":%lld,\"content\":\"", g,
+                     (long long)room_of(b, c)->conv_id);
     size_t o = (size_t)n;
     size_t take = (size_t)hn < size ? (size_t)hn : size;
     memcpy(out + o, head, take);
@@ -316,8 +317,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_writeable(b, c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (in && len >= 2)
-            b->r->last_close_code = ((const unsigned char *)in)[0] << 8 |
-                                    ((const unsigned char *)in)[1];
+            b->r->last_close_code =
+                ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         on_closed(b, c);
@@ -328,8 +329,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 const struct lws_protocols bench_protocols[] = {
-    {"parley-bench", callback, 0, 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
+    {"parley-bench", callback, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
 static void open_one(bench_t *b, conn_t *c)
@@ -337,8 +337,8 @@ static void open_one(bench_t *b, conn_t *c)
     char sub[64], token[512];
     user_id(b, c->idx, sub, sizeof sub);
     int64_t iat = (int64_t)time(NULL);
-    int64_t exp = iat + b->o->setup_timeout_s + b->o->warmup_s + b->o->duration_s +
-                  b->o->drain_s + 3600;
+    int64_t exp =
+        iat + b->o->setup_timeout_s + b->o->warmup_s + b->o->duration_s + b->o->drain_s + 3600;
     b->r->opened++;
     if (bench_token_mint(b->o->secret, sub, "student", iat, exp, token, sizeof token) < 0)
         goto fail;
@@ -383,4 +383,3 @@ void bench_connect_timer_cb(uv_timer_t *timer)
     if (b->r->opened >= b->o->users)
         uv_timer_stop(&b->connect_timer);
 }
-

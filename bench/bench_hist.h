@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#define BENCH_HIST_SUB 32                          /* sub-buckets per power of two */
-#define BENCH_HIST_BUCKETS (BENCH_HIST_SUB * 38)   /* covers up to 2^42 us */
+#define BENCH_HIST_SUB 32                        /* sub-buckets per power of two */
+#define BENCH_HIST_BUCKETS (BENCH_HIST_SUB * 38) /* covers up to 2^42 us */
 
 typedef struct {
     uint64_t count;

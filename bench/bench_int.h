@@ -16,10 +16,10 @@
 #include "bench_run.h"
 #include "pl_buf.h"
 
-#define QCAP 16               /* per-connection outgoing queue (frames) */
-#define Q_CREATE 0xFFFFFFFFu  /* queue entry: create_conversation, not a message */
-#define RX_MAX (1u << 20)     /* reassembled frame cap */
-#define MAX_MSGS (1u << 24)   /* message table cap (16 M entries, 512 MiB) */
+#define QCAP 16              /* per-connection outgoing queue (frames) */
+#define Q_CREATE 0xFFFFFFFFu /* queue entry: create_conversation, not a message */
+#define RX_MAX (1u << 20)    /* reassembled frame cap */
+#define MAX_MSGS (1u << 24)  /* message table cap (16 M entries, 512 MiB) */
 
 enum { C_NEW, C_CONNECTING, C_OPEN, C_AUTHED, C_CLOSED };
 enum { P_CONNECT, P_ROOMS, P_WARMUP, P_MEASURE, P_DRAIN, P_HOLD, P_DONE };
@@ -89,7 +89,7 @@ typedef struct {
 
     char *scratch; /* LWS_PRE + frame */
     size_t scratch_cap;
-    char *pad;     /* content filler */
+    char *pad; /* content filler */
     char path[4096];
 } bench_t;
 

@@ -13,32 +13,31 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parley-bench [options]\n"
-            "Drives a Parley gateway on this machine with authenticated WebSocket users.\n"
-            "\n"
-            "  --url URL            gateway endpoint, loopback only [ws://127.0.0.1:8080/ws]\n"
-            "  --secret S           HS256 secret for the users' tokens [$JWT_SECRET]\n"
-            "  --users N            connections, one user each [1000]\n"
-            "  --room-size N        participants per group conversation [10]\n"
-            "  --rate R             messages/s over all senders, open loop [1000]\n"
-            "  --duration S         measured window in seconds [30]\n"
-            "  --warmup S           sending before the window, not measured [5]\n"
-            "  --drain S            max wait for late acks/deliveries after it [5]\n"
-            "  --connect-rate N     connections opened per second [500]\n"
-            "  --setup-timeout S    connect+auth+rooms deadline [30 + 2*users/connect-rate]\n"
-            "  --size N             message content length in characters [64]\n"
-            "  --idle               hold N authenticated idle connections for --duration\n"
-            "                       and report gateway RSS per connection\n"
-            "  --json               also print one JSON summary line\n"
-            "  --pids LIST          processes to account CPU to: pid or group:pid, comma\n"
-            "                       separated (gateway,chat,presence,call,broker,postgres,\n"
-            "                       other); default: found from the gateway's port\n"
-            "  --pg-port P          PostgreSQL port of the stack (TCP or Unix socket)\n"
-            "  --run-id ID          prefix of the user ids [random]\n"
-            "  --quiet              no per-second progress on stderr\n"
-            "  --verbose            libwebsockets warnings on stderr\n"
-            "  --help\n");
+    fprintf(out, "usage: parley-bench [options]\n"
+                 "Drives a Parley gateway on this machine with authenticated WebSocket users.\n"
+                 "\n"
+                 "  --url URL            gateway endpoint, loopback only [ws://127.0.0.1:8080/ws]\n"
+                 "  --secret S           HS256 secret for the users' tokens [$JWT_SECRET]\n"
+                 "  --users N            connections, one user each [1000]\n"
+                 "  --room-size N        participants per group conversation [10]\n"
+                 "  --rate R             messages/s over all senders, open loop [1000]\n"
+                 "  --duration S         measured window in seconds [30]\n"
+                 "  --warmup S           sending before the window, not measured [5]\n"
+                 "  --drain S            max wait for late acks/deliveries after it [5]\n"
+                 "  --connect-rate N     connections opened per second [500]\n"
+                 "  --setup-timeout S    connect+auth+rooms deadline [30 + 2*users/connect-rate]\n"
+                 "  --size N             message content length in characters [64]\n"
+                 "  --idle               hold N authenticated idle connections for --duration\n"
+                 "                       and report gateway RSS per connection\n"
+                 "  --json               also print one JSON summary line\n"
+                 "  --pids LIST          processes to account CPU to: pid or group:pid, comma\n"
+                 "                       separated (gateway,chat,presence,call,broker,postgres,\n"
+                 "                       other); default: found from the gateway's port\n"
+                 "  --pg-port P          PostgreSQL port of the stack (TCP or Unix socket)\n"
+                 "  --run-id ID          prefix of the user ids [random]\n"
+                 "  --quiet              no per-second progress on stderr\n"
+                 "  --verbose            libwebsockets warnings on stderr\n"
+                 "  --help\n");
 }
 
 /* Accept 127.0.0.0/8, ::1 and "localhost"; write the numeric form to host. */
@@ -161,9 +160,27 @@ static int check(bench_opts_t *o)
 
 int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
 {
-    enum { O_URL = 256, O_SECRET, O_USERS, O_ROOM, O_RATE, O_DUR, O_WARM, O_DRAIN, O_CRATE,
-           O_SETUP, O_SIZE, O_IDLE, O_JSON, O_PIDS, O_PGPORT, O_RUNID, O_QUIET, O_VERBOSE,
-           O_HELP };
+    enum {
+        O_URL = 256,
+        O_SECRET,
+        O_USERS,
+        O_ROOM,
+        O_RATE,
+        O_DUR,
+        O_WARM,
+        O_DRAIN,
+        O_CRATE,
+        O_SETUP,
+        O_SIZE,
+        O_IDLE,
+        O_JSON,
+        O_PIDS,
+        O_PGPORT,
+        O_RUNID,
+        O_QUIET,
+        O_VERBOSE,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, O_URL},
         {"secret", required_argument, NULL, O_SECRET},
@@ -191,26 +208,66 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case O_URL: url = optarg; break;
-        case O_SECRET: o->secret = optarg; break;
-        case O_USERS: o->users = atoi(optarg); break;
-        case O_ROOM: o->room_size = atoi(optarg); break;
-        case O_RATE: o->rate = atof(optarg); break;
-        case O_DUR: o->duration_s = atoi(optarg); break;
-        case O_WARM: o->warmup_s = atoi(optarg); break;
-        case O_DRAIN: o->drain_s = atoi(optarg); break;
-        case O_CRATE: o->connect_rate = atoi(optarg); break;
-        case O_SETUP: o->setup_timeout_s = atoi(optarg); break;
-        case O_SIZE: o->size = atoi(optarg); break;
-        case O_IDLE: o->idle = 1; break;
-        case O_JSON: o->json = 1; break;
-        case O_PIDS: o->pids = optarg; break;
-        case O_PGPORT: o->pg_port = atoi(optarg); break;
-        case O_RUNID: snprintf(o->run_id, sizeof o->run_id, "%s", optarg); break;
-        case O_QUIET: o->quiet = 1; break;
-        case O_VERBOSE: o->verbose = 1; break;
-        case O_HELP: usage(stdout); return 1;
-        default: usage(stderr); return -1;
+        case O_URL:
+            url = optarg;
+            break;
+        case O_SECRET:
+            o->secret = optarg;
+            break;
+        case O_USERS:
+            o->users = atoi(optarg);
+            break;
+        case O_ROOM:
+            o->room_size = atoi(optarg);
+            break;
+        case O_RATE:
+            o->rate = atof(optarg);
+            break;
+        case O_DUR:
+            o->duration_s = atoi(optarg);
+            break;
+        case O_WARM:
+            o->warmup_s = atoi(optarg);
+            break;
+        case O_DRAIN:
+            o->drain_s = atoi(optarg);
+            break;
+        case O_CRATE:
+            o->connect_rate = atoi(optarg);
+            break;
+        case O_SETUP:
+            o->setup_timeout_s = atoi(optarg);
+            break;
+        case O_SIZE:
+            o->size = atoi(optarg);
+            break;
+        case O_IDLE:
+            o->idle = 1;
+            break;
+        case O_JSON:
+            o->json = 1;
+            break;
+        case O_PIDS:
+            o->pids = optarg;
+            break;
+        case O_PGPORT:
+            o->pg_port = atoi(optarg);
+            break;
+        case O_RUNID:
+            snprintf(o->run_id, sizeof o->run_id, "%s", optarg);
+            break;
+        case O_QUIET:
+            o->quiet = 1;
+            break;
+        case O_VERBOSE:
+            o->verbose = 1;
+            break;
+        case O_HELP:
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {

@@ -9,24 +9,24 @@ typedef struct {
     char url[512];
     char host[64]; /* numeric loopback address to connect to */
     int port;
-    char path[256];       /* path without the query */
-    const char *secret;   /* JWT_SECRET */
-    int users;            /* connections, one user each */
-    int room_size;        /* participants per conversation */
-    double rate;          /* messages/s, all senders together */
-    int duration_s;       /* measured window */
+    char path[256];     /* path without the query */
+    const char *secret; /* JWT_SECRET */
+    int users;          /* connections, one user each */
+    int room_size;      /* participants per conversation */
+    double rate;        /* messages/s, all senders together */
+    int duration_s;     /* measured window */
     int warmup_s;
-    int drain_s;          /* max wait for stragglers after the window */
-    int connect_rate;     /* connections opened per second */
-    int setup_timeout_s;  /* connect + auth + rooms must be done by then */
-    int size;             /* content length of each message */
-    int idle;             /* --idle mode */
-    int json;             /* also print a JSON summary line */
-    int quiet;            /* no progress lines on stderr */
-    int verbose;          /* libwebsockets warnings */
-    const char *pids;     /* --pids spec or NULL */
-    int pg_port;          /* 0 = auto */
-    char run_id[24];      /* prefix of user ids, unique per run */
+    int drain_s;         /* max wait for stragglers after the window */
+    int connect_rate;    /* connections opened per second */
+    int setup_timeout_s; /* connect + auth + rooms must be done by then */
+    int size;            /* content length of each message */
+    int idle;            /* --idle mode */
+    int json;            /* also print a JSON summary line */
+    int quiet;           /* no progress lines on stderr */
+    int verbose;         /* libwebsockets warnings */
+    const char *pids;    /* --pids spec or NULL */
+    int pg_port;         /* 0 = auto */
+    char run_id[24];     /* prefix of user ids, unique per run */
 } bench_opts_t;
 
 /* Parse argv into opts. Returns 0 to run, 1 when --help was printed, -1 on a usage

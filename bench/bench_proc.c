@@ -17,8 +17,14 @@ static const char *const group_names[BENCH_G_COUNT] = {
 };
 
 static const char *const comm_names[BENCH_G_COUNT] = {
-    "parley-gateway", "parley-chat", "parley-presence", "parley-call",
-    "parley-broker",  "postgres",    NULL,          NULL,
+    "parley-gateway",
+    "parley-chat",
+    "parley-presence",
+    "parley-call",
+    "parley-broker",
+    "postgres",
+    NULL,
+    NULL,
 };
 
 const char *bench_group_name(int group)
@@ -160,8 +166,8 @@ static void tcp_table_load(tcp_table_t *t)
         while (fgets(line, sizeof line, fp)) {
             char local[64], remote[64];
             tcp_row_t r;
-            if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*d %*d %lu", local, remote,
-                       &r.state, &r.inode) != 4)
+            if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*d %*d %lu", local, remote, &r.state,
+                       &r.inode) != 4)
                 continue;
             const char *lc = strrchr(local, ':'), *rc = strrchr(remote, ':');
             if (!lc || !rc || !r.inode)

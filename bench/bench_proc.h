@@ -2,8 +2,8 @@
     The one thing to know: CPU is the difference of utime+stime (all threads of a
     process) between two samples, grouped by role (gateway, chat, ...; every postgres
     process summed), plus the kernel's threads (block I/O and network softirq work done
-    on the stack's behalf lands there, not in any process). Processes are found by name, the gateway and PostgreSQL more
-    precisely by the TCP port they listen on, or given explicitly with --pids. */
+    on the stack's behalf lands there, not in any process). Processes are found by name, the gateway
+   and PostgreSQL more precisely by the TCP port they listen on, or given explicitly with --pids. */
 #ifndef BENCH_PROC_H
 #define BENCH_PROC_H
 
@@ -32,8 +32,8 @@ typedef struct {
 typedef struct {
     bench_proc_t *v;
     size_t n, cap;
-    int explicit_pids; /* --pids given: no discovery */
-    int gateway_pid;   /* listener of the gateway port, -1 if unknown */
+    int explicit_pids;  /* --pids given: no discovery */
+    int gateway_pid;    /* listener of the gateway port, -1 if unknown */
     int postmaster_pid; /* PostgreSQL serving the stack (children summed), -1 if unknown */
     int scoped;         /* gateway, broker and services found by following sockets */
     long clk_tck;

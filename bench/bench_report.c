@@ -62,8 +62,8 @@ static void text_cpu(FILE *out, const bench_result_t *r, double per_unit, const 
     int nk = 0;
     double kernel = bench_procs_group_s(&r->procs, BENCH_G_KERNEL, &nk);
     if (nk)
-        fprintf(out, "  %-10s %3d     %8.2f s %6.1f %%  (kernel threads: I/O, softirq)\n",
-                "kernel", nk, kernel, 100.0 * kernel / window);
+        fprintf(out, "  %-10s %3d     %8.2f s %6.1f %%  (kernel threads: I/O, softirq)\n", "kernel",
+                nk, kernel, 100.0 * kernel / window);
     double other = r->host_busy_s - stack - r->own_cpu_s - kernel;
     fprintf(out, "  host busy %.1f %% of %d cpus; everything else %.2f s%s\n", r->host_busy_pct,
             r->ncpu, other > 0 ? other : 0.0,
@@ -94,8 +94,7 @@ static void text_setup(FILE *out, const bench_opts_t *o, const bench_result_t *r
     if (!o->idle)
         fprintf(out, ", rooms %d/%d ready", r->rooms_ready, r->rooms);
     if (r->connect_errors)
-        fprintf(out, ", %d connect errors (first: %s)", r->connect_errors,
-                r->first_connect_error);
+        fprintf(out, ", %d connect errors (first: %s)", r->connect_errors, r->first_connect_error);
     if (r->auth_mismatch)
         fprintf(out, ", %d auth_success with a wrong user_id", r->auth_mismatch);
     fprintf(out, "\n");
@@ -103,8 +102,7 @@ static void text_setup(FILE *out, const bench_opts_t *o, const bench_result_t *r
 
 static void text_idle(FILE *out, const bench_opts_t *o, const bench_result_t *r)
 {
-    fprintf(out, "parley-bench --idle  %s  users %d  hold %d s\n", o->url, o->users,
-            o->duration_s);
+    fprintf(out, "parley-bench --idle  %s  users %d  hold %d s\n", o->url, o->users, o->duration_s);
     text_setup(out, o, r);
     long delta = r->rss_after_kb - r->rss_before_kb;
     fprintf(out, "gateway pid %d RSS: before %ld KiB, connected %ld KiB, after hold %ld KiB\n",
@@ -127,8 +125,9 @@ void bench_report_text(FILE *out, const bench_opts_t *o, const bench_result_t *r
         return;
     }
     double d = r->measured_s > 0 ? r->measured_s : o->duration_s;
-    fprintf(out, "parley-bench  %s  users %d  room-size %d  rate %.0f/s  window %d s (+%d warmup)"
-                 "  size %d%s\n",
+    fprintf(out,
+            "parley-bench  %s  users %d  room-size %d  rate %.0f/s  window %d s (+%d warmup)"
+            "  size %d%s\n",
             o->url, o->users, o->room_size, o->rate, o->duration_s, o->warmup_s, o->size,
             r->interrupted ? "  [INTERRUPTED]" : "");
     text_setup(out, o, r);
@@ -138,13 +137,15 @@ void bench_report_text(FILE *out, const bench_opts_t *o, const bench_result_t *r
         return;
     }
     uint64_t written = r->sent - r->unsent;
-    fprintf(out, "messages  scheduled %" PRIu64 "  sent %" PRIu64 "  acked %" PRIu64
-                 "  failed %" PRIu64 "  no-answer %" PRIu64 "  dup-acks %" PRIu64 "\n",
+    fprintf(out,
+            "messages  scheduled %" PRIu64 "  sent %" PRIu64 "  acked %" PRIu64 "  failed %" PRIu64
+            "  no-answer %" PRIu64 "  dup-acks %" PRIu64 "\n",
             r->sent, written, r->acked, r->failed, r->ack_missing, r->dup_acks);
-    uint64_t missing = r->deliv_expected > r->deliv_received ? r->deliv_expected - r->deliv_received
-                                                             : 0;
-    fprintf(out, "deliveries expected %" PRIu64 "  received %" PRIu64 "  missing %" PRIu64
-                 "  duplicates %" PRIu64 "  misrouted %" PRIu64 "  of-unacked %" PRIu64 "\n",
+    uint64_t missing =
+        r->deliv_expected > r->deliv_received ? r->deliv_expected - r->deliv_received : 0;
+    fprintf(out,
+            "deliveries expected %" PRIu64 "  received %" PRIu64 "  missing %" PRIu64
+            "  duplicates %" PRIu64 "  misrouted %" PRIu64 "  of-unacked %" PRIu64 "\n",
             r->deliv_expected, r->deliv_received, missing, r->duplicates, r->misrouted,
             r->deliv_unacked);
     fprintf(out, "throughput %.0f msgs/s acked, %.0f deliveries/s\n", (double)r->acked / d,
@@ -171,8 +172,9 @@ static void json_cpu(FILE *out, const bench_result_t *r)
     fprintf(out, "\"cpu_s\":{");
     for (int g = 0; g < BENCH_G_COUNT; g++)
         fprintf(out, "\"%s\":%.3f,", bench_group_name(g), bench_procs_group_s(&r->procs, g, NULL));
-    fprintf(out, "\"stack\":%.3f,\"bench\":%.3f,\"window\":%.3f,\"host_busy\":%.3f,"
-                 "\"host_busy_pct\":%.1f,\"ncpu\":%d}",
+    fprintf(out,
+            "\"stack\":%.3f,\"bench\":%.3f,\"window\":%.3f,\"host_busy\":%.3f,"
+            "\"host_busy_pct\":%.1f,\"ncpu\":%d}",
             stack_cpu_s(r), r->own_cpu_s, r->window_s, r->host_busy_s, r->host_busy_pct, r->ncpu);
 }
 
@@ -187,15 +189,16 @@ static void json_errors(FILE *out, const bench_result_t *r)
 
 void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r)
 {
-    fprintf(out, "{\"mode\":\"%s\",\"url\":\"%s\",\"users\":%d,\"connected\":%d,\"authed\":%d,"
-                 "\"connect_errors\":%d,\"setup_s\":%.2f,\"setup_failed\":%s,\"interrupted\":%s,",
-            o->idle ? "idle" : "chat", o->url, o->users, r->connected, r->authed,
-            r->connect_errors, r->setup_s, r->setup_failed ? "true" : "false",
-            r->interrupted ? "true" : "false");
+    fprintf(out,
+            "{\"mode\":\"%s\",\"url\":\"%s\",\"users\":%d,\"connected\":%d,\"authed\":%d,"
+            "\"connect_errors\":%d,\"setup_s\":%.2f,\"setup_failed\":%s,\"interrupted\":%s,",
+            o->idle ? "idle" : "chat", o->url, o->users, r->connected, r->authed, r->connect_errors,
+            r->setup_s, r->setup_failed ? "true" : "false", r->interrupted ? "true" : "false");
     if (o->idle) {
         long delta = r->rss_after_kb - r->rss_before_kb;
-        fprintf(out, "\"duration_s\":%d,\"gateway_pid\":%d,\"rss_before_kb\":%ld,"
-                     "\"rss_connected_kb\":%ld,\"rss_after_kb\":%ld,",
+        fprintf(out,
+                "\"duration_s\":%d,\"gateway_pid\":%d,\"rss_before_kb\":%ld,"
+                "\"rss_connected_kb\":%ld,\"rss_after_kb\":%ld,",
                 o->duration_s, r->gateway_pid, r->rss_before_kb, r->rss_connected_kb,
                 r->rss_after_kb);
         if (r->authed > 0 && r->rss_before_kb >= 0 && r->rss_after_kb >= 0)
@@ -203,9 +206,8 @@ void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r
         else
             fprintf(out, "\"rss_per_conn_kb\":null,");
     } else {
-        uint64_t missing = r->deliv_expected > r->deliv_received
-                               ? r->deliv_expected - r->deliv_received
-                               : 0;
+        uint64_t missing =
+            r->deliv_expected > r->deliv_received ? r->deliv_expected - r->deliv_received : 0;
         double d = r->measured_s > 0 ? r->measured_s : o->duration_s;
         fprintf(out,
                 "\"room_size\":%d,\"rooms\":%d,\"rooms_ready\":%d,\"rate\":%.1f,\"duration_s\":%d,"

@@ -51,8 +51,8 @@ static void cpu_stop(bench_t *b)
     getrusage(RUSAGE_SELF, &ru);
     bench_host_cpu(&host);
     b->r->window_s = secs(now_ns() - b->t_cpu0_ns);
-    b->r->own_cpu_s = tv_s(ru.ru_utime) + tv_s(ru.ru_stime) - tv_s(b->ru0.ru_utime) -
-                      tv_s(b->ru0.ru_stime);
+    b->r->own_cpu_s =
+        tv_s(ru.ru_utime) + tv_s(ru.ru_stime) - tv_s(b->ru0.ru_utime) - tv_s(b->ru0.ru_stime);
     uint64_t dt = host.total - b->host0.total;
     b->r->host_busy_pct = dt ? 100.0 * (double)(host.busy - b->host0.busy) / (double)dt : 0.0;
     b->r->host_busy_s = (double)(host.busy - b->host0.busy) / (double)sysconf(_SC_CLK_TCK);
@@ -130,7 +130,7 @@ static void end_measure(bench_t *b)
     int64_t t = now_ns();
     if (t < b->t_meas_end_ns)
         b->t_meas_end_ns = t; /* cut short: later sends are not measured */
-    send_due(b, t); /* a tool that fell behind still sends the whole window */
+    send_due(b, t);           /* a tool that fell behind still sends the whole window */
     b->r->measured_s = secs(b->t_meas_end_ns - b->t_meas_ns);
     cpu_stop(b);
     stop_send_timer(b);
@@ -272,8 +272,8 @@ static void progress(bench_t *b, int64_t t)
             "deliv %.0f/s | errors %llu closes %llu\n",
             secs(t - b->t_start_ns), phase_names[b->phase], b->r->connected, b->o->users,
             b->r->authed, b->r->rooms_ready, b->nrooms, (double)(b->tot_sent - b->last_sent) / dt,
-            (double)(b->tot_acked - b->last_acked) / dt, (double)(b->tot_deliv - b->last_deliv) / dt,
-            (unsigned long long)b->tot_err,
+            (double)(b->tot_acked - b->last_acked) / dt,
+            (double)(b->tot_deliv - b->last_deliv) / dt, (unsigned long long)b->tot_err,
             (unsigned long long)(b->r->closes_setup + b->r->closes_run));
     b->last_sent = b->tot_sent;
     b->last_acked = b->tot_acked;
@@ -321,8 +321,10 @@ static void signal_cb(uv_signal_t *sig, int signum)
     int first = !b->r->interrupted;
     b->r->interrupted = 1;
     if (first && (b->phase == P_WARMUP || b->phase == P_MEASURE)) {
-        fprintf(stderr, "parley-bench: signal %d, ending the window and draining "
-                        "(again to stop now)\n", signum);
+        fprintf(stderr,
+                "parley-bench: signal %d, ending the window and draining "
+                "(again to stop now)\n",
+                signum);
         if (b->phase == P_WARMUP)
             begin_measure(b); /* an empty window keeps the report well-formed */
         end_measure(b);

@@ -37,22 +37,22 @@ typedef struct {
     char first_connect_error[128];
 
     /* measured window: messages whose scheduled send time lies inside it */
-    double window_s;             /* wall time between the CPU samples */
-    double measured_s;           /* span of scheduled send times measured (= duration) */
-    uint64_t sent;               /* scheduled in the window */
-    uint64_t unsent;             /* dropped by the tool: connection queue full or closed */
-    uint64_t acked, failed;      /* message_sent / error replies */
-    uint64_t ack_missing;        /* neither acked nor failed after the drain */
+    double window_s;        /* wall time between the CPU samples */
+    double measured_s;      /* span of scheduled send times measured (= duration) */
+    uint64_t sent;          /* scheduled in the window */
+    uint64_t unsent;        /* dropped by the tool: connection queue full or closed */
+    uint64_t acked, failed; /* message_sent / error replies */
+    uint64_t ack_missing;   /* neither acked nor failed after the drain */
     uint64_t dup_acks;
-    uint64_t deliv_expected;     /* acked x (room_size - 1) */
-    uint64_t deliv_received;     /* distinct deliveries of acked messages */
-    uint64_t deliv_unacked;      /* distinct deliveries of messages never acked */
-    uint64_t duplicates;         /* the same message twice at one receiver */
-    uint64_t misrouted;          /* delivered to a connection outside its room */
+    uint64_t deliv_expected; /* acked x (room_size - 1) */
+    uint64_t deliv_received; /* distinct deliveries of acked messages */
+    uint64_t deliv_unacked;  /* distinct deliveries of messages never acked */
+    uint64_t duplicates;     /* the same message twice at one receiver */
+    uint64_t misrouted;      /* delivered to a connection outside its room */
     uint64_t warmup_sent;
-    bench_hist_t ack;            /* send -> message_sent, us */
-    bench_hist_t deliv;          /* send -> new_message at each other participant, us */
-    bench_hist_t lag;            /* scheduled -> written by the tool, us */
+    bench_hist_t ack;   /* send -> message_sent, us */
+    bench_hist_t deliv; /* send -> new_message at each other participant, us */
+    bench_hist_t lag;   /* scheduled -> written by the tool, us */
 
     /* whole run */
     uint64_t errors[BENCH_E_COUNT];

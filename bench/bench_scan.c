@@ -73,8 +73,8 @@ static int key_is(const char *k, size_t kn, const char *lit, size_t litn)
 }
 
 /* Record the value that follows key `k` (at nesting `depth`) if it is wanted. */
-static void take(bench_frame_t *out, const char *k, size_t kn, int depth, const char *s,
-                 size_t len, size_t v)
+static void take(bench_frame_t *out, const char *k, size_t kn, int depth, const char *s, size_t len,
+                 size_t v)
 {
     if (depth == 1) {
         if (!out->type.p && key_is(k, kn, "type", 4))

@@ -32,8 +32,9 @@ static void raise_nofile(int users)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)users + 64 > rl.rlim_cur)
-        fprintf(stderr, "parley-bench: warning: open file limit %llu < %d users + 64; "
-                        "raise it with ulimit -n\n",
+        fprintf(stderr,
+                "parley-bench: warning: open file limit %llu < %d users + 64; "
+                "raise it with ulimit -n\n",
                 (unsigned long long)rl.rlim_cur, users);
 }
 
