@@ -500,6 +500,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 const struct lws_protocols gw_protocols[] = {
     /* A small rx buffer keeps idle connections cheap; bigger messages arrive in
        pieces and are reassembled (up to MAX_FRAME_BYTES) only while they arrive. */
-    {"parley", callback, sizeof(gw_conn_t), 2048, 0, NULL, 0},
+    {"parley", callback, sizeof(gw_conn_t), 512, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
