@@ -7,6 +7,7 @@
 
 #include "chat_members.h"
 #include "chat_store.h"
+#include "pl_map.h"
 #include "pl_service.h"
 
 /* Limits that are chat-svc's own (the contract's are in proto/). */
@@ -27,6 +28,7 @@ typedef struct {
     int64_t next_resync_ms;  /* monotonic time of the next re-check */
     chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
     size_t nstaged, staged_cap;
+    pl_map_t *marks;         /* user -> latest presence heard, not yet in chat.online */
 } chat_app_t;
 
 /* ---- runtime entry points (app is a chat_app_t) -------------------------------- */
@@ -35,10 +37,10 @@ int64_t chat_order_key(const proto_request_t *req);
 int chat_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
                   const msgpack_object *root);
 int chat_tick(void *app, pl_service_t *svc, int64_t now_ms);
-/* Before the handlers of a transaction, with its requests in handling order: stores
-   the common-case messages among them in one pipeline (chat_store_post_many); their
-   handlers then only reply. Without it every message handler stores its own. Meant
-   for the runtime's per-batch prepare step (see docs/performance.md). */
+/* The runtime's prepare step: before the handlers of a transaction, with its
+   requests in handling order, stores the common-case messages among them in one
+   pipeline (chat_store_post_many); their handlers then only reply. A message it did
+   not store (a refusal, a retry, a lone message) is stored by its handler. */
 int chat_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
 
 /* ---- event families (chat_handlers.c dispatches to them) ----------------------- */

@@ -99,6 +99,9 @@ const pl_stmt_t chat_stmts[] = {
     {"online_on", "INSERT INTO chat.online(user_id) VALUES ($1)"
                   " ON CONFLICT (user_id) DO UPDATE SET since = now(), checked_at = now()", 1},
     {"online_off", "DELETE FROM chat.online WHERE user_id = $1", 1},
+    {"online_on_many", "INSERT INTO chat.online(user_id) SELECT DISTINCT unnest($1::text[])"
+                       " ON CONFLICT (user_id) DO UPDATE SET since = now(), checked_at = now()", 1},
+    {"online_off_many", "DELETE FROM chat.online WHERE user_id = ANY($1::text[])", 1},
     {"online_stale", "SELECT user_id, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
                      " FROM chat.online"
                      " WHERE checked_at < now() - $1::bigint * interval '1 millisecond'"
@@ -112,58 +115,18 @@ const pl_stmt_t chat_stmts[] = {
                     " WHERE n.user_id = $1 AND NOT m.deleted", 1},
     {NULL, NULL, 0}};
 
-/* Parameters for one statement: values, lengths, formats, and room for numbers.
-   Every statement here has at most 8 parameters. */
-typedef struct {
-    const char *v[8];
-    int len[8];
-    int fmt[8];
-    char num[8][24];
-    int n;
-} params_t;
-
-static void p_int(params_t *p, int64_t x)
+/* An optional integer parameter: NULL is SQL NULL. */
+static void param_opt_int(pl_pg_params_t *p, const int64_t *x)
 {
-    snprintf(p->num[p->n], sizeof p->num[0], "%" PRId64, x);
-    p->v[p->n] = p->num[p->n];
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
+    if (x)
+        pl_pg_param_int(p, *x);
+    else
+        pl_pg_param_null(p);
 }
 
-static void p_opt_int(params_t *p, const int64_t *x)
+static PGresult *run(PGconn *db, const char *stmt, pl_pg_params_t *p)
 {
-    if (x) {
-        p_int(p, *x);
-        return;
-    }
-    p->v[p->n] = NULL;
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-/* Binary format: text/bytea values are their bytes. A NULL ptr is SQL NULL. */
-static void p_bytes(params_t *p, const char *s, size_t len)
-{
-    p->v[p->n] = s;
-    p->len[p->n] = (int)len;
-    p->fmt[p->n++] = s ? 1 : 0;
-}
-
-static void p_cstr(params_t *p, const char *s)
-{
-    p_bytes(p, s, s ? strlen(s) : 0);
-}
-
-static void p_bool(params_t *p, int b)
-{
-    p->v[p->n] = b ? "true" : "false";
-    p->len[p->n] = 0;
-    p->fmt[p->n++] = 0;
-}
-
-static PGresult *run(PGconn *db, const char *stmt, params_t *p)
-{
-    return pl_pg_run_ex(db, stmt, p->n, p->v, p->len, p->fmt);
+    return pl_pg_run_params(db, stmt, p);
 }
 
 /* The status words the SQL functions return (chat_schema.c). */
@@ -179,7 +142,7 @@ static chat_status_t parse_status(const char *st)
 }
 
 /* A statement that returns exactly one row; NULL (logged) otherwise. */
-static PGresult *run_one(PGconn *db, const char *stmt, params_t *p)
+static PGresult *run_one(PGconn *db, const char *stmt, pl_pg_params_t *p)
 {
     PGresult *r = run(db, stmt, p);
     if (r && PQntuples(r) != 1) {
@@ -190,15 +153,15 @@ static PGresult *run_one(PGconn *db, const char *stmt, params_t *p)
     return r;
 }
 
-static void post_params(params_t *p, const chat_post_t *m)
+static void post_params(pl_pg_params_t *p, const chat_post_t *m)
 {
-    p->n = 0;
-    p_int(p, m->conv);
-    p_cstr(p, m->sender);
-    p_bytes(p, m->content.ptr, m->content.len);
-    p_opt_int(p, m->reply_to);
-    p_bytes(p, m->attachments.ptr, m->attachments.len);
-    p_bytes(p, m->temp_id.ptr, m->temp_id.len);
+    memset(p, 0, sizeof *p);
+    pl_pg_param_int(p, m->conv);
+    pl_pg_param_cstr(p, m->sender);
+    pl_pg_param_bytes(p, m->content.ptr, m->content.len);
+    param_opt_int(p, m->reply_to);
+    pl_pg_param_bytes(p, m->attachments.ptr, m->attachments.len);
+    pl_pg_param_bytes(p, m->temp_id.ptr, m->temp_id.len);
 }
 
 /* A row of POST_FAST or of chat.post_message: status, id, seq, created_us. */
@@ -215,7 +178,7 @@ int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t con
                     chat_posted_t *out)
 {
     chat_post_t m = {conv, sender, content, reply_to, attachments, temp_id};
-    params_t p;
+    pl_pg_params_t p;
     post_params(&p, &m);
     PGresult *r = run(db, "post_fast", &p);
     if (r && PQntuples(r) == 0) {
@@ -272,7 +235,7 @@ int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_po
     size_t sent = 0;
     int rc = 0;
     for (; sent < n; sent++) {
-        params_t p;
+        pl_pg_params_t p;
         post_params(&p, &posts[sent]);
         if (!PQsendQueryPrepared(db, "post_fast", p.n, p.v, p.len, p.fmt, 0)) {
             rc = -1;
@@ -292,9 +255,9 @@ int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_po
 
 int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, int *member)
 {
-    params_t p = {.n = 0};
-    p_int(&p, conv);
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    pl_pg_param_cstr(&p, user);
     PGresult *r = run_one(db, "access", &p);
     if (!r)
         return -1;
@@ -306,8 +269,8 @@ int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, i
 
 static int find_direct(PGconn *db, const char *key, int64_t *conv)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, key);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, key);
     PGresult *r = run(db, "find_direct", &p);
     if (!r)
         return -1;
@@ -348,11 +311,11 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
             goto done;
         }
     }
-    params_t p = {.n = 0};
-    p_cstr(&p, kind);
-    p_bytes(&p, title.ptr, title.len);
-    p_cstr(&p, key);
-    p_cstr(&p, creator);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, kind);
+    pl_pg_param_bytes(&p, title.ptr, title.len);
+    pl_pg_param_cstr(&p, key);
+    pl_pg_param_cstr(&p, creator);
     PGresult *r = run(db, "insert_conv", &p);
     if (!r)
         goto done;
@@ -368,9 +331,9 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
     *conv = pl_pg_int(r, 0, 0);
     PQclear(r);
     for (size_t i = 0; i < n; i++) {
-        params_t q = {.n = 0};
-        p_int(&q, *conv);
-        p_cstr(&q, participants[i]);
+        pl_pg_params_t q = {.n = 0};
+        pl_pg_param_int(&q, *conv);
+        pl_pg_param_cstr(&q, participants[i]);
         PGresult *ri = run(db, "insert_participant", &q);
         if (!ri)
             goto done;
@@ -385,34 +348,34 @@ done:
 
 PGresult *chat_store_user_conversations(PGconn *db, const char *user)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, user);
     return run(db, "user_convs", &p);
 }
 
 PGresult *chat_store_conversation(PGconn *db, int64_t conv, const char *user)
 {
-    params_t p = {.n = 0};
-    p_int(&p, conv);
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    pl_pg_param_cstr(&p, user);
     return run(db, "one_conv", &p);
 }
 
 PGresult *chat_store_history(PGconn *db, int64_t conv, int64_t after, int64_t before,
                              int64_t limit_plus_one, int descending)
 {
-    params_t p = {.n = 0};
-    p_int(&p, conv);
-    p_opt_int(&p, after >= 0 ? &after : NULL);
-    p_opt_int(&p, before >= 0 ? &before : NULL);
-    p_int(&p, limit_plus_one);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    param_opt_int(&p, after >= 0 ? &after : NULL);
+    param_opt_int(&p, before >= 0 ? &before : NULL);
+    pl_pg_param_int(&p, limit_plus_one);
     return run(db, descending ? "history_desc" : "history_asc", &p);
 }
 
 PGresult *chat_store_message(PGconn *db, int64_t message_id)
 {
-    params_t p = {.n = 0};
-    p_int(&p, message_id);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, message_id);
     return run(db, "one_msg", &p);
 }
 
@@ -430,8 +393,8 @@ PGresult *chat_store_reactions(PGconn *db, const int64_t *message_ids, size_t n)
     bad = bad || pl_buf_putc(&arr, '}'); /* pl_buf keeps data NUL-terminated */
     PGresult *r = NULL;
     if (!bad) {
-        params_t p = {.n = 0};
-        p_cstr(&p, arr.data);
+        pl_pg_params_t p = {.n = 0};
+        pl_pg_param_cstr(&p, arr.data);
         p.fmt[0] = 0; /* text: PostgreSQL parses the array literal */
         r = run(db, "reactions", &p);
     }
@@ -442,10 +405,10 @@ PGresult *chat_store_reactions(PGconn *db, const int64_t *message_ids, size_t n)
 int chat_store_mark_read(PGconn *db, int64_t conv, const char *user, int64_t seq,
                          chat_read_t *out)
 {
-    params_t p = {.n = 0};
-    p_int(&p, conv);
-    p_cstr(&p, user);
-    p_int(&p, seq);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    pl_pg_param_cstr(&p, user);
+    pl_pg_param_int(&p, seq);
     PGresult *r = run_one(db, "mark_read", &p);
     if (!r)
         return -1;
@@ -460,11 +423,11 @@ int chat_store_mark_read(PGconn *db, int64_t conv, const char *user, int64_t seq
 int chat_store_change(PGconn *db, int64_t message_id, const char *user, chat_str_t content,
                       int del, chat_status_t *out)
 {
-    params_t p = {.n = 0};
-    p_int(&p, message_id);
-    p_cstr(&p, user);
-    p_bytes(&p, del ? NULL : content.ptr, del ? 0 : content.len);
-    p_bool(&p, del);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, message_id);
+    pl_pg_param_cstr(&p, user);
+    pl_pg_param_bytes(&p, del ? NULL : content.ptr, del ? 0 : content.len);
+    pl_pg_param_bool(&p, del);
     PGresult *r = run_one(db, "change", &p);
     if (!r)
         return -1;
@@ -476,12 +439,12 @@ int chat_store_change(PGconn *db, int64_t message_id, const char *user, chat_str
 int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_t emoji,
                      int add, int max, chat_reacted_t *out)
 {
-    params_t p = {.n = 0};
-    p_int(&p, message_id);
-    p_cstr(&p, user);
-    p_bytes(&p, emoji.ptr, emoji.len);
-    p_bool(&p, add);
-    p_int(&p, max);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, message_id);
+    pl_pg_param_cstr(&p, user);
+    pl_pg_param_bytes(&p, emoji.ptr, emoji.len);
+    pl_pg_param_bool(&p, add);
+    pl_pg_param_int(&p, max);
     PGresult *r = run_one(db, "react", &p);
     if (!r)
         return -1;
@@ -493,7 +456,7 @@ int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_
 }
 
 /* Run a statement whose result only matters as success. */
-static int run_void(PGconn *db, const char *stmt, params_t *p)
+static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
 {
     PGresult *r = run(db, stmt, p);
     if (!r)
@@ -504,33 +467,66 @@ static int run_void(PGconn *db, const char *stmt, params_t *p)
 
 int chat_store_set_online(PGconn *db, const char *user, int online)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, user);
     return run_void(db, online ? "online_on" : "online_off", &p);
+}
+
+/* A text[] literal: every element double-quoted, with " and \ escaped, so any user
+   id (they hold no control characters) reads back exactly. */
+static int text_array(pl_buf_t *out, const chat_str_t *items, size_t n)
+{
+    int bad = pl_buf_putc(out, '{');
+    for (size_t i = 0; i < n && !bad; i++) {
+        bad = (i && pl_buf_putc(out, ',')) || pl_buf_putc(out, '"');
+        for (size_t k = 0; k < items[i].len && !bad; k++) {
+            char c = items[i].ptr[k];
+            bad = ((c == '"' || c == '\\') && pl_buf_putc(out, '\\')) || pl_buf_putc(out, c);
+        }
+        bad = bad || pl_buf_putc(out, '"');
+    }
+    return bad || pl_buf_putc(out, '}') ? -1 : 0;
+}
+
+int chat_store_set_online_many(PGconn *db, const chat_str_t *users, size_t n, int online)
+{
+    if (n == 0)
+        return 0;
+    pl_buf_t arr;
+    pl_buf_init(&arr, 0);
+    int rc = -1;
+    if (text_array(&arr, users, n) == 0) {
+        pl_pg_params_t p = {.n = 0};
+        pl_pg_param_cstr(&p, arr.data);
+        p.fmt[0] = 0; /* text: PostgreSQL parses the array literal */
+        rc = run_void(db, online ? "online_on_many" : "online_off_many", &p);
+    }
+    pl_buf_free(&arr);
+    return rc;
 }
 
 PGresult *chat_store_online_stale(PGconn *db, int64_t older_ms, int limit)
 {
-    params_t p = {.n = 0};
-    p_int(&p, older_ms);
-    p_int(&p, limit);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, older_ms);
+    pl_pg_param_int(&p, limit);
     return run(db, "online_stale", &p);
 }
 
 int chat_store_online_checked(PGconn *db, const char *user, int online, int64_t asked_us)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, user);
     if (online)
         return run_void(db, "online_keep", &p);
-    p_int(&p, asked_us);
+    pl_pg_param_int(&p, asked_us);
     return run_void(db, "online_drop", &p);
 }
 
 int chat_store_notification_count(PGconn *db, const char *user, int64_t *count)
 {
-    params_t p = {.n = 0};
-    p_cstr(&p, user);
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, user);
     PGresult *r = run_one(db, "notif_count", &p);
     if (!r)
         return -1;

@@ -124,6 +124,8 @@ int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_
 
 /* Mark a user connected (online = 1) or not (0). */
 int chat_store_set_online(PGconn *db, const char *user, int online);
+/* The same for many users in one statement. */
+int chat_store_set_online_many(PGconn *db, const chat_str_t *users, size_t n, int online);
 /* Users marked connected whose mark was last checked more than `older_ms` ago,
    oldest first, at most `limit`: rows (user_id, now_us), now_us being the database's
    clock (epoch µs) at the read. Caller PQclear()s. */

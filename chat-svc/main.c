@@ -11,25 +11,28 @@
 #include "pl_service.h"
 
 #define MEMBER_CACHE_MAX 200000 /* (conversation, user) pairs, ~100 bytes each */
-#define TICK_MS 1000
+#define TICK_MS 250 /* presence marks wait at most this long (chat_online.c) */
 
 int main(void)
 {
     chat_app_t app = {0};
+    int rc = 1;
     if (pl_env_int("CHAT_PRESENCE_RESYNC_MS", 30000, 1000, 3600000, &app.resync_ms))
         return 2;
     /* The first re-check comes soon after a start: marks may have gone stale while no
        chat-svc was running to hear presence's events. */
-    app.next_resync_ms = pl_mono_ms() + 2 * TICK_MS;
+    app.next_resync_ms = pl_mono_ms() + 2000;
     app.members = chat_members_new(MEMBER_CACHE_MAX);
-    if (!app.members) {
+    app.marks = pl_map_new();
+    if (!app.members || !app.marks) {
         fprintf(stderr, "parley-chat: out of memory\n");
-        return 1;
+        goto done;
     }
     static const char *const subscribe[] = {PROTO_TOPIC_PRESENCE_EVENTS, NULL};
     pl_service_def_t def = {
         .kind = PROTO_SVC_CHAT,
         .handle = chat_handle,
+        .prepare = chat_prepare,
         .tick = chat_tick,
         .tick_ms = TICK_MS,
         .order_key = chat_order_key,
@@ -37,8 +40,10 @@ int main(void)
         .subscribe = subscribe,
         .on_event = chat_on_event,
     };
-    int rc = pl_service_main("chat", "CHAT_DB_URL", "chat", chat_migrations, &def, &app);
+    rc = pl_service_main("chat", "CHAT_DB_URL", "chat", chat_migrations, &def, &app);
+done:
     chat_members_destroy(&app.members);
+    pl_map_destroy(&app.marks);
     free(app.staged);
     return rc;
 }

@@ -427,6 +427,16 @@ static int run_together(pl_service_t *self, size_t n)
     self->txn_kind = PL_TXN_BATCH;
     if (txn(self, "BEGIN"))
         return -1;
+    if (self->def.prepare) {
+        const proto_request_t *reqs[BATCH_MAX];
+        for (size_t i = 0; i < n; i++)
+            reqs[i] = &self->order[i]->req;
+        if (self->def.prepare(self->app, self, reqs, n) != 0) {
+            txn(self, "ROLLBACK");
+            outbox_discard(self);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (self->def.handle(self->app, self, &self->order[i]->req) != 0) {
             txn(self, "ROLLBACK");
@@ -449,7 +459,9 @@ static void run_alone(pl_service_t *self, const proto_request_t *req)
 {
     self->txn_kind = PL_TXN_RETRY;
     if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
-        if (self->def.handle(self->app, self, req) == 0 && txn(self, "COMMIT") == 0) {
+        const proto_request_t *one[1] = {req};
+        if ((!self->def.prepare || self->def.prepare(self->app, self, one, 1) == 0) &&
+            self->def.handle(self->app, self, req) == 0 && txn(self, "COMMIT") == 0) {
             outbox_flush(self);
             pl_metrics_request(self->metrics, req->ev, pl_metrics_now_us() - self->batch_t0_us);
             return;

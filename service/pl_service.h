@@ -32,9 +32,18 @@ typedef int64_t(pl_order_fn)(const proto_request_t *req);
 typedef int(pl_event_fn)(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
                          const msgpack_object *root);
 
+/* Optional: called once at the start of every request transaction, before the
+   handlers, with the requests it will run (in order), so a service can do work for
+   the whole batch at once (chat-svc sends all of a batch's messages to PostgreSQL
+   in one pipeline). Also called with the single request of a retry, so nothing it
+   prepared outlives a rollback. Same return convention as a handler. */
+typedef int(pl_prepare_fn)(void *app, pl_service_t *svc, const proto_request_t *const *reqs,
+                           size_t n);
+
 typedef struct {
     proto_svc_t kind;
     pl_handler_fn *handle;
+    pl_prepare_fn *prepare; /* optional */
     pl_tick_fn *tick; /* optional */
     int tick_ms;
     pl_order_fn *order_key;  /* optional */
