@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { assertGapless, createConversation, fullHistory, history, sendMessage } from './lib/chat.mjs';
+import { assertGapless, createConversation, fullHistory, history, pipeline, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
@@ -118,6 +118,43 @@ describe('refusals and retries keep seq gapless', () => {
       assert.equal(again.seq, s.seq, 'a retry returns the original');
     }
     assertGapless(await fullHistory(a1, cid), n);
+  });
+
+  it('a burst mixing messages, retries and refusals (one batch, one pipeline): the same outcome one by one would give', async () => {
+    const { a1, b1, cid } = await pair();
+    const eve = await login(url, uid('eve'), 'student');
+    const first = await sendMessage(a1, cid, 'anchor');
+    const frames = [];
+    for (let i = 0; i < 30; i++) {
+      frames.push({ type: 'message', conversation_id: cid, content: `burst ${i}`, temp_id: `b${i % 20}` }); // 10 retries
+      if (i % 7 === 0) frames.push({ type: 'message', conversation_id: cid, content: 'bad reply', reply_to_id: 987654321 });
+      if (i % 9 === 0) frames.push({ type: 'message', conversation_id: cid, content: 'reply', reply_to_id: first.message_id });
+    }
+    const eveBurst = pipeline(eve, Array.from({ length: 5 }, () => ({ type: 'message', conversation_id: cid, content: 'no' })));
+    const [answers, bAnswers, eveAnswers] = await Promise.all([
+      pipeline(a1, frames),
+      pipeline(b1, Array.from({ length: 10 }, (_, i) => ({ type: 'message', conversation_id: cid, content: `b ${i}` }))),
+      eveBurst,
+    ]);
+    for (const f of eveAnswers) assertError(f, 'forbidden', f.id);
+    const byTemp = new Map();
+    for (const [i, f] of answers.entries()) {
+      if (frames[i].reply_to_id === 987654321) {
+        assertError(f, 'bad_request', f.id);
+        continue;
+      }
+      assert.equal(f.type, 'message_sent', JSON.stringify(f));
+      if (frames[i].temp_id) {
+        const seen = byTemp.get(frames[i].temp_id);
+        if (seen) assert.deepEqual([f.message_id, f.seq], [seen.message_id, seen.seq], 'a retry gets the original');
+        else byTemp.set(frames[i].temp_id, f);
+      }
+    }
+    for (const f of bAnswers) assert.equal(f.type, 'message_sent');
+    const stored = await fullHistory(a1, cid);
+    const expected = 1 + 20 + frames.filter((x) => x.reply_to_id === first.message_id).length + 10;
+    assertGapless(stored, expected);
+    assert.equal(new Set(stored.map((m) => m.message_id)).size, expected);
   });
 
   it('an integer temp_id is idempotent too and echoed as sent in message_sent', async () => {

@@ -27,6 +27,14 @@ async function pair() {
   const b2 = await login(url, b, 'mentor', { label: 'b2' });
   const conv = await createConversation(a1, [b], { kind: 'direct' });
   for (const c of [a2, b1, b2]) await c.next('conversation_created');
+  // A new conversation's topic subscription travels gateway → broker → chat-svc while
+  // the test races ahead; confirming it through chat-svc (as a client that wants
+  // live events right away would) closes that window. Missed events are otherwise
+  // recovered by history, which the contract allows (delivery is at-least-once via seq).
+  for (const c of [a2, b1, b2]) {
+    const f = await c.request({ type: 'subscribe_conversation', conversation_id: conv.conversation_id });
+    assert.equal(f.type, 'subscribed', JSON.stringify(f));
+  }
   return { a, b, a1, a2, b1, b2, cid: conv.conversation_id };
 }
 
