@@ -7,9 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
-import { login, sleep, uid } from './lib/client.mjs';
+import { login, uid } from './lib/client.mjs';
 import { assertError, assertIso } from './lib/expect.mjs';
-import { createConversation, history, sendMessage } from './lib/chat.mjs';
+import { createConversation, history, sendMessage, settle } from './lib/chat.mjs';
 
 let stack;
 let url;
@@ -20,23 +20,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-// See chat_typing.test.mjs: wait until the conversation's events reach every connection.
-async function settle(actor, others, cid) {
-  for (const o of others) {
-    for (let i = 0; ; i++) {
-      actor.send({ type: 'mark_read', conversation_id: cid, seq: 0 });
-      try {
-        await o.next('read_receipt', 250);
-        break;
-      } catch (e) {
-        if (i > 40) throw e;
-      }
-    }
-  }
-  await sleep(300);
-  for (const x of [actor, ...others]) x.drain('read_receipt');
-}
 
 // A group: a (two devices), b, c; one message from a already there.
 async function room() {

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startStack } from './lib/stack.mjs';
-import { eventually, login, sleep, uid } from './lib/client.mjs';
+import { eventually, login, uid } from './lib/client.mjs';
 import { assertError, assertIso } from './lib/expect.mjs';
-import { assertGapless, createConversation, fullHistory, history, sendMessage } from './lib/chat.mjs';
+import { assertGapless, createConversation, fullHistory, history, sendMessage, settle } from './lib/chat.mjs';
 
 let stack;
 let url;
@@ -27,23 +27,6 @@ after(async () => {
 async function sql(query) {
   const r = await promisify(execFile)('psql', ['-X', '-q', '-t', '-A', stack.dbConn, '-c', query]);
   return r.stdout.trim();
-}
-
-// See chat_typing.test.mjs: wait until the conversation's events reach every connection.
-async function settle(actor, others, cid) {
-  for (const o of others) {
-    for (let i = 0; ; i++) {
-      actor.send({ type: 'mark_read', conversation_id: cid, seq: 0 });
-      try {
-        await o.next('read_receipt', 250);
-        break;
-      } catch (e) {
-        if (i > 40) throw e;
-      }
-    }
-  }
-  await sleep(300);
-  for (const x of [actor, ...others]) x.drain('read_receipt');
 }
 
 // A direct conversation: a on two devices, b on one.

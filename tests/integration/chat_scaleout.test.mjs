@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
-import { assertGapless, collect, createConversation, fullHistory, history, pipeline } from './lib/chat.mjs';
+import { assertGapless, collect, createConversation, fullHistory, history, pipeline, settle } from './lib/chat.mjs';
 
 const TTL = 1500;
 const REQUEST_TIMEOUT_MS = 2000;
@@ -23,23 +23,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-// See chat_typing.test.mjs: wait until the conversation's events reach every connection.
-async function settle(actor, others, cid) {
-  for (const o of others) {
-    for (let i = 0; ; i++) {
-      actor.send({ type: 'mark_read', conversation_id: cid, seq: 0 });
-      try {
-        await o.next('read_receipt', 250);
-        break;
-      } catch (e) {
-        if (i > 40) throw e;
-      }
-    }
-  }
-  await sleep(300);
-  for (const x of [actor, ...others]) x.drain('read_receipt');
-}
 
 const typingOf = (user, on) => (f) => f.type === 'user_typing' && f.user_id === user && f.is_typing === on;
 

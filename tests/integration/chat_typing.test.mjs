@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { startStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { collect, createConversation, sendMessage } from './lib/chat.mjs';
+import { collect, createConversation, sendMessage, settle } from './lib/chat.mjs';
 
 const TTL = 1500;
 let stack;
@@ -22,27 +22,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-// The gateway subscribes a connection's conversation topic when conversation_created
-// passes through, and that subscription takes a moment to reach the publishers; an
-// event published before then is not delivered live (clients recover by history).
-// Tests wait for it: a harmless mark_read {seq: 0} is repeated until every other
-// connection hears its read_receipt.
-async function settle(actor, others, cid) {
-  for (const o of others) {
-    for (let i = 0; ; i++) {
-      actor.send({ type: 'mark_read', conversation_id: cid, seq: 0 });
-      try {
-        await o.next('read_receipt', 250);
-        break;
-      } catch (e) {
-        if (i > 40) throw e;
-      }
-    }
-  }
-  await sleep(300);
-  for (const x of [actor, ...others]) x.drain('read_receipt');
-}
 
 // A group of a (two devices), b and c.
 async function room() {

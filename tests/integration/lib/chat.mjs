@@ -1,6 +1,6 @@
 // chat.mjs: conversation and message helpers on top of client.mjs.
 import assert from 'node:assert/strict';
-import { DEFAULT_TIMEOUT_MS } from './client.mjs';
+import { DEFAULT_TIMEOUT_MS, sleep } from './client.mjs';
 
 // create_conversation; asserts the answer and returns the conversation object.
 export async function createConversation(client, participants, extra = {}) {
@@ -75,4 +75,26 @@ export async function collect(client, pred, count, timeoutMs = DEFAULT_TIMEOUT_M
   }
   if (out.length < count) throw new Error(`${client.label}: got ${out.length} of ${count} frames`);
   return out;
+}
+
+// Wait until a conversation's events reach every connection in `others`. The gateway
+// subscribes a connection's conversation topic when conversation_created passes
+// through, and that subscription takes a moment to reach the publishers; an event
+// published before then is not delivered live (clients recover by history). A
+// harmless mark_read {seq: 0} from `actor` is repeated until each other connection
+// hears its read_receipt; the receipts are then drained.
+export async function settle(actor, others, cid) {
+  for (const o of others) {
+    for (let i = 0; ; i++) {
+      actor.send({ type: 'mark_read', conversation_id: cid, seq: 0 });
+      try {
+        await o.next('read_receipt', 250);
+        break;
+      } catch (e) {
+        if (i > 40) throw e;
+      }
+    }
+  }
+  await sleep(300);
+  for (const x of [actor, ...others]) x.drain('read_receipt');
 }
