@@ -113,7 +113,9 @@ static int start_lws(gw_t *gw)
     info.timeout_secs = 10;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     gw->ctx = lws_create_context(&info);
-    if (!gw->ctx) {
+    /* On a foreign loop lws 4.1 returns a context even when the listening vhost could
+       not bind: without this check the gateway would run deaf. */
+    if (!gw->ctx || !lws_get_vhost_by_name(gw->ctx, "default")) {
         pl_error("cannot listen", "port=%d reason=\"libwebsockets context failed (port in use?)\"",
                  gw->cfg.port);
         return -1;

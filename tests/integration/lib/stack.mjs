@@ -44,7 +44,7 @@ const CONFIG_VARS = [
   'REQUEST_TIMEOUT_MS', 'LOG_LEVEL', 'LOG_FORMAT', 'JWT_ALG', 'JWT_PUBLIC_KEY_FILE',
   'OUT_QUEUE_MAX', 'WS_PING_INTERVAL_S', 'GW_LEASE_INTERVAL_MS', 'SIO_PING_INTERVAL_MS',
   'SIO_PING_TIMEOUT_MS', 'METRICS_PORT', 'METRICS_BIND', 'DEV_TOKENS', 'WEB_ROOT',
-  'DB_CONNECT_TIMEOUT_MS', 'CALL_ASK_TIMEOUT_MS', 'CALL_TICK_MS', 'PRESENCE_TICK_MS',
+  'DB_CONNECT_TIMEOUT_MS', 'BATCH_INTERVAL_MS', 'CALL_ASK_TIMEOUT_MS', 'CALL_TICK_MS', 'PRESENCE_TICK_MS',
   'PRESENCE_LEASE_DEFAULT_MS', 'CHAT_PRESENCE_RESYNC_MS',
 ];
 
@@ -268,6 +268,14 @@ export class Stack {
           }
         }
         if (!gp.running) break;
+        // Until our gateway says it listens, a 200 could come from another test's
+        // gateway that took the same port first.
+        const quiet = /^(warn|error)$/.test(gp.env.LOG_LEVEL || '');
+        if (!quiet && !/gateway listening/.test(gp.output)) {
+          if (Date.now() > end) throw new Error(`${g.name} did not start listening within ${timeoutMs} ms; log: ${this.logPath}`);
+          await sleep(50);
+          continue;
+        }
         try {
           const r = await httpGet(g.http, '/healthz');
           if (r.status === 200) break;
@@ -362,15 +370,26 @@ function around(s, i) {
 
 // Start a stack; see the top of this file. opts: {gateways, chats, presences, calls,
 // env (for every process), envFor: {gateway|chat|...|<name>: env}}.
+// Ports are checked free before use, but a test running in parallel can bind one
+// between the check and our bind: a stack whose broker or gateway could not listen is
+// started again on other ports.
 export async function startStack(opts = {}) {
-  const s = new Stack(opts);
-  try {
-    await s._init();
-  } catch (e) {
-    s.stopped = true;
-    for (const p of s.procs.values()) if (p.running) p.child.kill('SIGKILL');
-    e.message += s.logPath ? ` (stack log: ${s.logPath})` : '';
-    throw e;
+  for (let attempt = 1; ; attempt++) {
+    const s = new Stack(opts);
+    try {
+      await s._init();
+      return s;
+    } catch (e) {
+      s.stopped = true;
+      for (const p of s.procs.values()) if (p.running) p.child.kill('SIGKILL');
+      const portTaken = [...s.procs.values()].some((p) => /cannot listen|cannot bind/.test(p.output));
+      if (portTaken && attempt < 3) {
+        s.log(`a port was taken by someone else (attempt ${attempt}); starting again on other ports`);
+        await Promise.all([...s.procs.values()].map((p) => p.exit));
+        continue;
+      }
+      e.message += s.logPath ? ` (stack log: ${s.logPath})` : '';
+      throw e;
+    }
   }
-  return s;
 }
