@@ -1,8 +1,13 @@
 /*  gw_conn: one client connection: its outgoing queue, rate limit and close.
-    The one thing to know: frames are only written from the WRITEABLE callback, one
-    lws_write per callback; everything else queues and asks for writeable. The queue is
-    capped (OUT_QUEUE_MAX): a client that does not read is cut off, never buffered
-    without limit. */
+    The one thing to know: a frame for a connection with nothing queued is written at
+    once; otherwise it queues and the WRITEABLE callback writes the queue, as much as
+    the socket takes. Writing at once saves the round through the event loop (two
+    epoll_ctl calls and a wakeup per frame), which was a third of the gateway's system
+    time under fan-out (docs/performance.md). lws keeps whatever part of a frame the
+    kernel did not take and asks for WRITEABLE itself; lws_partial_buffered() says so,
+    and then nothing more is written until that part is out. The queue is capped
+    (OUT_QUEUE_MAX): a client that does not read is cut off, never buffered without
+    limit. */
 #include "gw.h"
 
 #include <stdio.h>
@@ -239,6 +244,44 @@ static int queue_grow(gw_conn_t *c, uint32_t max)
     return 0;
 }
 
+/* Write the head of the queue: one whole frame, or its start with lws keeping the
+   rest. -1 when the socket failed. */
+static int write_head(gw_t *gw, gw_conn_t *c)
+{
+    gw_msg_t *m = c->outq[c->out_head];
+    gw_msg_t *w = gw_msg_wire(m, c);
+    if (w) {
+        int n = lws_write(c->wsi, GW_MSG_PAYLOAD(w), w->len, LWS_WRITE_TEXT);
+        if (n < (int)w->len)
+            return -1;
+        gw->metrics.frames_out++;
+        gw->metrics.frames_out_by_type[m->type_idx < GW_METRICS_OUT_TYPES
+                                           ? m->type_idx
+                                           : GW_METRICS_OUT_TYPES - 1]++;
+        gw->metrics.bytes_out += w->len;
+    } else { /* only out of memory, or a frame that is not a typed object: a bug */
+        pl_warn("frame dropped: no Socket.IO form", "conn=%llu", (unsigned long long)c->id);
+    }
+    c->out_head = (c->out_head + 1) % c->out_cap;
+    c->out_count--;
+    c->out_bytes -= m->len;
+    gw_msg_unref(m);
+    return 0;
+}
+
+/* Write queued frames while the socket takes them whole; ask for WRITEABLE for the
+   rest. Several writes in one go are allowed as long as none was left partly
+   buffered (lws-ws-state.h, lws_partial_buffered). */
+static int write_queue(gw_t *gw, gw_conn_t *c)
+{
+    while (c->out_count && !lws_partial_buffered(c->wsi))
+        if (write_head(gw, c) != 0)
+            return -1;
+    if (c->out_count)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
 void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m)
 {
     if (!c->wsi || c->close_code)
@@ -256,7 +299,16 @@ void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m)
     c->outq[(c->out_head + c->out_count) % c->out_cap] = m;
     c->out_count++;
     c->out_bytes += m->len;
-    lws_callback_on_writable(c->wsi);
+    if (c->out_count > 1)
+        return; /* a WRITEABLE callback is already asked for */
+    if (lws_partial_buffered(c->wsi)) {
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    /* Nothing ahead of it: write now. A failed write means the socket is dead; lws
+       closes the connection on its next pass. */
+    if (write_queue(gw, c) != 0)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason)
@@ -294,29 +346,7 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
         return 0;
     }
-    if (!c->out_count)
-        return 0;
-    gw_msg_t *m = c->outq[c->out_head];
-    gw_msg_t *w = gw_msg_wire(m, c);
-    if (w) {
-        int n = lws_write(c->wsi, GW_MSG_PAYLOAD(w), w->len, LWS_WRITE_TEXT);
-        if (n < (int)w->len)
-            return -1;
-        gw->metrics.frames_out++;
-        gw->metrics.frames_out_by_type[m->type_idx < GW_METRICS_OUT_TYPES
-                                           ? m->type_idx
-                                           : GW_METRICS_OUT_TYPES - 1]++;
-        gw->metrics.bytes_out += w->len;
-    } else { /* only out of memory, or a frame that is not a typed object: a bug */
-        pl_warn("frame dropped: no Socket.IO form", "conn=%llu", (unsigned long long)c->id);
-    }
-    c->out_head = (c->out_head + 1) % c->out_cap;
-    c->out_count--;
-    c->out_bytes -= m->len;
-    gw_msg_unref(m);
-    if (c->out_count)
-        lws_callback_on_writable(c->wsi);
-    return 0;
+    return write_queue(gw, c);
 }
 
 /* ---- rate limit ---------------------------------------------------------------- */
