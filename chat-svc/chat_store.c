@@ -4,6 +4,7 @@
 #include "chat_store.h"
 
 #include "pl_buf.h"
+#include "pl_pg_array.h"
 #include "pl_log.h"
 
 #include <inttypes.h>
@@ -59,8 +60,65 @@
     " SELECT 'ok'::text, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
     "   FROM ins"
 
+/* A batch's messages in one statement, after LOCK_CONVS (same transaction, same
+   pipeline). The lock statement takes the batch's conversation rows in id order, so
+   instances never deadlock, and this statement's snapshot is taken after those locks
+   are held: its checks see every message committed before, and nothing can commit
+   into these conversations until we do. Per conversation, last_seq moves once by the
+   number of accepted messages, which are numbered in batch order. Refused requests
+   (not a participant, foreign reply, temp_id seen before or earlier in the batch)
+   return no row: chat.post_message decides them one by one. Every probe of a big
+   table carries OFFSET 0, which keeps it a per-row index probe: the plan is generic
+   and made once, and with the statistics of a young table the planner would
+   otherwise hash all of chat.messages for each batch. Measured against a statement
+   per message: docs/performance.md. */
+#define LOCK_CONVS                                                                       \
+    "SELECT c.id FROM chat.conversations c WHERE c.id = ANY($1::bigint[])"               \
+    " ORDER BY c.id FOR NO KEY UPDATE"
+
+#define POST_BATCH                                                                       \
+    "WITH req AS MATERIALIZED (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]," \
+    "      $4::bigint[], $5::bytea[], $6::text[])"                                       \
+    "      WITH ORDINALITY AS r(conv, sender, content, reply, att, temp, i)),"           \
+    " ok AS MATERIALIZED (SELECT r.* FROM req r"                                         \
+    "   WHERE EXISTS (SELECT 1 FROM chat.participants p"                                 \
+    "                  WHERE p.conversation_id = r.conv AND p.user_id = r.sender)"       \
+    "     AND (r.reply IS NULL OR EXISTS (SELECT 1 FROM chat.messages m"                 \
+    "                  WHERE m.id = r.reply AND m.conversation_id = r.conv OFFSET 0))"   \
+    "     AND NOT EXISTS (SELECT 1 FROM chat.messages m" /* a NULL temp matches none */ \
+    "                  WHERE m.conversation_id = r.conv AND m.sender_id = r.sender"      \
+    "                    AND m.temp_id = r.temp OFFSET 0)"                               \
+    "     AND NOT EXISTS (SELECT 1 FROM req e WHERE e.i < r.i AND e.conv = r.conv"       \
+    "                  AND e.sender = r.sender AND e.temp = r.temp)),"                   \
+    " cnt AS (SELECT conv, count(*) AS n FROM ok GROUP BY conv),"                        \
+    " s AS (UPDATE chat.conversations c SET last_seq = c.last_seq + cnt.n FROM cnt"      \
+    "   WHERE c.id = cnt.conv RETURNING c.id, c.last_seq - cnt.n AS base),"              \
+    " num AS MATERIALIZED (SELECT ok.*,"                                                 \
+    "   s.base + row_number() OVER (PARTITION BY ok.conv ORDER BY ok.i) AS seq"          \
+    "   FROM ok JOIN s ON s.id = ok.conv),"                                              \
+    " ins AS (INSERT INTO chat.messages(conversation_id, seq, sender_id, content,"       \
+    "           reply_to_id, attachments, temp_id)"                                      \
+    "   SELECT conv, seq, sender, content, reply, att, temp FROM num ORDER BY i"         \
+    "   RETURNING id, conversation_id, seq, sender_id, created_at),"                     \
+    " me AS (UPDATE chat.participants p SET read_seq = x.seq"                            \
+    "   FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM ins GROUP BY 1, 2) x" \
+    "   WHERE p.conversation_id = x.conversation_id AND p.user_id = x.sender_id),"       \
+    /* who to notify is decided once per conversation, not per message */              \
+    " away AS (SELECT p.conversation_id, p.user_id FROM chat.participants p"             \
+    "   WHERE p.conversation_id IN (SELECT id FROM s)"                                   \
+    "     AND NOT EXISTS (SELECT 1 FROM chat.online o WHERE o.user_id = p.user_id"       \
+    "                      OFFSET 0))," /* a probe per participant, not a hash join */   \
+    " n AS (INSERT INTO chat.notifications(user_id, conversation_id, message_id, seq)"   \
+    "   SELECT a.user_id, ins.conversation_id, ins.id, ins.seq FROM ins"                 \
+    "     JOIN away a ON a.conversation_id = ins.conversation_id"                        \
+    "    WHERE a.user_id <> ins.sender_id)"                                              \
+    " SELECT num.i, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
+    "   FROM ins JOIN num ON num.conv = ins.conversation_id AND num.seq = ins.seq"
+
 const pl_stmt_t chat_stmts[] = {
     {"post_fast", POST_FAST, 6},
+    {"lock_convs", LOCK_CONVS, 1},
+    {"post_batch", POST_BATCH, 6},
     {"post", "SELECT status, message_id, seq, created_us FROM chat.post_message($1::bigint, $2,"
              " $3, $4::bigint, $5::bytea, $6)", 6},
     {"access", "SELECT EXISTS(SELECT 1 FROM chat.conversations WHERE id = $1::bigint),"
@@ -192,64 +250,126 @@ int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t con
     return 0;
 }
 
-/* Read the results of `n` pipelined POST_FAST statements and the closing sync.
-   Every result is consumed even after a failure, so the connection can leave
-   pipeline mode. 0, or -1 if any statement failed. */
-static int read_pipeline(PGconn *db, size_t n, chat_posted_t *out)
+/* The batch's six columns as binary arrays, for LOCK_CONVS and POST_BATCH. */
+typedef struct {
+    pl_pg_array_t conv, sender, content, reply, att, temp;
+} batch_arrays_t;
+
+static void batch_free(batch_arrays_t *b)
 {
-    int rc = 0;
+    pl_pg_array_free(&b->conv);
+    pl_pg_array_free(&b->sender);
+    pl_pg_array_free(&b->content);
+    pl_pg_array_free(&b->reply);
+    pl_pg_array_free(&b->att);
+    pl_pg_array_free(&b->temp);
+}
+
+/* Fill the arrays and the statement's parameters; -1 when out of memory. */
+static int batch_build(batch_arrays_t *b, const chat_post_t *posts, size_t n, pl_pg_params_t *p)
+{
+    pl_pg_array_init(&b->conv, PL_PG_INT8);
+    pl_pg_array_init(&b->sender, PL_PG_TEXT);
+    pl_pg_array_init(&b->content, PL_PG_TEXT);
+    pl_pg_array_init(&b->reply, PL_PG_INT8);
+    pl_pg_array_init(&b->att, PL_PG_BYTEA);
+    pl_pg_array_init(&b->temp, PL_PG_TEXT);
     for (size_t i = 0; i < n; i++) {
-        PGresult *r = PQgetResult(db);
-        if (!r) /* the connection broke */
-            return -1;
-        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-            read_posted(r, &out[i]);
-        } else if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-            out[i].status = CHAT_UNDECIDED;
-        } else {
-            /* The first failure is logged; those after it are PIPELINE_ABORTED. */
-            if (rc == 0)
-                pl_error("database error", "op=post_many err=\"%.200s\"",
-                         PQresultErrorMessage(r));
-            rc = -1;
-        }
-        PQclear(r);
-        while ((r = PQgetResult(db))) /* the NULL that ends this statement's results */
-            PQclear(r);
+        const chat_post_t *m = &posts[i];
+        pl_pg_array_int8(&b->conv, m->conv);
+        pl_pg_array_bytes(&b->sender, m->sender, strlen(m->sender));
+        /* content is never NULL in SQL: an empty message is "" */
+        pl_pg_array_bytes(&b->content, m->content.ptr ? m->content.ptr : "", m->content.len);
+        if (m->reply_to)
+            pl_pg_array_int8(&b->reply, *m->reply_to);
+        else
+            pl_pg_array_bytes(&b->reply, NULL, 0);
+        pl_pg_array_bytes(&b->att, m->attachments.ptr, m->attachments.len);
+        pl_pg_array_bytes(&b->temp, m->temp_id.ptr, m->temp_id.len);
     }
-    PGresult *sync = PQgetResult(db);
-    if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
-        rc = -1;
-    PQclear(sync);
-    return rc;
+    memset(p, 0, sizeof *p);
+    return pl_pg_array_param(&b->conv, p) || pl_pg_array_param(&b->sender, p) ||
+                   pl_pg_array_param(&b->content, p) || pl_pg_array_param(&b->reply, p) ||
+                   pl_pg_array_param(&b->att, p) || pl_pg_array_param(&b->temp, p)
+               ? -1
+               : 0;
+}
+
+/* The next pipelined statement's result and the NULL that ends it. 0 when it
+   succeeded (*out holds it, or NULL when the caller passed none), -1 otherwise:
+   the first failure is logged, later statements only say PIPELINE_ABORTED. */
+static int pipeline_result(PGconn *db, PGresult **out, int *logged)
+{
+    PGresult *r = PQgetResult(db);
+    if (!r) /* the connection broke */
+        return -1;
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok && !*logged) {
+        pl_error("database error", "op=post_many err=\"%.200s\"", PQresultErrorMessage(r));
+        *logged = 1;
+    }
+    PGresult *extra;
+    while ((extra = PQgetResult(db)))
+        PQclear(extra);
+    if (ok && out)
+        *out = r;
+    else
+        PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* Rows of POST_BATCH: i (1-based position in the batch), id, seq, created_us. */
+static void read_batch(const PGresult *r, size_t n, chat_posted_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i].status = CHAT_UNDECIDED;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = pl_pg_int(r, row, 0);
+        if (i < 1 || (uint64_t)i > n)
+            continue; /* cannot happen: ordinality of our own arrays */
+        chat_posted_t *o = &out[i - 1];
+        o->status = CHAT_OK;
+        o->message_id = pl_pg_int(r, row, 1);
+        o->seq = pl_pg_int(r, row, 2);
+        o->created_us = pl_pg_int(r, row, 3);
+    }
 }
 
 int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_posted_t *out)
 {
-    /* Sending all before reading cannot deadlock on full socket buffers: the server
-       reads statements as they come and its answers are a few dozen bytes each. */
+    batch_arrays_t b;
+    pl_pg_params_t p;
+    if (batch_build(&b, posts, n, &p) != 0) {
+        batch_free(&b);
+        pl_error("database error", "op=post_many err=\"%s\"", "out of memory");
+        return -1;
+    }
     if (PQenterPipelineMode(db) != 1) {
+        batch_free(&b);
         pl_error("database error", "op=post_many err=\"%s\"", "cannot enter pipeline mode");
         return -1;
     }
-    size_t sent = 0;
-    int rc = 0;
-    for (; sent < n; sent++) {
-        pl_pg_params_t p;
-        post_params(&p, &posts[sent]);
-        if (!PQsendQueryPrepared(db, "post_fast", p.n, p.v, p.len, p.fmt, 0)) {
-            rc = -1;
-            break;
+    /* Both statements and the sync leave in one write; the batch waits once. */
+    int rc = -1, logged = 0;
+    int sent = PQsendQueryPrepared(db, "lock_convs", 1, p.v, p.len, p.fmt, 0);
+    sent += sent && PQsendQueryPrepared(db, "post_batch", p.n, p.v, p.len, p.fmt, 0);
+    if (PQpipelineSync(db) == 1) {
+        PGresult *rows = NULL;
+        int lock_rc = sent >= 1 ? pipeline_result(db, NULL, &logged) : -1;
+        int post_rc = sent == 2 ? pipeline_result(db, &rows, &logged) : -1;
+        PGresult *sync = PQgetResult(db);
+        if (lock_rc == 0 && post_rc == 0 && sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC) {
+            read_batch(rows, n, out);
+            rc = 0;
         }
+        PQclear(sync);
+        PQclear(rows);
     }
-    if (!PQpipelineSync(db))
-        rc = -1;
-    else if (read_pipeline(db, sent, out))
-        rc = -1;
     if (PQexitPipelineMode(db) != 1) {
         pl_error("database error", "op=post_many err=\"%.200s\"", PQerrorMessage(db));
         rc = -1;
     }
+    batch_free(&b);
     return rc;
 }
 

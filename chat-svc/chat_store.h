@@ -53,8 +53,9 @@ typedef struct {
     chat_str_t temp_id;      /* {NULL, 0}: none */
 } chat_post_t;
 
-/* The common case of `n` messages at once: their statements go to PostgreSQL in one
-   pipeline, so the batch waits for the database once instead of once per message.
+/* The common case of `n` messages at once: one set-based statement for the whole
+   batch (after one that locks its conversations in id order), sent in one pipeline,
+   so the batch waits for the database once and pays one statement, not one each.
    out[i].status is OK when message i was posted, UNDECIDED when the common case did
    not apply (a refusal or a retry: chat_store_post decides it). -1 on database
    failure: the transaction is then unusable (the runtime rolls it back). */
