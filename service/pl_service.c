@@ -1,8 +1,10 @@
 /*  pl_service: batch → one transaction → outbox → publish (see pl_service.h).
     Why batches: PostgreSQL spends ~150 µs of CPU per commit of one row but ~10 µs per
-    row when a hundred share a commit. A batch is simply "whatever is already queued"
-    (at most BATCH_MAX): no artificial delay, so an idle service answers at once and a
-    busy one commits many requests together. */
+    row when a hundred share a commit. A batch is "whatever is queued"
+    (at most BATCH_MAX). One knob trades a little latency for a lot of CPU under load:
+    BATCH_INTERVAL_MS, the least time between the starts of two batches. A request
+    that finds the service idle for longer is handled at once; under load, requests
+    wait for the interval to end and share one commit (docs/design/group-commit.md). */
 #include "pl_service.h"
 
 #include <errno.h>
@@ -10,17 +12,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "pl_buf.h"
 #include "pl_clock.h"
+#include "pl_config.h"
 #include "pl_log.h"
 #include "pl_mp.h"
 #include "pl_metrics_http.h"
 #include "pl_zmq.h"
 
 #define BATCH_MAX 128
+/* See the top of the file; measured in docs/performance.md. */
+#define BATCH_INTERVAL_DEFAULT_MS 3
 /* Outbox records whose topic starts with this byte go to another service's queue
    (pl_service_notify) instead of the bus; the next byte is the target kind. Bus
    topics always start with a letter, so the two never mix. */
@@ -62,6 +68,8 @@ struct pl_service_t {
     uint64_t handled, dropped_late, failed_batches;
     pl_metrics_http_t *metrics; /* counters, and /metrics when METRICS_PORT is set */
     int64_t batch_t0_us, txn_t0_us; /* when the batch was taken; when BEGIN ran */
+    int64_t interval_us;            /* BATCH_INTERVAL_MS */
+    int64_t last_batch_us;          /* monotonic start of the previous batch */
     pl_txn_kind_t txn_kind;
 };
 
@@ -113,6 +121,10 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
 
     if (pl_broker_addr_from_env(&self->addr))
         goto fail;
+    int64_t interval_ms;
+    if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
+        goto fail;
+    self->interval_us = interval_ms * 1000;
     pl_broker_addr_t addr = self->addr;
     self->zctx = zmq_ctx_new();
     if (!self->zctx)
@@ -529,6 +541,21 @@ static void process_batch(pl_service_t *self, size_t received)
     self->handled += n;
 }
 
+/* Wait out what is left of BATCH_INTERVAL_MS since the previous batch began, so
+   the requests arriving meanwhile join this one. Only a busy service waits: after an
+   idle spell longer than the interval there is nothing left to wait. */
+static void pace(pl_service_t *self)
+{
+    int64_t now = pl_metrics_now_us();
+    int64_t left = self->last_batch_us + self->interval_us - now;
+    if (left > 0 && !s_stop) {
+        struct timespec ts = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+        nanosleep(&ts, NULL); /* a signal cuts it short: fine */
+        now = pl_metrics_now_us();
+    }
+    self->last_batch_us = now;
+}
+
 /* Take whatever is queued, up to BATCH_MAX, without waiting. */
 static size_t receive_batch(pl_service_t *self)
 {
@@ -752,6 +779,7 @@ int pl_service_run(pl_service_t *self)
             return -1;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
+            pace(self);
             size_t n = receive_batch(self);
             process_batch(self, n);
             release_batch(self, n);
