@@ -9,8 +9,6 @@
 // sender's read position follows their own last message.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startStack, freePorts } from './lib/stack.mjs';
 import { httpGet, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
@@ -31,11 +29,6 @@ after(async () => {
   await stack?.stop();
 });
 
-async function sql(query) {
-  const r = await promisify(execFile)('psql', ['-X', '-q', '-t', '-A', stack.dbConn, '-c', query]);
-  return r.stdout.trim();
-}
-
 // Sum and count of chat-svc's batch-size histogram.
 async function batchSizes() {
   const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
@@ -44,7 +37,7 @@ async function batchSizes() {
 }
 
 async function notified(user, cid) {
-  return sql(`SELECT coalesce(string_agg(seq::text, ',' ORDER BY seq), '') FROM chat.notifications
+  return stack.sql(`SELECT coalesce(string_agg(seq::text, ',' ORDER BY seq), '') FROM chat.notifications
                WHERE user_id = '${user}' AND conversation_id = ${cid}`);
 }
 
@@ -99,7 +92,7 @@ describe('a batch of messages in one statement', () => {
     assert.equal(await notified(away2, g1), all1);
     for (const [u, cid] of [[a, g1], [b, g1], [a, g2], [c, g2]]) assert.equal(await notified(u, cid), '', `${u} is connected`);
 
-    const readSeq = async (u, cid) => Number(await sql(`SELECT read_seq FROM chat.participants WHERE conversation_id = ${cid} AND user_id = '${u}'`));
+    const readSeq = async (u, cid) => Number(await stack.sql(`SELECT read_seq FROM chat.participants WHERE conversation_id = ${cid} AND user_id = '${u}'`));
     assert.equal(await readSeq(b, g1), Math.max(...bAcks.map((f) => f.seq)), 'the sender\'s position is their last message');
     assert.equal(await readSeq(a, g2), Math.max(...aAcks.filter((f) => f.conversation_id === g2).map((f) => f.seq)));
     assert.equal(await readSeq(away1, g1), 0);

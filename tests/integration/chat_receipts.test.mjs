@@ -7,8 +7,6 @@
 // when a message arrived get an in-app notification row (notification_count).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError, assertIso } from './lib/expect.mjs';
@@ -23,11 +21,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-async function sql(query) {
-  const r = await promisify(execFile)('psql', ['-X', '-q', '-t', '-A', stack.dbConn, '-c', query]);
-  return r.stdout.trim();
-}
 
 // A direct conversation: a on two devices, b on one.
 async function pair() {
@@ -187,14 +180,14 @@ describe('in-app notifications', () => {
   // Notifications follow presence: chat-svc keeps chat.online from session_open and
   // presence's presence_changed events. Wait until it has heard that `user` left.
   async function waitOffline(user) {
-    await eventually(async () => (await sql(`SELECT count(*) FROM chat.online WHERE user_id = '${user}'`)) === '0', {
+    await eventually(async () => (await stack.sql(`SELECT count(*) FROM chat.online WHERE user_id = '${user}'`)) === '0', {
       timeoutMs: 15000,
       what: `chat-svc learns that ${user} went offline`,
     });
   }
 
   async function rows(user, cid) {
-    return sql(`SELECT string_agg(seq::text, ',' ORDER BY seq) FROM chat.notifications WHERE user_id = '${user}' AND conversation_id = ${cid}`);
+    return stack.sql(`SELECT string_agg(seq::text, ',' ORDER BY seq) FROM chat.notifications WHERE user_id = '${user}' AND conversation_id = ${cid}`);
   }
 
   it('a participant who never connected gets a notification row per message', async () => {

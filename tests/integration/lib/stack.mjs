@@ -125,6 +125,11 @@ export class Stack {
     this.logStream.write(`[harness] ${line}\n`);
   }
 
+  // Run SQL against this stack's database; its output, trimmed (tuples only).
+  async sql(query) {
+    return psql(this.dbConn, query);
+  }
+
   async _init() {
     const { gateways = 1, chats = 1, presences = 1, calls = 1 } = this.opts;
     stackCount += 1;
