@@ -137,6 +137,9 @@ typedef struct gw {
     uv_check_t sub_check;
     uv_idle_t sub_idle;
     uv_timer_t tick;
+    uv_timer_t req_flush;    /* gw_bus.c: sends the requests held back */
+    pl_buf_t req_held;       /* requests held back: [u8 svc][u32 len][bytes] each */
+    int64_t req_sent_ms;     /* when requests last went to the broker */
     uv_signal_t sigint, sigterm;
     char gwid[PROTO_GWID_LEN + 1];
     uint64_t next_conn_id, next_rq;
@@ -207,8 +210,11 @@ int gw_bus_open(gw_t *gw);
 void gw_bus_close(gw_t *gw);
 void gw_bus_drain(gw_t *gw);
 void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on);
-/* Forward a request; returns 0 or -1 (queue full or broker gone). */
+/* Forward a request; returns 0 or -1 (queue full or broker gone). Under load it is
+   held back up to REQUEST_FLUSH_MS and sent with the others (gw_bus_flush). */
 int gw_bus_request(gw_t *gw, proto_svc_t svc, const char *packed, size_t len);
+/* Send every request held back now. */
+void gw_bus_flush(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
 /* ---- gw_router.c: client frames ---- */

@@ -65,6 +65,7 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
         pl_env_int("TYPING_TTL_MS", 6000, 100, 600000, &cfg->typing_ttl_ms) ||
+        pl_env_int("REQUEST_FLUSH_MS", 1, 0, 100, &cfg->request_flush_ms) ||
         pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
         pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||
         pl_env_int("SIO_PING_TIMEOUT_MS", 20000, 100, 3600000, &cfg->sio_ping_timeout_ms) ||

@@ -20,6 +20,7 @@ typedef struct {
     int64_t out_queue_max;  /* frames queued for one client before it is cut off */
     int64_t ping_interval_s;
     int64_t typing_ttl_ms;     /* receiver-side typing expiry */
+    int64_t request_flush_ms;  /* least time between two sends of requests to the broker */
     int64_t lease_interval_ms; /* gw_lease notifications to presence */
     int64_t sio_ping_interval_ms, sio_ping_timeout_ms; /* Engine.IO heartbeat */
     pl_broker_addr_t broker;

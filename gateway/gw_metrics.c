@@ -154,6 +154,10 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
             m->floods_closed);
     counter(o, "parley_gateway_requests_forwarded_total", "Requests sent to services",
             m->requests_forwarded);
+    counter(o, "parley_gateway_requests_held_total",
+            "Requests held back up to REQUEST_FLUSH_MS to be sent with others", m->requests_held);
+    counter(o, "parley_gateway_requests_lost_total",
+            "Held requests the broker could no longer take when they were sent", m->requests_lost);
     counter(o, "parley_gateway_requests_timed_out_total",
             "Requests answered `unavailable` because no service answered in time",
             m->requests_timed_out);

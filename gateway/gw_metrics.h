@@ -31,6 +31,7 @@ typedef struct {
     uint64_t errors[GW_ERROR_CODES];
     uint64_t slow_consumers_cut, rate_limited, floods_closed;
     uint64_t requests_forwarded, requests_timed_out, bus_events_in;
+    uint64_t requests_held, requests_lost; /* held back for a joint send; lost at that send */
     gw_hist_t latency[GW_METRICS_MAX_TYPES + 1]; /* request sent → reply, by type */
 } gw_metrics_t;
 

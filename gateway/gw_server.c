@@ -214,6 +214,7 @@ void gw_destroy(gw_t **self_p)
     if (gw->loop_ready) {
         uv_poll_stop(&gw->sub_poll);
         close_handle((uv_handle_t *)&gw->tick);
+        close_handle((uv_handle_t *)&gw->req_flush);
         close_handle((uv_handle_t *)&gw->sigint);
         close_handle((uv_handle_t *)&gw->sigterm);
         close_handle((uv_handle_t *)&gw->sub_poll);
