@@ -6,7 +6,8 @@
 // must hold, whatever the batching: per conversation, seq is gapless and follows each
 // sender's order; retries and refusals get what they would get one by one; every
 // participant without a connection gets one notification row per message; the
-// sender's read position follows their own last message.
+// sender's read position follows their own last message. The gateway holds requests
+// that arrive in a burst and sends them together (REQUEST_FLUSH_MS); order is kept.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, freePorts } from './lib/stack.mjs';
@@ -28,6 +29,12 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
+
+// Requests the gateway held back to send together (REQUEST_FLUSH_MS).
+async function heldByGateway() {
+  const r = await httpGet(stack.gateways[0].http, '/metrics');
+  return Number((r.body.match(/^parley_gateway_requests_held_total(?:\{[^}]*\})? (\d+)/m) || [])[1] ?? NaN);
+}
 
 // Sum and count of chat-svc's batch-size histogram.
 async function batchSizes() {
@@ -56,6 +63,7 @@ describe('a batch of messages in one statement', () => {
     await settle(a1, [c1], g2);
 
     const before = await batchSizes();
+    const heldBefore = await heldByGateway();
     const aFrames = [];
     for (let i = 0; i < 12; i++) aFrames.push({ type: 'message', conversation_id: i % 3 ? g1 : g2, content: `a${i}`, temp_id: `a-${i}` });
     const bFrames = Array.from({ length: 8 }, (_, i) => ({ type: 'message', conversation_id: g1, content: `b${i}`, temp_id: `b-${i}` }));
@@ -65,6 +73,7 @@ describe('a batch of messages in one statement', () => {
     const after = await batchSizes();
     assert.ok(after.sum - before.sum >= 25, 'every message went through the service');
     assert.ok(after.count - before.count < after.sum - before.sum, `batches held several messages: ${JSON.stringify({ before, after })}`);
+    assert.ok((await heldByGateway()) > heldBefore, 'the gateway sent part of the burst together');
 
     const h1 = await fullHistory(a1, g1);
     const h2 = await fullHistory(a1, g2);
