@@ -29,7 +29,7 @@
    participant, the reply target (if any) is in the conversation and the temp_id (if
    any) is new. The UPDATE takes the conversation's row lock and the next seq only
    when all three hold; the message, the sender's read position and the
-   notification rows of participants not known to be connected follow from it. No
+   notification rows of participants marked away (chat_schema.c) follow from it. No
    row back means one of the three failed (or a racing transaction changed the
    answer while we waited for the lock): chat.post_message then decides, step by
    step with fresh snapshots. Measured against calling the function every time:
@@ -54,9 +54,7 @@
     " n AS (INSERT INTO chat.notifications(user_id, conversation_id, message_id, seq)"   \
     "  SELECT p.user_id, $1::bigint, ins.id, ins.seq"                                    \
     "    FROM ins JOIN chat.participants p ON p.conversation_id = $1::bigint"            \
-    "   WHERE p.user_id <> $2"                                                           \
-    "     AND NOT EXISTS (SELECT 1 FROM chat.online o WHERE o.user_id = p.user_id"       \
-    "                      OFFSET 0))" /* a probe per participant, not a hash join */    \
+    "   WHERE p.away AND p.user_id <> $2)"                                               \
     " SELECT 'ok'::text, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
     "   FROM ins"
 
@@ -103,11 +101,9 @@
     " me AS (UPDATE chat.participants p SET read_seq = x.seq"                            \
     "   FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM ins GROUP BY 1, 2) x" \
     "   WHERE p.conversation_id = x.conversation_id AND p.user_id = x.sender_id),"       \
-    /* who to notify is decided once per conversation, not per message */              \
+    /* who to notify: a probe of the partial index participants_away per conversation */ \
     " away AS (SELECT p.conversation_id, p.user_id FROM chat.participants p"             \
-    "   WHERE p.conversation_id IN (SELECT id FROM s)"                                   \
-    "     AND NOT EXISTS (SELECT 1 FROM chat.online o WHERE o.user_id = p.user_id"       \
-    "                      OFFSET 0))," /* a probe per participant, not a hash join */   \
+    "   WHERE p.conversation_id IN (SELECT id FROM s) AND p.away),"                      \
     " n AS (INSERT INTO chat.notifications(user_id, conversation_id, message_id, seq)"   \
     "   SELECT a.user_id, ins.conversation_id, ins.id, ins.seq FROM ins"                 \
     "     JOIN away a ON a.conversation_id = ins.conversation_id"                        \

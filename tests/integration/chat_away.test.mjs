@@ -1,0 +1,159 @@
+// Chat: who gets a notification row is read from participants.away, a flag that
+// mirrors chat.online through two triggers (chat_schema.c, migration 3). These tests
+// check that the mirror holds: through real connections and disconnections, and in the
+// two races where a participant is added while that user connects or disconnects in
+// another transaction (what two chat-svc instances do). The races are made
+// deterministic: one transaction is held open in a psql session, and the other is
+// only let go once PostgreSQL shows it waiting on the per-user lock.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { startStack } from './lib/stack.mjs';
+import { eventually, login, uid } from './lib/client.mjs';
+import { createConversation, sendMessage } from './lib/chat.mjs';
+
+let stack;
+let url;
+before(async () => {
+  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
+  url = stack.url();
+});
+after(async () => {
+  await stack?.stop();
+});
+
+// A psql session kept open: run() sends statements and resolves when they are done.
+function session() {
+  const child = spawn('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', stack.dbConn], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters = [];
+  child.stdout.on('data', (d) => {
+    out += d;
+    for (const w of [...waiters]) {
+      if (out.includes(w.mark)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  let n = 0;
+  return {
+    run(sql) {
+      n += 1;
+      const mark = `--done-${n}--`;
+      const p = new Promise((resolve, reject) => {
+        waiters.push({ mark, resolve });
+        child.once('exit', () => reject(new Error(`psql exited: ${err}`)));
+      });
+      child.stdin.write(`${sql}\n\\echo ${mark}\n`);
+      return p;
+    },
+    async close() {
+      child.stdin.end();
+      await new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(err, '', 'psql session reported no error');
+    },
+  };
+}
+
+// Resolves once some session waits on an advisory lock: the other side of the race
+// has reached the per-user lock and must wait for the open transaction.
+async function waitForLockWaiter() {
+  await eventually(
+    async () =>
+      (await stack.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+      )) === '1',
+    { timeoutMs: 10000, what: 'the second transaction waits on the per-user lock' },
+  );
+}
+
+async function newConversation() {
+  return stack.sql(
+    "INSERT INTO chat.conversations(kind, created_by) VALUES ('group', 'test') RETURNING id",
+  );
+}
+
+async function away(cid, user) {
+  return stack.sql(`SELECT away FROM chat.participants WHERE conversation_id = ${cid} AND user_id = '${user}'`);
+}
+
+// Every participant row agrees with chat.online.
+async function mismatches() {
+  return stack.sql(
+    'SELECT count(*) FROM chat.participants p' +
+      ' WHERE p.away = EXISTS (SELECT 1 FROM chat.online o WHERE o.user_id = p.user_id)',
+  );
+}
+
+describe('participants.away mirrors chat.online', () => {
+  it('follows connections: added while connected, leaving, coming back', async () => {
+    const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+    const a1 = await login(url, a, 'student', { label: 'a1' });
+    const b1 = await login(url, b, 'mentor', { label: 'b1' });
+    const conv = await createConversation(a1, [b, c]);
+    const cid = conv.conversation_id;
+    assert.equal(await away(cid, a), 'f');
+    assert.equal(await away(cid, b), 'f');
+    assert.equal(await away(cid, c), 't', 'c never connected');
+    await b1.close();
+    await eventually(async () => (await away(cid, b)) === 't', { timeoutMs: 15000, what: 'b is marked away' });
+    await sendMessage(a1, cid, 'while b is away');
+    assert.equal(
+      await stack.sql(`SELECT string_agg(user_id, ',' ORDER BY user_id) FROM chat.notifications WHERE conversation_id = ${cid}`),
+      [b, c].sort().join(','),
+    );
+    const b2 = await login(url, b, 'mentor', { label: 'b2' });
+    assert.equal(await away(cid, b), 'f', 'session_open marks b back in its own transaction');
+    assert.equal(await mismatches(), '0');
+    await b2.close();
+  });
+
+  it('a participant added while the user connects elsewhere ends up not away', async () => {
+    const user = uid('u');
+    const cid = await newConversation();
+    const s = session();
+    await s.run(`BEGIN; INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}');`);
+    const connect = stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
+    await waitForLockWaiter();
+    await s.run('COMMIT;');
+    await connect;
+    await s.close();
+    assert.equal(await away(cid, user), 'f');
+  });
+
+  it('a participant added while the user disconnects elsewhere ends up away', async () => {
+    const user = uid('u');
+    const cid = await newConversation();
+    await stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
+    const s = session();
+    await s.run(`BEGIN; INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}');`);
+    const disconnect = stack.sql(`DELETE FROM chat.online WHERE user_id = '${user}'`);
+    await waitForLockWaiter();
+    await s.run('COMMIT;');
+    await disconnect;
+    await s.close();
+    assert.equal(await away(cid, user), 't');
+  });
+
+  it('a user who disconnects while being added ends up away', async () => {
+    const user = uid('u');
+    const cid = await newConversation();
+    await stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
+    const s = session();
+    await s.run(`BEGIN; DELETE FROM chat.online WHERE user_id = '${user}';`);
+    const add = stack.sql(`INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}')`);
+    await waitForLockWaiter();
+    await s.run('COMMIT;');
+    await add;
+    await s.close();
+    assert.equal(await away(cid, user), 't');
+    assert.equal(await mismatches(), '0');
+  });
+});
