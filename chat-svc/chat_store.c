@@ -153,7 +153,10 @@ const pl_stmt_t chat_stmts[] = {
     {"online_on", "INSERT INTO chat.online(user_id) VALUES ($1)"
                   " ON CONFLICT (user_id) DO UPDATE SET since = now(), checked_at = now()", 1},
     {"online_off", "DELETE FROM chat.online WHERE user_id = $1", 1},
-    {"online_on_many", "INSERT INTO chat.online(user_id) SELECT DISTINCT unnest($1::text[])"
+    /* In user order, as every instance writes the same presence events: rows and the
+       per-user locks of the online_changed trigger are then taken in one order. */
+    {"online_on_many", "INSERT INTO chat.online(user_id)"
+                       " SELECT DISTINCT u FROM unnest($1::text[]) u ORDER BY u"
                        " ON CONFLICT (user_id) DO UPDATE SET since = now(), checked_at = now()", 1},
     {"online_off_many", "DELETE FROM chat.online WHERE user_id = ANY($1::text[])", 1},
     {"online_stale", "SELECT user_id, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
