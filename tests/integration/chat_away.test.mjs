@@ -74,6 +74,18 @@ async function waitForLockWaiter() {
   );
 }
 
+// Run `first` in a transaction held open, start `second` (it must wait for the
+// per-user lock), then commit `first` and wait for `second` to finish.
+async function race(first, second) {
+  const s = session();
+  await s.run(`BEGIN; ${first};`);
+  const waiting = stack.sql(second);
+  await waitForLockWaiter();
+  await s.run('COMMIT;');
+  await waiting;
+  await s.close();
+}
+
 async function newConversation() {
   return stack.sql(
     "INSERT INTO chat.conversations(kind, created_by) VALUES ('group', 'test') RETURNING id",
@@ -115,45 +127,30 @@ describe('participants.away mirrors chat.online', () => {
     await b2.close();
   });
 
-  it('a participant added while the user connects elsewhere ends up not away', async () => {
-    const user = uid('u');
-    const cid = await newConversation();
-    const s = session();
-    await s.run(`BEGIN; INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}');`);
-    const connect = stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
-    await waitForLockWaiter();
-    await s.run('COMMIT;');
-    await connect;
-    await s.close();
-    assert.equal(await away(cid, user), 'f');
-  });
-
-  it('a participant added while the user disconnects elsewhere ends up away', async () => {
-    const user = uid('u');
-    const cid = await newConversation();
-    await stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
-    const s = session();
-    await s.run(`BEGIN; INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}');`);
-    const disconnect = stack.sql(`DELETE FROM chat.online WHERE user_id = '${user}'`);
-    await waitForLockWaiter();
-    await s.run('COMMIT;');
-    await disconnect;
-    await s.close();
-    assert.equal(await away(cid, user), 't');
-  });
-
-  it('a user who disconnects while being added ends up away', async () => {
-    const user = uid('u');
-    const cid = await newConversation();
-    await stack.sql(`INSERT INTO chat.online(user_id) VALUES ('${user}')`);
-    const s = session();
-    await s.run(`BEGIN; DELETE FROM chat.online WHERE user_id = '${user}';`);
-    const add = stack.sql(`INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}')`);
-    await waitForLockWaiter();
-    await s.run('COMMIT;');
-    await add;
-    await s.close();
-    assert.equal(await away(cid, user), 't');
-    assert.equal(await mismatches(), '0');
-  });
+  // Each race: whether the user starts online, the statement held open, the one that
+  // must wait for it, and the flag both leave behind.
+  const add = (cid, user) => `INSERT INTO chat.participants(conversation_id, user_id) VALUES (${cid}, '${user}')`;
+  const connect = (user) => `INSERT INTO chat.online(user_id) VALUES ('${user}')`;
+  const disconnect = (user) => `DELETE FROM chat.online WHERE user_id = '${user}'`;
+  const races = [
+    ['a participant added while the user connects elsewhere ends up not away', false,
+      (cid, u) => [add(cid, u), connect(u)], 'f'],
+    ['a participant added while the user disconnects elsewhere ends up away', true,
+      (cid, u) => [add(cid, u), disconnect(u)], 't'],
+    ['a user who disconnects while being added ends up away', true,
+      (cid, u) => [disconnect(u), add(cid, u)], 't'],
+    ['a user who connects while being added ends up not away', false,
+      (cid, u) => [connect(u), add(cid, u)], 'f'],
+  ];
+  for (const [name, onlineBefore, statements, expected] of races) {
+    it(name, async () => {
+      const user = uid('u');
+      const cid = await newConversation();
+      if (onlineBefore) await stack.sql(connect(user));
+      const [first, second] = statements(cid, user);
+      await race(first, second);
+      assert.equal(await away(cid, user), expected);
+      assert.equal(await mismatches(), '0');
+    });
+  }
 });
