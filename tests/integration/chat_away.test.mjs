@@ -154,3 +154,38 @@ describe('participants.away mirrors chat.online', () => {
     });
   }
 });
+
+// Last, because it stops chat-svc: a database of the previous release (migration 2,
+// no flag, no triggers) gets the flag from chat.online when chat-svc upgrades it.
+describe('migration 3 on an existing database', () => {
+  it('sets away from chat.online for the participants already there, and the triggers work after', async () => {
+    const users = ['on1', 'off1', 'on2', 'off2'].map((x) => uid(x));
+    const [on1, off1, on2, off2] = users;
+    await stack.kill('chat', 'SIGTERM');
+    await stack.sql(
+      'DROP TRIGGER participant_added ON chat.participants;' +
+        ' DROP TRIGGER online_changed ON chat.online;' +
+        ' DROP FUNCTION chat.participant_added(); DROP FUNCTION chat.online_changed();' +
+        ' DROP FUNCTION chat.lock_user_online(text);' +
+        ' ALTER TABLE chat.participants DROP COLUMN away;' +
+        ' DELETE FROM chat.schema_migrations WHERE version = 3',
+    );
+    const cid = await newConversation();
+    await stack.sql(
+      `INSERT INTO chat.participants(conversation_id, user_id) SELECT ${cid}, unnest(ARRAY['${users.join("','")}']);` +
+        ` DELETE FROM chat.online WHERE user_id IN ('${off1}', '${off2}');` +
+        ` INSERT INTO chat.online(user_id) VALUES ('${on1}'), ('${on2}') ON CONFLICT DO NOTHING`,
+    );
+    await stack.restart('chat');
+    await eventually(async () => (await stack.sql('SELECT max(version) FROM chat.schema_migrations')) === '3', {
+      what: 'chat-svc applies migration 3',
+    });
+    assert.deepEqual(
+      await Promise.all(users.map((u) => away(cid, u))),
+      ['f', 't', 'f', 't'],
+    );
+    assert.equal(await mismatches(), '0');
+    await stack.sql(`DELETE FROM chat.online WHERE user_id = '${on1}'`);
+    assert.equal(await away(cid, on1), 't', 'the trigger follows a disconnect');
+  });
+});
