@@ -1,0 +1,127 @@
+// The measuring instruments: parley-bench and parley-relay, the bare relay it is
+// calibrated with (docs/performance.md, "A yardstick"). A number in performance.md is
+// only as good as the tool that produced it, so the tools are checked like code: the
+// bench must count every acknowledgement and delivery, notice what is missing and
+// fail its setup when the server refuses it; the relay must relay what the bench sends
+// and refuse what it should. No PostgreSQL or Parley stack is involved.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePorts } from './lib/stack.mjs';
+import { DEFAULT_SECRET, connect, login, sleep, uid } from './lib/client.mjs';
+
+const execFileP = promisify(execFile);
+const BIN = process.env.PARLEY_BIN_DIR;
+const SECRET = DEFAULT_SECRET;
+
+let relay;
+let port;
+let relayLog = '';
+
+before(async () => {
+  [port] = await freePorts(1);
+  relay = spawn(path.join(BIN, 'parley-relay'), ['--port', String(port), '--secret', SECRET], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  relay.stdout.on('data', (d) => (relayLog += d));
+  relay.stderr.on('data', (d) => (relayLog += d));
+  for (let i = 0; i < 100 && !/relay listening/.test(relayLog); i++) await sleep(50);
+  assert.match(relayLog, /relay listening/, `parley-relay did not start:\n${relayLog}`);
+});
+
+after(async () => {
+  if (!relay || relay.exitCode !== null) return;
+  const exited = new Promise((resolve) => relay.once('exit', (code, signal) => resolve({ code, signal })));
+  relay.kill('SIGTERM');
+  const { code, signal } = await exited;
+  assert.equal(signal, null, `parley-relay died on ${signal}:\n${relayLog}`);
+  assert.equal(code, 0, `parley-relay exited ${code}:\n${relayLog}`);
+  assert.doesNotMatch(relayLog, /ERROR: (Address|Leak)Sanitizer|runtime error:/, relayLog);
+});
+
+async function bench(args) {
+  const all = ['--url', `ws://127.0.0.1:${port}/ws`, '--quiet', '--json', ...args];
+  try {
+    const { stdout } = await execFileP(path.join(BIN, 'parley-bench'), all, { timeout: 120000 });
+    return { code: 0, report: JSON.parse(stdout.trim().split('\n').pop()) };
+  } catch (e) {
+    if (typeof e.code !== 'number') throw e;
+    const last = (e.stdout || '').trim().split('\n').pop();
+    return { code: e.code, report: last.startsWith('{') ? JSON.parse(last) : null, stderr: e.stderr };
+  }
+}
+
+describe('parley-bench against the bare relay', () => {
+  it('counts every message acknowledged and delivered once to every other member', async () => {
+    const { code, report } = await bench([
+      '--secret', SECRET, '--users', '40', '--room-size', '10', '--rate', '200',
+      '--duration', '2', '--warmup', '1', '--pids', `gateway:${relay.pid}`,
+    ]);
+    assert.equal(code, 0);
+    assert.equal(report.rooms_ready, 4);
+    assert.equal(report.scheduled, 400);
+    assert.equal(report.acked, report.scheduled);
+    assert.equal(report.deliveries_expected, report.scheduled * 9);
+    assert.equal(report.deliveries_received, report.deliveries_expected);
+    for (const k of ['failed', 'no_answer', 'dup_acks', 'deliveries_missing', 'duplicates', 'misrouted', 'unparsed']) {
+      assert.equal(report[k], 0, k);
+    }
+    assert.ok(Object.values(report.errors).every((n) => n === 0), JSON.stringify(report.errors));
+    assert.equal(report.ack_ms.count, report.acked);
+    assert.equal(report.delivery_ms.count, report.deliveries_received);
+  });
+
+  it('fails its setup, and says so, when the server refuses its tokens', async () => {
+    const { code, report } = await bench([
+      '--secret', 'not-the-relay-secret', '--users', '10', '--room-size', '10', '--rate', '10',
+      '--duration', '1', '--warmup', '0', '--setup-timeout', '5',
+    ]);
+    assert.equal(code, 1, 'exit 1: no room became ready');
+    if (report) {
+      assert.equal(report.authed, 0);
+      assert.equal(report.rooms_ready, 0);
+      assert.equal(report.acked, 0);
+    }
+    assert.match(relayLog, /connection refused.*reason="bad signature"/);
+  });
+});
+
+describe('parley-relay', () => {
+  it('relays to the other members only, acknowledges the sender with its temp_id', async () => {
+    const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+    const url = `ws://127.0.0.1:${port}/ws`;
+    const ca = await login(url, a);
+    const cb = await login(url, b);
+    const cc = await login(url, c);
+    assert.equal(ca.auth.user_id, a);
+    ca.send({ type: 'create_conversation', id: 'k', kind: 'group', participants: [b] });
+    const created = await ca.next('conversation_created');
+    await cb.next('conversation_created');
+    const cid = created.conversation.conversation_id;
+    ca.send({ type: 'message', id: 7, conversation_id: cid, content: 'hé "quoted"', temp_id: 't1' });
+    const sent = await ca.next('message_sent');
+    assert.equal(sent.id, 7);
+    assert.equal(sent.temp_id, 't1');
+    assert.equal(sent.seq, 1);
+    const got = await cb.next('new_message');
+    assert.equal(got.message.content, 'hé "quoted"');
+    assert.equal(got.message.sender_id, a);
+    assert.equal(got.message.message_id, sent.message_id);
+    cc.send({ type: 'message', id: 8, conversation_id: cid, content: 'intruder' });
+    const refused = await cc.next('error');
+    assert.equal(refused.id, 8);
+    assert.equal(refused.code, 'bad_request');
+    ca.send({ type: 'message', id: 9, conversation_id: 999999, content: 'x' });
+    assert.equal((await ca.next('error')).code, 'not_found');
+    ca.send('{not json');
+    assert.equal((await ca.next('error')).code, 'bad_request');
+    await cc.expectNone('new_message');
+  });
+
+  it('closes a connection that brings no valid token', async () => {
+    const c = await connect(`ws://127.0.0.1:${port}/ws`, { token: 'a.b.c', noAuthWait: true });
+    await c.waitClose();
+  });
+});
