@@ -1,0 +1,59 @@
+// The broker with no instance of a service connected: requests wait (bounded by the
+// gateway's deadline) and flow, in order, once an instance connects. The broker holds
+// the first of them itself and leaves the rest in ZeroMQ's queue (broker/broker_pump.c);
+// nothing may be lost, duplicated or reordered on the way out.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from './lib/stack.mjs';
+import { login, sleep, uid } from './lib/client.mjs';
+import { createConversation, fullHistory, assertGapless } from './lib/chat.mjs';
+
+let stack;
+let url;
+before(async () => {
+  // A deadline long enough to outlast the restart below.
+  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0', REQUEST_TIMEOUT_MS: '60000' } });
+  url = stack.url();
+});
+after(async () => {
+  await stack?.stop();
+});
+
+describe('requests while no chat-svc is connected', () => {
+  it('wait at the broker and are served in order when an instance connects', async () => {
+    const [a, b] = [uid('a'), uid('b')];
+    const ca = await login(url, a);
+    const cb = await login(url, b);
+    const conv = await createConversation(ca, [b]);
+    await cb.next('conversation_created');
+    const cid = conv.conversation_id;
+
+    await stack.kill('chat', 'SIGTERM');
+    await sleep(500); // the broker sees the instance's connection close
+
+    const N = 5;
+    for (let i = 0; i < N; i++) {
+      ca.send({ type: 'message', id: `w${i}`, conversation_id: cid, content: `waiting ${i}`, temp_id: `w${i}` });
+    }
+    await ca.expectNone((f) => typeof f.id === 'string' && f.id.startsWith('w'), 1000);
+
+    await stack.restart('chat');
+    const acks = [];
+    for (let i = 0; i < N; i++) acks.push(await ca.next((f) => f.id === `w${i}`, 30000));
+    for (const f of acks) assert.equal(f.type, 'message_sent', JSON.stringify(f));
+    const seqs = acks.map((f) => f.seq);
+    for (let i = 1; i < N; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `sent in order, numbered in order: ${seqs}`);
+    for (let i = 0; i < N; i++) {
+      const ev = await cb.next('new_message', 30000);
+      assert.equal(ev.message.content, `waiting ${i}`);
+    }
+    await ca.expectNone((f) => typeof f.id === 'string' && f.id.startsWith('w'), 500);
+
+    const msgs = await fullHistory(ca, cid);
+    assertGapless(msgs, msgs.length);
+    assert.deepEqual(
+      msgs.map((m) => m.content),
+      Array.from({ length: N }, (_, i) => `waiting ${i}`),
+    );
+  });
+});
