@@ -82,14 +82,16 @@ static void to_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const ta
     gw_conv_t *v = gw_index_conv(gw, conv);
     if (!v)
         return;
-    gw_typing_observe(gw, conv, body);
     gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (!m)
-        return;
-    for (uint32_t i = 0; i < v->n; i++) /* sending never changes membership inline */
-        if (!skipped(t, v->conns[i]))
-            gw_conn_send(gw, v->conns[i], m);
-    gw_msg_unref(m);
+    if (m) {
+        for (uint32_t i = 0; i < v->n; i++) /* sending never changes membership inline */
+            if (!skipped(t, v->conns[i]))
+                gw_conn_send(gw, v->conns[i], m);
+        gw_msg_unref(m);
+    }
+    /* After the event itself: a typer's message reaches the others before the
+       is_typing:false it causes (docs/protocol/chat.md). */
+    gw_typing_observe(gw, conv, body);
 }
 
 void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid)

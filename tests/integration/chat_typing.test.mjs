@@ -98,8 +98,9 @@ describe('typing_start / typing_stop', () => {
     for (const x of [b1, c1]) await x.next(typingOf(a, true));
     await sendMessage(a1, cid, 'done typing');
     for (const x of [b1, c1]) {
-      await x.next('new_message');
-      await x.next(typingOf(a, false));
+      const msg = await x.next('new_message');
+      const stop = await x.next(typingOf(a, false));
+      assert.ok(x.all.indexOf(msg) < x.all.indexOf(stop), `${x.label}: new_message arrives before is_typing:false`);
     }
     await sleep(TTL + 500);
     for (const x of [b1, c1]) await x.expectNone('user_typing', 0);
