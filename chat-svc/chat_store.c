@@ -167,9 +167,12 @@ const pl_stmt_t chat_stmts[] = {
     /* A connection that opened after the question keeps its mark. */
     {"online_drop", "DELETE FROM chat.online WHERE user_id = $1"
                     " AND since <= to_timestamp($2::bigint / 1000000.0)", 2},
+    /* Rows at or below the user's read position are read (sending moves it too). */
     {"notif_count", "SELECT count(*) FROM chat.notifications n"
+                    " JOIN chat.participants p ON p.conversation_id = n.conversation_id"
+                    "  AND p.user_id = n.user_id"
                     " JOIN chat.messages m ON m.id = n.message_id"
-                    " WHERE n.user_id = $1 AND NOT m.deleted", 1},
+                    " WHERE n.user_id = $1 AND n.seq > p.read_seq AND NOT m.deleted", 1},
     {NULL, NULL, 0}};
 
 /* An optional integer parameter: NULL is SQL NULL. */

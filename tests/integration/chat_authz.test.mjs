@@ -29,6 +29,9 @@ const convEvents = (cid) => [
   { type: 'subscribe_conversation', conversation_id: cid },
   { type: 'message', conversation_id: cid, content: 'let me in' },
   { type: 'send_message', conversation_id: cid, content: 'let me in' },
+  // membership is decided first: a reply target says nothing about the conversation
+  { type: 'message', conversation_id: cid, content: 'let me in', reply_to_id: UNKNOWN },
+  { type: 'send_message', conversation_id: cid, content: 'let me in', reply_to_id: UNKNOWN, temp_id: 'eve-1' },
   { type: 'history', conversation_id: cid },
   { type: 'history', conversation_id: cid, after_seq: 0 },
   { type: 'typing_start', conversation_id: cid },
@@ -60,6 +63,20 @@ async function setting() {
 }
 
 describe('non-participants', () => {
+  it('unsubscribe_conversation answers unsubscribed for any id and changes nothing for the participants', async () => {
+    const { a1, b1, cid } = await setting();
+    const eve = await login(url, uid('eve'), 'student');
+    for (const id of [cid, UNKNOWN]) {
+      const f = await eve.request({ type: 'unsubscribe_conversation', conversation_id: id });
+      assert.deepEqual({ type: f.type, conversation_id: f.conversation_id }, { type: 'unsubscribed', conversation_id: id },
+        'the same answer whether or not the conversation exists: nothing is revealed');
+    }
+    await sendMessage(a1, cid, 'still private');
+    const got = await b1.next('new_message');
+    assert.equal(got.message.content, 'still private');
+    await eve.expectNone((f) => CHAT_EVENTS.includes(f.type), 300);
+  });
+
   for (const role of ['student', 'mentor', 'admin']) {
     it(`a ${role} who is not a participant → forbidden for every conversation and message event`, async () => {
       const { a1, b1, cid, mid } = await setting();

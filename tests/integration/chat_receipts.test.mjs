@@ -201,6 +201,25 @@ describe('in-app notifications', () => {
     assert.equal(n1.auth.notification_count, 2);
   });
 
+  it('replying without mark_read: notifications up to the reply no longer count, the next mark_read deletes them', async () => {
+    const [a, n] = [uid('a'), uid('away')];
+    const a1 = await login(url, a, 'student', { label: 'a1' });
+    const conv = await createConversation(a1, [n]);
+    const cid = conv.conversation_id;
+    await sendN(a1, cid, 2);
+    const n1 = await login(url, n, 'student', { label: 'n1' });
+    assert.equal(n1.auth.notification_count, 2);
+    const reply = await sendMessage(n1, cid, 'back, answering');
+    await n1.close();
+    const { entry, auth } = await listed(n, cid);
+    assert.equal(entry.unread_count, 0, 'sending advanced the read position');
+    assert.equal(auth.notification_count, 0, 'so the notifications before it are read');
+    assert.equal(await rows(n, cid), '1,2', 'the rows stay until mark_read');
+    const n2 = await login(url, n, 'student', { label: 'n2' });
+    await n2.request({ type: 'mark_read', conversation_id: cid, seq: reply.seq });
+    assert.equal(await rows(n, cid), '', 'mark_read at the current position deletes them');
+  });
+
   it('a connected participant gets none; after they leave they do; mark_read clears them', async () => {
     const { b, a1, b1, cid } = await pair();
     await sendN(a1, cid, 2, 'online');
