@@ -47,11 +47,17 @@ static int short_text(const msgpack_object *o, size_t max)
            o->via.str.size <= max && !has_control(o->via.str.ptr, o->via.str.size);
 }
 
+static int longer_than(const msgpack_object *o, size_t max)
+{
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size > max;
+}
+
 /* Validate attachments and keep only the four contract fields, as MessagePack (the
    gateway already checked it is a list of at most 10). Returns 0 (out stays empty
-   when there are none) or -1 with why filled. */
+   when there are none) or -1 with why and code filled: a string over its size limit
+   is `too_large`, anything else wrong `bad_request`. */
 static int normalise_attachments(const msgpack_object *list, msgpack_sbuffer *out,
-                                 const char **why)
+                                 const char **why, const char **code)
 {
     if (!list || list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0)
         return 0;
@@ -63,6 +69,16 @@ static int normalise_attachments(const msgpack_object *list, msgpack_sbuffer *ou
         const msgpack_object *url = pl_mp_get(a, "url"), *name = pl_mp_get(a, "name"),
                              *mime = pl_mp_get(a, "mime");
         int64_t size;
+        *code = "too_large";
+        if (longer_than(url, URL_MAX)) {
+            *why = "attachments: url over 2048 bytes";
+            return -1;
+        }
+        if (longer_than(name, ATTACHMENT_TEXT_MAX) || longer_than(mime, ATTACHMENT_TEXT_MAX)) {
+            *why = "attachments: name and mime are at most 255 bytes";
+            return -1;
+        }
+        *code = "bad_request";
         if (a->type != MSGPACK_OBJECT_MAP || !is_http_url(url)) {
             *why = "attachments: each needs an http(s) url of at most 2048 bytes";
             return -1;
@@ -173,9 +189,9 @@ typedef struct {
 } message_in_t;
 
 /* Read and check a message request the gateway already validated against proto/.
-   0, or -1 with `why` (a bad_request reason). */
+   0, or -1 with `why` and the error `code`. */
 static int read_message(const proto_request_t *req, message_in_t *in, msgpack_sbuffer *att,
-                        const char **why)
+                        const char **why, const char **code)
 {
     chat_post_t *m = &in->post;
     memset(in, 0, sizeof *in);
@@ -184,12 +200,13 @@ static int read_message(const proto_request_t *req, message_in_t *in, msgpack_sb
     if (pl_mp_int(req->body, "reply_to_id", &in->reply) == 0)
         m->reply_to = &in->reply;
     pl_mp_str(req->body, "content", &m->content.ptr, &m->content.len);
+    *code = "bad_request";
     if (memchr(m->content.ptr, '\0', m->content.len)) {
         *why = "content: must not contain NUL characters";
         return -1;
     }
     m->temp_id = temp_id_text(req, in->num, sizeof in->num);
-    if (normalise_attachments(pl_mp_get(req->body, "attachments"), att, why))
+    if (normalise_attachments(pl_mp_get(req->body, "attachments"), att, why, code))
         return -1;
     m->attachments.ptr = att->size ? att->data : NULL;
     m->attachments.len = att->size;
@@ -232,11 +249,11 @@ int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *r
     if (!in || !att || !posts || !out || !from)
         goto done; /* likewise */
     for (size_t i = 0; i < n; i++) {
-        const char *why;
+        const char *why, *code;
         if (strcmp(reqs[i]->ev, "message") != 0)
             continue;
         msgpack_sbuffer_init(&att[k]);
-        if (read_message(reqs[i], &in[k], &att[k], &why) == 0) { /* else its handler refuses */
+        if (read_message(reqs[i], &in[k], &att[k], &why, &code) == 0) { /* else its handler refuses */
             posts[k] = in[k].post;
             from[k++] = reqs[i];
         } else {
@@ -264,10 +281,10 @@ int chat_on_message(chat_app_t *app, pl_service_t *svc, const proto_request_t *r
     message_in_t in;
     msgpack_sbuffer att;
     msgpack_sbuffer_init(&att);
-    const char *why = NULL;
+    const char *why = NULL, *code = "bad_request";
     int rc = 0;
-    if (read_message(req, &in, &att, &why)) {
-        pl_service_error(svc, req, "bad_request", why);
+    if (read_message(req, &in, &att, &why, &code)) {
+        pl_service_error(svc, req, code, why);
         goto done;
     }
     const chat_post_t *m = &in.post;

@@ -40,7 +40,8 @@ typedef enum {
 } proto_ftype_t;
 
 #define PF_REQUIRED 1u
-#define PF_TOO_LARGE 2u /* exceeding max is `too_large` rather than `bad_request` */
+#define PF_TOO_LARGE 2u /* a string over max is `too_large`, not `bad_request` (PF_STR_LIST:
+                           an item over item_max; too many items stay `bad_request`) */
 
 typedef struct {
     const char *name;

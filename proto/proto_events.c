@@ -33,7 +33,7 @@ static const proto_field_t f_call[] = {F_CALL, F_END};
 static const proto_field_t f_help[] = {F_HELP, F_END};
 
 static const proto_field_t f_create_conversation[] = {
-    {"participants", PF_STR_LIST, REQ, 1, 256, 128, NULL},
+    {"participants", PF_STR_LIST, REQ | BIG, 1, 256, 128, NULL}, /* BIG: an item's length */
     {"kind", PF_STR, 0, 1, 16, 0, "direct|group"},
     {"title", PF_STR, BIG, 0, 200, 0, NULL},
     F_END};
@@ -41,7 +41,7 @@ static const proto_field_t f_message[] = {
     F_CONV,
     F_CONTENT,
     {"reply_to_id", PF_INT, 0, 1, ID_MAX, 0, NULL},
-    {"temp_id", PF_ID, 0, 1, 128, 0, NULL},
+    {"temp_id", PF_ID, BIG, 1, 128, 0, NULL},
     {"attachments", PF_LIST, 0, 0, 10, 0, NULL},
     F_END};
 static const proto_field_t f_history[] = {
@@ -59,7 +59,7 @@ static const proto_field_t f_set_status[] = {
     {"status", PF_STR, REQ, 1, 16, 0, "online|away|busy|available|offline"}, F_STATUS_MSG, F_END};
 static const proto_field_t f_mentor_status[] = {F_STATUS_MSG, F_END};
 static const proto_field_t f_get_presence[] = {
-    {"user_ids", PF_STR_LIST, REQ, 0, 500, 128, NULL}, F_END};
+    {"user_ids", PF_STR_LIST, REQ | BIG, 0, 500, 128, NULL}, F_END};
 static const proto_field_t f_list_mentors[] = {{"available_only", PF_BOOL, 0, 0, 0, 0, NULL},
                                                F_END};
 static const proto_field_t f_initiate_call[] = {
@@ -233,8 +233,12 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
     case PF_ID:
         if (is_int(v, &n))
             return PROTO_OK;
-        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size < 1 ||
-            v->via.str.size > (uint32_t)f->max)
+        if (v->type == MSGPACK_OBJECT_STR && v->via.str.size > (uint32_t)f->max) {
+            snprintf(what, sizeof what, "strings are at most %" PRId64 " bytes", f->max);
+            return fail(f->flags & PF_TOO_LARGE ? PROTO_TOO_LARGE : PROTO_BAD_REQUEST, why, whylen,
+                        f->name, what);
+        }
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size < 1)
             return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
                         "must be an integer or a short non-empty string");
         return PROTO_OK;
@@ -248,6 +252,9 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
         }
         for (uint32_t i = 0; i < v->via.array.size; i++) {
             const msgpack_object *it = &v->via.array.ptr[i];
+            if (it->type == MSGPACK_OBJECT_STR && it->via.str.size > (uint32_t)f->item_max &&
+                (f->flags & PF_TOO_LARGE))
+                return fail(PROTO_TOO_LARGE, why, whylen, f->name, "items are at most 128 bytes");
             if (it->type != MSGPACK_OBJECT_STR || it->via.str.size < 1 ||
                 it->via.str.size > (uint32_t)f->item_max ||
                 pl_utf8_count(it->via.str.ptr, it->via.str.size) < 0)

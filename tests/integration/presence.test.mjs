@@ -217,6 +217,8 @@ describe('chosen status', () => {
     assert.equal(f.users[1].status, 'online');
     assert.deepEqual((await c.request({ type: 'get_presence', user_ids: [] })).users, []);
     await expectError(c, { type: 'get_presence' }, 'bad_request');
+    await expectError(c, { type: 'get_presence', user_ids: ['x'.repeat(129)] }, 'too_large');
+    await expectError(c, { type: 'get_presence', user_ids: Array.from({ length: 501 }, (_, i) => `u${i}`) }, 'bad_request');
   });
 });
 

@@ -77,6 +77,13 @@ static void test_message_validation(void)
     PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"reply_to_id\":null}") == PROTO_OK);
     PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":7}") == PROTO_OK);
     PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"\"}") == PROTO_BAD_REQUEST);
+    char long_temp[256];
+    snprintf(long_temp, sizeof long_temp, "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"%0129d\"}", 0);
+    PL_CHECK(verdict_of("message", long_temp) == PROTO_TOO_LARGE);
+    snprintf(long_temp, sizeof long_temp, "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"%0128d\"}", 0);
+    PL_CHECK(verdict_of("message", long_temp) == PROTO_OK);
+    snprintf(long_temp, sizeof long_temp, "{\"participants\":[\"%0129d\"]}", 0);
+    PL_CHECK(verdict_of("create_conversation", long_temp) == PROTO_TOO_LARGE);
     PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"attachments\":{}}") == PROTO_BAD_REQUEST);
 }
 
