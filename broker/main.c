@@ -9,11 +9,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "broker_pump.h"
 #include "pl_config.h"
 #include "pl_log.h"
+#include "pl_zmq.h"
 #include "proto.h"
 
 static volatile sig_atomic_t s_stop = 0;
@@ -24,21 +27,58 @@ static void on_signal(int sig)
     s_stop = 1;
 }
 
-static void *bind_socket(void *ctx, int type, const char *host, int port)
+/* Bind TCP on host, and a Unix socket too when BROKER_IPC_DIR is set: processes on
+   this machine may then skip the loopback TCP stack (docs/design/topology.md), while
+   the TCP port keeps serving everyone else. */
+static unsigned s_ipc_bound; /* bit per port offset whose ipc:// file this broker made */
+
+static void *bind_socket(void *ctx, int type, const char *host, const pl_broker_addr_t *addr,
+                         int offset)
 {
-    char ep[300];
-    snprintf(ep, sizeof ep, "tcp://%s:%d", host, port);
+    char tcp[300], ipc[300] = "";
+    snprintf(tcp, sizeof tcp, "tcp://%s:%d", host, addr->port + offset);
+    if (addr->ipc_dir[0])
+        pl_broker_endpoint(addr, offset, ipc, sizeof ipc);
     void *s = zmq_socket(ctx, type);
     int hwm = 100000, linger = 0;
+    const char *ep = tcp;
     if (!s || zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, ep) != 0) {
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) || zmq_bind(s, tcp) != 0 ||
+        (ipc[0] && (ep = ipc, zmq_bind(s, ipc) != 0))) {
         pl_error("cannot bind", "endpoint=%s err=\"%s\"", ep, zmq_strerror(errno));
         if (s)
             zmq_close(s);
         return NULL;
     }
+    if (ipc[0])
+        s_ipc_bound |= 1u << offset;
     return s;
+}
+
+/* The Unix socket directory is private to the user running the stack (TCP on the
+   loopback is open to every local user; this is not). */
+static int make_ipc_dir(const pl_broker_addr_t *addr)
+{
+    if (!addr->ipc_dir[0] || mkdir(addr->ipc_dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    pl_error("cannot create BROKER_IPC_DIR", "dir=%s err=\"%s\"", addr->ipc_dir, strerror(errno));
+    return -1;
+}
+
+/* libzmq leaves a bound ipc:// file behind; a later broker would replace it, but a
+   stopped stack should leave nothing. Only the files this broker bound: the TCP bind
+   comes first, so a second broker on the same port fails before it touches any.
+   Called after the sockets are closed. */
+static void remove_ipc_files(const pl_broker_addr_t *addr)
+{
+    for (int off = 0; off < PROTO_PORT_COUNT; off++) {
+        if (!(s_ipc_bound & (1u << off)))
+            continue;
+        char ep[300];
+        pl_broker_endpoint(addr, off, ep, sizeof ep);
+        unlink(ep + strlen("ipc://"));
+    }
 }
 
 int main(void)
@@ -47,9 +87,10 @@ int main(void)
         fprintf(stderr, "parley-broker: bad LOG_LEVEL or LOG_FORMAT\n");
         return 2;
     }
-    int64_t port;
-    if (pl_env_int("BROKER_PORT", 5550, 1, 65535 - 8, &port))
+    pl_broker_addr_t addr; /* port and ipc_dir; BROKER_HOST is for the others */
+    if (pl_broker_addr_from_env(&addr))
         return 2;
+    int64_t port = addr.port;
     const char *host = pl_env_str("BROKER_BIND", "127.0.0.1");
 
     void *ctx = zmq_ctx_new();
@@ -58,17 +99,17 @@ int main(void)
     broker_queue_t *queues = pump.queues;
     proto_svc_t kinds[BROKER_QUEUES] = {PROTO_SVC_CHAT, PROTO_SVC_PRESENCE, PROTO_SVC_CALL};
     int rc = 1, pumping = 0;
-    if (!ctx)
+    if (!ctx || make_ipc_dir(&addr))
         goto done;
-    pump.xsub.sock = bind_socket(ctx, ZMQ_XSUB, host, (int)port + PROTO_PORT_EVENTS_IN);
-    pump.xpub.sock = bind_socket(ctx, ZMQ_XPUB, host, (int)port + PROTO_PORT_EVENTS_OUT);
+    pump.xsub.sock = bind_socket(ctx, ZMQ_XSUB, host, &addr, PROTO_PORT_EVENTS_IN);
+    pump.xpub.sock = bind_socket(ctx, ZMQ_XPUB, host, &addr, PROTO_PORT_EVENTS_OUT);
     if (!pump.xsub.sock || !pump.xpub.sock)
         goto done;
     for (int i = 0; i < BROKER_QUEUES; i++) {
         int off = proto_svc_queue_offset(kinds[i]);
         queues[i].name = proto_svc_name(kinds[i]);
-        queues[i].front.sock = bind_socket(ctx, ZMQ_PULL, host, (int)port + off);
-        queues[i].back.sock = bind_socket(ctx, ZMQ_PUSH, host, (int)port + off + 1);
+        queues[i].front.sock = bind_socket(ctx, ZMQ_PULL, host, &addr, off);
+        queues[i].back.sock = bind_socket(ctx, ZMQ_PUSH, host, &addr, off + 1);
         if (!queues[i].front.sock || !queues[i].back.sock)
             goto done;
     }
@@ -80,7 +121,8 @@ int main(void)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pl_info("broker ready", "bind=%s ports=%lld-%lld", host, (long long)port, (long long)port + 7);
+    pl_info("broker ready", "bind=%s ports=%lld-%lld ipc_dir=%s", host, (long long)port,
+            (long long)port + PROTO_PORT_COUNT - 1, addr.ipc_dir[0] ? addr.ipc_dir : "-");
     while (!s_stop)
         if (broker_pump_run_once(&pump, 500))
             goto done;
@@ -102,5 +144,6 @@ done:
         zmq_close(pump.xpub.sock);
     if (ctx)
         zmq_ctx_term(ctx);
+    remove_ipc_files(&addr);
     return rc;
 }

@@ -20,12 +20,22 @@ int pl_broker_addr_from_env(pl_broker_addr_t *out)
     if (pl_env_int("BROKER_PORT", 5550, 1, 65535 - 8, &port))
         return -1;
     out->port = (int)port;
+    const char *dir = pl_env_str("BROKER_IPC_DIR", "");
+    if (strlen(dir) > PL_IPC_DIR_MAX) {
+        pl_error("bad configuration", "var=BROKER_IPC_DIR reason=\"longer than %d bytes\"",
+                 PL_IPC_DIR_MAX);
+        return -1;
+    }
+    snprintf(out->ipc_dir, sizeof out->ipc_dir, "%s", dir);
     return 0;
 }
 
 void pl_broker_endpoint(const pl_broker_addr_t *addr, int offset, char *out, size_t cap)
 {
-    snprintf(out, cap, "tcp://%s:%d", addr->host, addr->port + offset);
+    if (addr->ipc_dir[0])
+        snprintf(out, cap, "ipc://%s/broker-%d", addr->ipc_dir, addr->port + offset);
+    else
+        snprintf(out, cap, "tcp://%s:%d", addr->host, addr->port + offset);
 }
 
 void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offset)

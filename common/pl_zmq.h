@@ -8,14 +8,18 @@
 #include <stddef.h>
 #include <zmq.h>
 
+#define PL_IPC_DIR_MAX 80 /* leaves room for "/broker-65535" in a 107-byte socket path */
+
 typedef struct {
     char host[256];
-    int port; /* base port */
+    int port;                       /* base port */
+    char ipc_dir[PL_IPC_DIR_MAX + 1]; /* "" = TCP; else Unix sockets in this directory */
 } pl_broker_addr_t;
 
-/* Read BROKER_HOST [127.0.0.1] and BROKER_PORT [5550]; -1 (logged) when invalid. */
+/* Read BROKER_HOST [127.0.0.1], BROKER_PORT [5550] and BROKER_IPC_DIR [unset]; -1
+   (logged) when invalid. */
 int pl_broker_addr_from_env(pl_broker_addr_t *out);
-/* "tcp://host:port+offset" into out. */
+/* "tcp://host:port+offset", or "ipc://dir/broker-<port+offset>" when ipc_dir is set. */
 void pl_broker_endpoint(const pl_broker_addr_t *addr, int offset, char *out, size_t cap);
 
 /* Create a socket of `type`, apply the house options (linger, high-water marks,

@@ -27,6 +27,7 @@ int proto_svc_queue_offset(proto_svc_t svc);
 
 #define PROTO_PORT_EVENTS_IN 0  /* broker XSUB: services PUB here */
 #define PROTO_PORT_EVENTS_OUT 1 /* broker XPUB: gateways SUB here */
+#define PROTO_PORT_COUNT 8      /* the broker uses BROKER_PORT … BROKER_PORT + 7 */
 
 /* ---- Field schema -------------------------------------------------------------- */
 typedef enum {

@@ -7,6 +7,8 @@
 #   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
 #                         (default 25432, below the ephemeral port range), kept between runs, stopped on exit
 #   JWT_SECRET            unset: a fixed, printed development secret, plus sample tokens
+#   BROKER_IPC_DIR        unset: .run/zmq, so the processes of this one machine talk over
+#                         Unix sockets instead of loopback TCP (set it empty for TCP only)
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
 # Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
 # PostgreSQL. If any process dies, everything is stopped and the exit status is 1.
@@ -91,6 +93,16 @@ if [[ -z ${JWT_SECRET:-} ]]; then
 fi
 
 export DEV_TOKENS=${DEV_TOKENS:-1} # dev stack only: the demo page at / logs in via GET /dev/token
+
+# Every process of this stack runs here: ZeroMQ over Unix sockets skips the loopback
+# TCP stack (docs/design/topology.md). The broker still listens on TCP as well.
+if [[ -z ${BROKER_IPC_DIR+set} ]]; then
+  if (( ${#RUN_DIR} + 4 <= 80 )); then
+    export BROKER_IPC_DIR=$RUN_DIR/zmq
+  else
+    say "$RUN_DIR is too long a path for Unix sockets: ZeroMQ uses TCP only"
+  fi
+fi
 
 # --- processes ---------------------------------------------------------------
 start() { # start NAME BINARY: output prefixed with [NAME]

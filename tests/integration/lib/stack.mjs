@@ -38,7 +38,7 @@ const KINDS = {
 // environment of whoever runs the tests, only set by the stack.
 const CONFIG_VARS = [
   'PORT', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'CORS_ORIGIN', 'DB_CONNECTION_STRING', 'CHAT_DB_URL',
-  'PRESENCE_DB_URL', 'CALL_DB_URL', 'BROKER_HOST', 'BROKER_PORT', 'BROKER_BIND',
+  'PRESENCE_DB_URL', 'CALL_DB_URL', 'BROKER_HOST', 'BROKER_PORT', 'BROKER_BIND', 'BROKER_IPC_DIR',
   'AUTH_TIMEOUT_MS', 'TYPING_TTL_MS', 'OFFLINE_GRACE_MS', 'RING_TIMEOUT_MS', 'CALL_GRACE_MS',
   'HELP_TIMEOUT_MS', 'MAX_FRAME_BYTES', 'RATE_LIMIT_PER_S', 'RATE_LIMIT_BURST',
   'REQUEST_TIMEOUT_MS', 'LOG_LEVEL', 'LOG_FORMAT', 'JWT_ALG', 'JWT_PUBLIC_KEY_FILE',
@@ -99,7 +99,7 @@ export async function freePorts(n) {
   throw new Error(`no ${n} consecutive free ports found`);
 }
 
-async function psql(conninfo, sql) {
+export async function psql(conninfo, sql) {
   const { stdout } = await execFileP('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', conninfo, '-c', sql], {
     timeout: 30000,
   });

@@ -1,0 +1,90 @@
+// `make run`'s script, scripts/run-stack.sh, as a user meets it: it starts every
+// process, says "ready", carries messages, and Ctrl-C (SIGINT) stops everything and
+// exits 0. Its processes talk over Unix sockets in <run dir>/zmq (BROKER_IPC_DIR), and
+// nothing is left there afterwards. The database is the test cluster's (a fresh
+// database), so this test does not start a second PostgreSQL.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts, psql } from './lib/stack.mjs';
+import { DEFAULT_SECRET, eventually, httpGet, login, uid } from './lib/client.mjs';
+import { createConversation, sendMessage } from './lib/chat.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+let tmp;
+let run; // { child, out, exited }
+let port;
+let brokerPort;
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pl-run-'));
+  const db = `it_ops_run_${process.pid}`;
+  const pg = process.env.PARLEY_TEST_PG;
+  await psql(`${pg} dbname=postgres`, `CREATE DATABASE "${db}"`);
+  [port] = await freePorts(1);
+  let ports = await freePorts(8);
+  while (ports.includes(port)) ports = await freePorts(8);
+  brokerPort = ports[0];
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (/^(BROKER_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_)/.test(k)) delete env[k];
+  Object.assign(env, {
+    PARLEY_BIN_DIR: process.env.PARLEY_BIN_DIR,
+    PARLEY_RUN_DIR: tmp,
+    PORT: String(port),
+    BROKER_PORT: String(brokerPort),
+    DB_CONNECTION_STRING: `${pg} dbname=${db}`,
+    JWT_SECRET: DEFAULT_SECRET,
+    RATE_LIMIT_PER_S: '0',
+  });
+  const child = spawn('bash', [path.join(ROOT, 'scripts/run-stack.sh')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  run = { child, out: '' };
+  child.stdout.on('data', (d) => (run.out += d));
+  child.stderr.on('data', (d) => (run.out += d));
+  run.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  await eventually(async () => /\[run\] ready:/.test(run.out), { timeoutMs: 60000, what: `run-stack.sh ready; output:\n${run.out}` });
+});
+
+after(async () => {
+  if (run && run.child.exitCode === null) {
+    run.child.kill('SIGKILL');
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('make run (scripts/run-stack.sh)', () => {
+  it('is healthy and carries a message; its processes use Unix sockets in <run dir>/zmq', async () => {
+    const h = await httpGet(`http://127.0.0.1:${port}`, '/healthz');
+    assert.equal(h.status, 200, h.body);
+    const zmq = path.join(tmp, 'zmq');
+    assert.deepEqual(
+      fs.readdirSync(zmq).sort(),
+      Array.from({ length: 8 }, (_, i) => `broker-${brokerPort + i}`).sort(),
+    );
+    assert.match(run.out, /broker ready.*ipc_dir=\S*zmq/);
+    const url = `ws://127.0.0.1:${port}/`;
+    const [a, b] = [uid('a'), uid('b')];
+    const ca = await login(url, a);
+    const cb = await login(url, b);
+    const conv = await createConversation(ca, [b]);
+    await cb.next('conversation_created');
+    const sent = await sendMessage(ca, conv.conversation_id, 'hello from make run');
+    const got = await cb.next('new_message');
+    assert.equal(got.message.message_id, sent.message_id);
+    await ca.close();
+    await cb.close();
+  });
+
+  it('Ctrl-C stops every process, exits 0 and leaves no socket files', async () => {
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    assert.equal(code, 0, run.out.slice(-3000));
+    assert.match(run.out, /\[run\] stopped/);
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'zmq')), []);
+    assert.doesNotMatch(run.out, /level=error/, 'no process logged an error');
+  });
+});
