@@ -7,6 +7,7 @@
 
 #include "pl_config.h"
 #include "pl_log.h"
+#include "proto.h"
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -52,6 +53,20 @@ static int load_key(gw_config_t *cfg)
     return 0;
 }
 
+/* The contract's configurable size limits; they hold for every request this gateway
+   checks. A limit above MAX_FRAME_BYTES is allowed but the frame limit still applies. */
+static int load_limits(void)
+{
+    proto_limits_t l;
+    if (pl_env_int("MESSAGE_MAX_CHARS", PROTO_CONTENT_MAX, 1, 16 * 1024 * 1024, &l.content_max) ||
+        pl_env_int("STATUS_MESSAGE_MAX_CHARS", PROTO_STATUS_MESSAGE_MAX, 0, 1024 * 1024,
+                   &l.status_message_max) ||
+        pl_env_int("SIGNAL_MAX_BYTES", PROTO_SIGNAL_MAX, 2, 16 * 1024 * 1024, &l.signal_max))
+        return -1;
+    proto_set_limits(&l);
+    return 0;
+}
+
 int gw_config_load(gw_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -69,7 +84,7 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
         pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||
         pl_env_int("SIO_PING_TIMEOUT_MS", 20000, 100, 3600000, &cfg->sio_ping_timeout_ms) ||
-        pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
+        load_limits() || pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
         return -1;
     cfg->port = (int)port;
     cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);

@@ -43,6 +43,7 @@ typedef enum {
 #define PF_REQUIRED 1u
 #define PF_TOO_LARGE 2u /* a string over max is `too_large`, not `bad_request` (PF_STR_LIST:
                            an item over item_max; too many items stay `bad_request`) */
+#define PF_LIMIT 4u /* max is a configurable limit (proto_set_limits), found by field name */
 
 typedef struct {
     const char *name;
@@ -127,10 +128,24 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 int proto_topic(char *out, size_t cap, char prefix, const char *id, size_t idlen);
 int proto_topic_int(char *out, size_t cap, char prefix, int64_t id);
 
-/* Contract limits that are not configured per process. */
+/* The contract's size limits, defaults. The gateway checks requests against them and
+   may change them at start-up (MESSAGE_MAX_CHARS, STATUS_MESSAGE_MAX_CHARS,
+   SIGNAL_MAX_BYTES); the services trust the gateway's check. */
 #define PROTO_CONTENT_MAX 16384
 #define PROTO_STATUS_MESSAGE_MAX 140
 #define PROTO_SIGNAL_MAX 65536
+
+typedef struct {
+    int64_t content_max;        /* characters of a message's content */
+    int64_t status_message_max; /* characters of a status message */
+    int64_t signal_max;         /* bytes of a call signal's JSON text */
+} proto_limits_t;
+
+/* Replace the limits proto_check applies. Call once at start-up, before any check. */
+void proto_set_limits(const proto_limits_t *limits);
+const proto_limits_t *proto_limits(void);
+
+/* Limits that are not configurable. */
 #define PROTO_HISTORY_DEFAULT 50
 #define PROTO_HISTORY_MAX 200
 

@@ -20,8 +20,21 @@
 #define F_MSG {"message_id", PF_INT, REQ, 1, ID_MAX, 0, NULL}
 #define F_CALL {"call_id", PF_INT, REQ, 1, ID_MAX, 0, NULL}
 #define F_HELP {"request_id", PF_INT, REQ, 1, ID_MAX, 0, NULL}
-#define F_CONTENT {"content", PF_STR, REQ | BIG, 1, PROTO_CONTENT_MAX, 0, NULL}
-#define F_STATUS_MSG {"status_message", PF_STR, BIG, 0, PROTO_STATUS_MESSAGE_MAX, 0, NULL}
+static proto_limits_t s_limits = {PROTO_CONTENT_MAX, PROTO_STATUS_MESSAGE_MAX, PROTO_SIGNAL_MAX};
+
+void proto_set_limits(const proto_limits_t *limits)
+{
+    s_limits = *limits;
+}
+
+const proto_limits_t *proto_limits(void)
+{
+    return &s_limits;
+}
+
+#define F_CONTENT {"content", PF_STR, REQ | BIG | PF_LIMIT, 1, PROTO_CONTENT_MAX, 0, NULL}
+#define F_STATUS_MSG                                                                     \
+    {"status_message", PF_STR, BIG | PF_LIMIT, 0, PROTO_STATUS_MESSAGE_MAX, 0, NULL}
 #define F_REASON {"reason", PF_STR, BIG, 1, 200, 0, NULL}
 #define F_END {NULL, 0, 0, 0, 0, 0, NULL}
 
@@ -69,7 +82,7 @@ static const proto_field_t f_initiate_call[] = {
     F_END};
 static const proto_field_t f_call_reason[] = {F_CALL, F_REASON, F_END};
 static const proto_field_t f_call_signal[] = {
-    F_CALL, {"signal", PF_OBJECT, REQ | BIG, 0, PROTO_SIGNAL_MAX, 0, NULL}, F_END};
+    F_CALL, {"signal", PF_OBJECT, REQ | BIG | PF_LIMIT, 0, PROTO_SIGNAL_MAX, 0, NULL}, F_END};
 static const proto_field_t f_call_history[] = {{"limit", PF_INT, 0, 1, ID_MAX, 0, NULL},
                                                F_END};
 static const proto_field_t f_request_help[] = {
@@ -185,6 +198,19 @@ static proto_verdict_t fail(proto_verdict_t v, char *why, size_t whylen, const c
     return v;
 }
 
+static int64_t field_max(const proto_field_t *f)
+{
+    if (!(f->flags & PF_LIMIT))
+        return f->max;
+    if (strcmp(f->name, "content") == 0)
+        return s_limits.content_max;
+    if (strcmp(f->name, "status_message") == 0)
+        return s_limits.status_message_max;
+    if (strcmp(f->name, "signal") == 0)
+        return s_limits.signal_max;
+    return f->max;
+}
+
 static proto_verdict_t check_str(const proto_field_t *f, const msgpack_object *v, char *why,
                                  size_t whylen)
 {
@@ -195,11 +221,11 @@ static proto_verdict_t check_str(const proto_field_t *f, const msgpack_object *v
         return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be valid UTF-8");
     if (memchr(v->via.str.ptr, '\0', v->via.str.size)) /* text columns and C strings */
         return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must not contain NUL characters");
-    if (n < f->min || n > f->max) {
+    int64_t max = field_max(f);
+    if (n < f->min || n > max) {
         char what[96];
-        snprintf(what, sizeof what, "must be %" PRId64 " to %" PRId64 " characters", f->min,
-                 f->max);
-        return fail(n > f->max && (f->flags & PF_TOO_LARGE) ? PROTO_TOO_LARGE : PROTO_BAD_REQUEST,
+        snprintf(what, sizeof what, "must be %" PRId64 " to %" PRId64 " characters", f->min, max);
+        return fail(n > max && (f->flags & PF_TOO_LARGE) ? PROTO_TOO_LARGE : PROTO_BAD_REQUEST,
                     why, whylen, f->name, what);
     }
     if (f->one_of && !one_of(f->one_of, v->via.str.ptr, v->via.str.size)) {
@@ -273,7 +299,7 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
     case PF_OBJECT:
         if (v->type != MSGPACK_OBJECT_MAP)
             return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be an object");
-        if (f->max > 0) {
+        if (field_max(f) > 0) {
             /* The limit is on the JSON text the client sent; re-serialising gives the
                compact size, which is what a relay would forward. */
             pl_buf_t b;
@@ -283,8 +309,9 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
             pl_buf_free(&b);
             if (rc != 0)
                 return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be plain JSON");
-            if ((int64_t)len > f->max) {
-                snprintf(what, sizeof what, "must be at most %" PRId64 " bytes of JSON", f->max);
+            if ((int64_t)len > field_max(f)) {
+                snprintf(what, sizeof what, "must be at most %" PRId64 " bytes of JSON",
+                         field_max(f));
                 return fail(PROTO_TOO_LARGE, why, whylen, f->name, what);
             }
         }

@@ -132,6 +132,25 @@ static void test_signal_limit(void)
     free(json);
 }
 
+/* proto_set_limits moves exactly the three configurable limits, and back. */
+static void test_configured_limits(void)
+{
+    const proto_limits_t saved = *proto_limits();
+    proto_limits_t l = {5, 3, 20};
+    proto_set_limits(&l);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"12345\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"123456\"}") == PROTO_TOO_LARGE);
+    PL_CHECK(verdict_of("edit_message", "{\"message_id\":1,\"content\":\"123456\"}") == PROTO_TOO_LARGE);
+    PL_CHECK(verdict_of("set_status", "{\"status\":\"away\",\"status_message\":\"abc\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("set_status", "{\"status\":\"away\",\"status_message\":\"abcd\"}") == PROTO_TOO_LARGE);
+    PL_CHECK(verdict_of("call_signal", "{\"call_id\":1,\"signal\":{\"a\":\"0123456789ab\"}}") == PROTO_OK); /* 20 bytes */
+    PL_CHECK(verdict_of("call_signal", "{\"call_id\":1,\"signal\":{\"a\":\"0123456789abc\"}}") == PROTO_TOO_LARGE);
+    /* limits that are not configurable do not move */
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[\"a\"],\"title\":\"a title of 20 chars!\"}") == PROTO_OK);
+    proto_set_limits(&saved);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"123456\"}") == PROTO_OK);
+}
+
 static void test_topics(void)
 {
     char t[PROTO_TOPIC_MAX];
@@ -245,6 +264,7 @@ static const pl_test_case_t cases[] = {
     {"content_limit_counts_code_points", test_content_limit_counts_code_points},
     {"enums_and_lists", test_enums_and_lists},
     {"signal_limit", test_signal_limit},
+    {"configured_limits", test_configured_limits},
     {"topics", test_topics},
     {"request_round_trip", test_request_round_trip},
     {"request_decode_rejects_garbage", test_request_decode_rejects_garbage},
