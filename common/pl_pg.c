@@ -22,11 +22,14 @@ static void log_pg_error(const char *what, const char *msg)
     pl_error("database error", "op=%s err=\"%s\"", what, line);
 }
 
-PGconn *pl_pg_connect(const char *conninfo, int wait_ms)
+PGconn *pl_pg_connect(const char *conninfo, const char *app, int wait_ms)
 {
     int64_t deadline = pl_mono_ms() + wait_ms;
+    /* dbname with expand_dbname: the whole conninfo string or URL is read from it */
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {conninfo, app, NULL};
     for (;;) {
-        PGconn *db = PQconnectdb(conninfo);
+        PGconn *db = PQconnectdbParams(keys, values, 1);
         if (db && PQstatus(db) == CONNECTION_OK)
             return db;
         int last = pl_mono_ms() >= deadline;

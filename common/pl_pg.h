@@ -9,8 +9,9 @@
 #include <stdint.h>
 
 /* Connect, retrying until `wait_ms` passes (a database starting alongside us is
-   normal). NULL with one clear log line when it cannot. */
-PGconn *pl_pg_connect(const char *conninfo, int wait_ms);
+   normal). NULL with one clear log line when it cannot. `app` names the connection
+   in pg_stat_activity unless the conninfo sets application_name itself. */
+PGconn *pl_pg_connect(const char *conninfo, const char *app, int wait_ms);
 
 /* Run fixed SQL that returns no rows; 0 or -1 (logged with `what`). */
 int pl_pg_exec(PGconn *db, const char *sql, const char *what);

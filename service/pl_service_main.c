@@ -21,7 +21,9 @@ int pl_service_main(const char *log_name, const char *db_var, const char *schema
     int64_t wait_ms;
     if (pl_env_int("DB_CONNECT_TIMEOUT_MS", 10000, 0, 600000, &wait_ms))
         return 2;
-    PGconn *db = pl_pg_connect(dsn, (int)wait_ms);
+    char app_name[64];
+    snprintf(app_name, sizeof app_name, "parley-%s", log_name);
+    PGconn *db = pl_pg_connect(dsn, app_name, (int)wait_ms);
     if (!db)
         return 1;
     if (pl_pg_migrate(db, schema, migrations)) {

@@ -17,6 +17,17 @@ after(async () => {
   await stack?.stop();
 });
 
+describe('database connections', () => {
+  // before the logs tests below, which stop the stack
+  it('each service names itself in pg_stat_activity (application_name parley-<service>)', async () => {
+    const names = await stack.sql(
+      "SELECT string_agg(n, ',' ORDER BY n) FROM (SELECT DISTINCT application_name AS n FROM pg_stat_activity" +
+        " WHERE datname = current_database() AND application_name LIKE 'parley-%') x",
+    );
+    assert.equal(names, 'parley-call,parley-chat,parley-presence');
+  });
+});
+
 describe('logs', () => {
   it('carry no message content, tokens or secrets, at debug level', async () => {
     const ua = uid('la');
