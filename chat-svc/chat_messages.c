@@ -12,6 +12,7 @@
 
 #include "chat_pack.h"
 #include "chat_store.h"
+#include "chat_temp_id.h"
 #include "pl_clock.h"
 #include "pl_mp.h"
 
@@ -163,29 +164,23 @@ static void publish_new_message(pl_service_t *svc, const proto_request_t *req, i
     pl_service_end(svc);
 }
 
-/* temp_id may be a string or an integer; both are stored as text. */
-static chat_str_t temp_id_text(const proto_request_t *req, char *num, size_t cap)
+/* temp_id in its stored form (chat_temp_id.h), or {NULL, 0} when there is none. */
+static chat_str_t temp_id_text(const proto_request_t *req, char *buf, size_t cap)
 {
     chat_str_t t = {NULL, 0};
-    const msgpack_object *o = pl_mp_get(req->body, "temp_id");
-    int64_t v;
-    if (o && o->type == MSGPACK_OBJECT_STR) {
-        t.ptr = o->via.str.ptr;
-        t.len = o->via.str.size;
-    } else if (pl_mp_as_int(o, &v) == 0) {
-        t.len = (size_t)snprintf(num, cap, "%lld", (long long)v);
-        t.ptr = num;
-    }
+    t.len = chat_temp_id_store(pl_mp_get(req->body, "temp_id"), buf, cap);
+    if (t.len)
+        t.ptr = buf;
     return t;
 }
 
 /* A message request read into what the store needs. The strings point into the
-   request, `num` (an integer temp_id as text) and `att` (the caller's buffer, which
+   request, `temp` (the stored form of temp_id) and `att` (the caller's buffer, which
    receives the normalised attachments). */
 typedef struct {
     chat_post_t post;
     int64_t reply;
-    char num[24];
+    char temp[CHAT_TEMP_ID_STORED_MAX];
 } message_in_t;
 
 /* Read and check a message request the gateway already validated against proto/.
@@ -205,7 +200,7 @@ static int read_message(const proto_request_t *req, message_in_t *in, msgpack_sb
         *why = "content: must not contain NUL characters";
         return -1;
     }
-    m->temp_id = temp_id_text(req, in->num, sizeof in->num);
+    m->temp_id = temp_id_text(req, in->temp, sizeof in->temp);
     if (normalise_attachments(pl_mp_get(req->body, "attachments"), att, why, code))
         return -1;
     m->attachments.ptr = att->size ? att->data : NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "chat_store.h"
+#include "chat_temp_id.h"
 #include "pl_clock.h"
 #include "pl_mp.h"
 #include "pl_pg.h"
@@ -151,7 +152,10 @@ void chat_pack_message(msgpack_packer *pk, const PGresult *r, int row, const PGr
     chat_pack_time(pk, "created_at", r, row, HC_CREATED);
     chat_pack_time(pk, "edited_at", r, row, HC_EDITED);
     pl_pack_kv_bool(pk, "deleted", deleted);
-    pack_text(pk, "temp_id", r, row, HC_TEMP);
+    if (pl_pg_null(r, row, HC_TEMP))
+        pl_pack_kv_nil(pk, "temp_id");
+    else
+        chat_temp_id_pack(pk, PQgetvalue(r, row, HC_TEMP), (size_t)PQgetlength(r, row, HC_TEMP));
     pl_pack_str(pk, "reactions");
     chat_pack_reactions(pk, reactions, id);
 }

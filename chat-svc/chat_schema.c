@@ -406,4 +406,15 @@ const pl_migration_t chat_migrations[] = {
      "  RETURN QUERY SELECT 'ok'::text, v_new, v_new > v_old,"
      "    (extract(epoch FROM coalesce(v_at, clock_timestamp())) * 1000000)::bigint;"
      "END $$;"},
+    {5,
+     /* temp_id keeps its type (chat_temp_id.h): from now on an integer is stored as
+        '#N' and a string that starts with '#' gets one more '#'. Strings stored
+        before that start with '#' get it now, longest first, so that no row ever
+        takes a value another row still holds (the unique index checks each row). */
+     "DO $$DECLARE r record; BEGIN"
+     "  FOR r IN SELECT id FROM chat.messages WHERE temp_id LIKE '#%'"
+     "             ORDER BY length(temp_id) DESC LOOP"
+     "    UPDATE chat.messages SET temp_id = '#' || temp_id WHERE id = r.id;"
+     "  END LOOP;"
+     "END $$;"},
     {0, NULL}};

@@ -8,6 +8,7 @@
 #include "chat_members.h"
 #include "chat_pack.h"
 #include "chat_store.h"
+#include "chat_temp_id.h"
 #include "pl_buf.h"
 #include "pl_json.h"
 #include "pl_mp.h"
@@ -106,6 +107,73 @@ static void test_message_object(void)
     free(j);
 }
 
+/* A temp_id's stored form, and the JSON it packs back to. */
+static char *temp_round_trip(const char *json, char *stored, size_t cap, size_t *len)
+{
+    msgpack_sbuffer in, out;
+    msgpack_sbuffer_init(&in);
+    msgpack_sbuffer_init(&out);
+    char *back = NULL, err[64];
+    if (pl_json_to_msgpack(json, strlen(json), &in, err, sizeof err) == 0) {
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        size_t off = 0;
+        if (msgpack_unpack_next(&up, in.data, in.size, &off) == MSGPACK_UNPACK_SUCCESS) {
+            *len = chat_temp_id_store(&up.data, stored, cap);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 1);
+            chat_temp_id_pack(&pk, stored, *len);
+            back = json_of(&out);
+        }
+        msgpack_unpacked_destroy(&up);
+    }
+    msgpack_sbuffer_destroy(&in);
+    msgpack_sbuffer_destroy(&out);
+    return back;
+}
+
+static void test_temp_id_keeps_its_type(void)
+{
+    static const struct {
+        const char *json, *stored, *back;
+    } cases[] = {
+        {"12345", "#12345", "{\"temp_id\":12345}"},
+        {"-7", "#-7", "{\"temp_id\":-7}"},
+        {"\"12345\"", "12345", "{\"temp_id\":\"12345\"}"},
+        {"\"c-17\"", "c-17", "{\"temp_id\":\"c-17\"}"},
+        {"\"#1\"", "##1", "{\"temp_id\":\"#1\"}"},
+        {"\"#\"", "##", "{\"temp_id\":\"#\"}"},
+        {"\"##x\"", "###x", "{\"temp_id\":\"##x\"}"},
+        {"9223372036854775807", "#9223372036854775807", "{\"temp_id\":9223372036854775807}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char stored[CHAT_TEMP_ID_STORED_MAX + 1];
+        size_t len = 0;
+        char *back = temp_round_trip(cases[i].json, stored, CHAT_TEMP_ID_STORED_MAX, &len);
+        stored[len] = '\0';
+        PL_CHECK_STR(stored, cases[i].stored);
+        PL_CHECK_STR(back, cases[i].back);
+        free(back);
+    }
+    /* rows from before migration 5: plain digits and '#' + non-digits stay strings */
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    chat_temp_id_pack(&pk, "#12a", 4);
+    char *j = json_of(&out);
+    PL_CHECK_STR(j, "{\"temp_id\":\"#12a\"}");
+    free(j);
+    msgpack_sbuffer_destroy(&out);
+    /* no temp_id: nil, a float, a map */
+    msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
+    char buf[8];
+    PL_CHECK(chat_temp_id_store(&nil, buf, sizeof buf) == 0);
+    PL_CHECK(chat_temp_id_store(NULL, buf, sizeof buf) == 0);
+}
+
 static void test_deleted_message_is_blank(void)
 {
     /* Even if a row still held content, a deleted message shows none. */
@@ -198,6 +266,7 @@ static void test_batch_order(void)
 static const pl_test_case_t cases[] = {
     {"reactions_grouped_in_order", test_reactions_grouped_in_order},
     {"message_object", test_message_object},
+    {"temp_id_keeps_its_type", test_temp_id_keeps_its_type},
     {"deleted_message_is_blank", test_deleted_message_is_blank},
     {"conversation_object", test_conversation_object},
     {"members_cache", test_members_cache},

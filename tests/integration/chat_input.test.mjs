@@ -182,6 +182,30 @@ describe('refusals and retries keep seq gapless', () => {
     assert.notEqual(s2.message_id, s.message_id);
   });
 
+  it('temp_id keeps its type everywhere: 12345 and "12345" are two temp_ids; history, edits and deletes give each back as sent', async () => {
+    const { a1, b1, cid } = await pair();
+    const sent = [];
+    for (const temp_id of [12345, '12345', '#7', '##x', -3]) {
+      const s = await sendMessage(a1, cid, `temp ${JSON.stringify(temp_id)}`, { temp_id });
+      assert.deepEqual(s.temp_id, temp_id, 'message_sent echoes it');
+      assert.deepEqual((await b1.next('new_message')).message.temp_id, temp_id, 'new_message carries it');
+      sent.push(s);
+    }
+    assert.equal(new Set(sent.map((s) => s.message_id)).size, 5, 'five temp_ids, five messages');
+    for (const [i, temp_id] of [12345, '12345', '#7', '##x', -3].entries()) {
+      const again = await sendMessage(a1, cid, 'retry', { temp_id });
+      assert.equal(again.message_id, sent[i].message_id, `a retry of ${JSON.stringify(temp_id)} gets the original`);
+    }
+    const msgs = await fullHistory(b1, cid);
+    assert.deepEqual(msgs.map((m) => m.temp_id), [12345, '12345', '#7', '##x', -3]);
+    const edited = await a1.request({ type: 'edit_message', message_id: sent[0].message_id, content: 'edited' });
+    assert.equal(edited.type, 'message_updated');
+    assert.strictEqual(edited.message.temp_id, 12345);
+    const deleted = await a1.request({ type: 'delete_message', message_id: sent[2].message_id });
+    assert.equal(deleted.type, 'message_deleted');
+    assert.strictEqual(deleted.message.temp_id, '#7');
+  });
+
   it('temp_id: empty or not a string/integer → bad_request; longer than 128 bytes → too_large', async () => {
     const { a1, cid } = await pair();
     for (const temp_id of ['', { a: 1 }, [1], 1.5, true]) {
@@ -210,5 +234,30 @@ describe('conversation limits', () => {
     assertError(long, 'too_large', long.id);
     const ok = await createConversation(c, Array.from({ length: 255 }, (_, i) => `q-${i}-${uid('q')}`), { kind: 'group', title: 't'.repeat(200) });
     assert.equal(ok.participants.length, 256);
+  });
+});
+
+// Last: it restarts chat-svc.
+describe('migration 5 on an existing database', () => {
+  it("string temp_ids stored before it that start with '#' keep their value and their retries", async () => {
+    const { a1, b1, cid } = await pair();
+    const one = await sendMessage(a1, cid, 'old one', { temp_id: 'old-1' });
+    const two = await sendMessage(a1, cid, 'old two', { temp_id: 'old-2' });
+    await stack.kill('chat', 'SIGTERM');
+    // what migration 4 left for the strings "#a" and "##a": stored as sent
+    await stack.sql(
+      `UPDATE chat.messages SET temp_id = '#a' WHERE id = ${one.message_id};` +
+        ` UPDATE chat.messages SET temp_id = '##a' WHERE id = ${two.message_id};` +
+        ' DELETE FROM chat.schema_migrations WHERE version >= 5',
+    );
+    await stack.restart('chat');
+    const stored = await stack.sql(
+      `SELECT string_agg(temp_id, ',' ORDER BY id) FROM chat.messages WHERE id IN (${one.message_id}, ${two.message_id})`,
+    );
+    assert.equal(stored, '##a,###a');
+    const msgs = await fullHistory(b1, cid);
+    assert.deepEqual(msgs.map((m) => m.temp_id), ['#a', '##a']);
+    const retry = await sendMessage(a1, cid, 'old one', { temp_id: '#a' });
+    assert.equal(retry.message_id, one.message_id, 'a retry after the upgrade finds the original');
   });
 });
