@@ -164,7 +164,16 @@ static void on_message_sent(bench_t *b, const bench_frame_t *f, int64_t t)
     m->flags = (uint8_t)((m->flags | M_ACKED) & ~M_FAILED);
     b->r->acked++;
     b->m_deliv_acked += m->ndeliv;
-    bench_hist_record(&b->r->ack, age_us(m->t_ns, t));
+    uint64_t us = age_us(m->t_ns, t);
+    bench_hist_record(&b->r->ack, us);
+    int64_t slot = (m->t_ns - b->t_meas_ns) / 100000000;
+    if (b->r->slots && slot >= 0 && slot < b->r->nslots) {
+        struct bench_slot *s = &b->r->slots[slot];
+        s->acks++;
+        s->over_10ms += us > 10000;
+        if (us > s->max_us)
+            s->max_us = us;
+    }
 }
 
 static void on_new_message(bench_t *b, conn_t *c, const bench_frame_t *f, int64_t t)

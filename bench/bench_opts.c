@@ -36,6 +36,8 @@ static void usage(FILE *out)
                  "  --pg-port P          PostgreSQL port of the stack (TCP or Unix socket)\n"
                  "  --run-id ID          prefix of the user ids [random]\n"
                  "  --quiet              no per-second progress on stderr\n"
+                 "  --timeline FILE      write the window's acks per 100 ms as CSV: when sent,\n"
+                 "                       how many, the slowest, and how many over 10 ms\n"
                  "  --verbose            libwebsockets warnings on stderr\n"
                  "  --help\n");
 }
@@ -178,6 +180,7 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
         O_PGPORT,
         O_RUNID,
         O_QUIET,
+        O_TIMELINE,
         O_VERBOSE,
         O_HELP
     };
@@ -199,6 +202,7 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
         {"pg-port", required_argument, NULL, O_PGPORT},
         {"run-id", required_argument, NULL, O_RUNID},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"timeline", required_argument, NULL, O_TIMELINE},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -255,6 +259,9 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
             break;
         case O_RUNID:
             snprintf(o->run_id, sizeof o->run_id, "%s", optarg);
+            break;
+        case O_TIMELINE:
+            o->timeline = optarg;
             break;
         case O_QUIET:
             o->quiet = 1;

@@ -25,6 +25,7 @@ typedef struct {
     int quiet;           /* no progress lines on stderr */
     int verbose;         /* libwebsockets warnings */
     const char *pids;    /* --pids spec or NULL */
+    const char *timeline; /* --timeline FILE or NULL */
     int pg_port;         /* 0 = auto */
     char run_id[24];     /* prefix of user ids, unique per run */
 } bench_opts_t;

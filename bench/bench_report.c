@@ -1,7 +1,9 @@
 /*  bench_report: human table and JSON line (see bench_report.h). */
 #include "bench_report.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 static double ms(uint64_t us)
 {
@@ -235,4 +237,24 @@ void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r
     fputc(',', out);
     json_cpu(out, r);
     fprintf(out, "}\n");
+}
+
+int bench_report_timeline(const char *path, const bench_result_t *r)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "parley-bench: --timeline %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "sent_s,acks,max_ms,over_10ms\n");
+    for (int i = 0; i < r->nslots; i++) {
+        const struct bench_slot *s = &r->slots[i];
+        fprintf(f, "%.1f,%u,%.2f,%u\n", i / 10.0, s->acks, (double)s->max_us / 1000.0,
+                s->over_10ms);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "parley-bench: --timeline %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -13,5 +13,7 @@
 
 void bench_report_text(FILE *out, const bench_opts_t *o, const bench_result_t *r);
 void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r);
+/* --timeline: one CSV row per 100 ms of the window. 0, or -1 (said on stderr). */
+int bench_report_timeline(const char *path, const bench_result_t *r);
 
 #endif

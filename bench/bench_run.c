@@ -512,6 +512,14 @@ int bench_run(const bench_opts_t *opts, bench_result_t *res)
     bench_hist_init(&res->ack);
     bench_hist_init(&res->deliv);
     bench_hist_init(&res->lag);
+    if (opts->timeline) {
+        res->nslots = opts->duration_s * 10;
+        res->slots = calloc((size_t)res->nslots, sizeof *res->slots);
+        if (!res->slots) {
+            fprintf(stderr, "parley-bench: out of memory\n");
+            return -1;
+        }
+    }
     if (bench_procs_init(&res->procs, opts->pids, opts->port, opts->pg_port)) {
         fprintf(stderr, "parley-bench: bad --pids list\n");
         return -1;
@@ -552,4 +560,6 @@ int bench_run(const bench_opts_t *opts, bench_result_t *res)
 void bench_result_free(bench_result_t *res)
 {
     bench_procs_free(&res->procs);
+    free(res->slots);
+    res->slots = NULL;
 }

@@ -53,6 +53,12 @@ typedef struct {
     bench_hist_t ack;   /* send -> message_sent, us */
     bench_hist_t deliv; /* send -> new_message at each other participant, us */
     bench_hist_t lag;   /* scheduled -> written by the tool, us */
+    /* --timeline: acks by the 100 ms slot of their scheduled send time */
+    struct bench_slot {
+        uint32_t acks, over_10ms;
+        uint64_t max_us;
+    } *slots;
+    int nslots;
 
     /* whole run */
     uint64_t errors[BENCH_E_COUNT];

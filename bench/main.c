@@ -62,6 +62,8 @@ int main(int argc, char **argv)
     bench_report_text(stdout, &opts, &res);
     if (opts.json)
         bench_report_json(stdout, &opts, &res);
+    if (opts.timeline && bench_report_timeline(opts.timeline, &res))
+        rc = -1;
     fflush(stdout);
     bench_result_free(&res);
     alarm(0);

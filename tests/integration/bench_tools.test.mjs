@@ -7,6 +7,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePorts } from './lib/stack.mjs';
@@ -55,10 +57,20 @@ async function bench(args) {
 
 describe('parley-bench against the bare relay', () => {
   it('counts every message acknowledged and delivered once to every other member', async () => {
+    const timeline = path.join(os.tmpdir(), `pl-timeline-${process.pid}.csv`);
     const { code, report } = await bench([
       '--secret', SECRET, '--users', '40', '--room-size', '10', '--rate', '200',
-      '--duration', '2', '--warmup', '1', '--pids', `gateway:${relay.pid}`,
+      '--duration', '2', '--warmup', '1', '--pids', `gateway:${relay.pid}`, '--timeline', timeline,
     ]);
+    // --timeline: 20 slots of 100 ms that account for every acknowledged message
+    const rows = fs.readFileSync(timeline, 'utf8').trim().split('\n');
+    fs.rmSync(timeline);
+    assert.equal(rows[0], 'sent_s,acks,max_ms,over_10ms');
+    assert.equal(rows.length, 21);
+    const slots = rows.slice(1).map((r) => r.split(',').map(Number));
+    assert.deepEqual(slots.map((x) => x[0]), Array.from({ length: 20 }, (_, i) => i / 10));
+    assert.equal(slots.reduce((n, x) => n + x[1], 0), report.acked);
+    assert.ok(Math.max(...slots.map((x) => x[2])) <= report.ack_ms.max + 0.01, 'no slot is slower than the slowest ack');
     assert.equal(code, 0);
     assert.equal(report.rooms_ready, 4);
     assert.equal(report.scheduled, 400);
