@@ -17,8 +17,8 @@
 int call_config_from_env(call_cfg_t *cfg)
 {
     const int64_t day = 86400000;
-    if (pl_env_int("RING_TIMEOUT_MS", 30000, 100, day, &cfg->ring_ms) ||
-        pl_env_int("HELP_TIMEOUT_MS", 120000, 100, 7 * day, &cfg->help_ms) ||
+    if (pl_env_int("RING_TIMEOUT_MS", 30000, 1, day, &cfg->ring_ms) ||
+        pl_env_int("HELP_TIMEOUT_MS", 120000, 1, 7 * day, &cfg->help_ms) ||
         pl_env_int("CALL_GRACE_MS", 15000, 0, day, &cfg->grace_ms) ||
         pl_env_int("CALL_ASK_TIMEOUT_MS", 1000, 10, 60000, &cfg->ask_ms) ||
         pl_env_int("CALL_TICK_MS", 200, 10, 60000, &cfg->tick_ms))

@@ -72,14 +72,14 @@ int gw_config_load(gw_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     int64_t port;
     if (pl_env_int("PORT", 8080, 1, 65535, &port) ||
-        pl_env_int("AUTH_TIMEOUT_MS", 10000, 100, 3600000, &cfg->auth_timeout_ms) ||
+        pl_env_int("AUTH_TIMEOUT_MS", 10000, 1, 3600000, &cfg->auth_timeout_ms) ||
         pl_env_int("MAX_FRAME_BYTES", 131072, 1024, 16 * 1024 * 1024, &cfg->max_frame_bytes) ||
         pl_env_int("RATE_LIMIT_PER_S", 20, 0, 1000000, &cfg->rate_per_s) ||
         pl_env_int("RATE_LIMIT_BURST", 40, 1, 1000000, &cfg->rate_burst) ||
-        pl_env_int("REQUEST_TIMEOUT_MS", 5000, 100, 600000, &cfg->request_timeout_ms) ||
+        pl_env_int("REQUEST_TIMEOUT_MS", 5000, 1, 600000, &cfg->request_timeout_ms) ||
         pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
-        pl_env_int("TYPING_TTL_MS", 6000, 100, 600000, &cfg->typing_ttl_ms) ||
+        pl_env_int("TYPING_TTL_MS", 6000, 1, 600000, &cfg->typing_ttl_ms) ||
         pl_env_int("REQUEST_FLUSH_MS", 1, 0, 100, &cfg->request_flush_ms) ||
         pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
         pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||

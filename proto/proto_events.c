@@ -39,7 +39,8 @@ const proto_limits_t *proto_limits(void)
 #define F_END {NULL, 0, 0, 0, 0, 0, NULL}
 
 static const proto_field_t f_none[] = {F_END};
-static const proto_field_t f_auth[] = {{"token", PF_STR, REQ, 1, 8192, 0, NULL}, F_END};
+/* An empty token is a bad token (unauthenticated), not a malformed frame. */
+static const proto_field_t f_auth[] = {{"token", PF_STR, REQ, 0, 8192, 0, NULL}, F_END};
 static const proto_field_t f_conv[] = {F_CONV, F_END};
 static const proto_field_t f_msg[] = {F_MSG, F_END};
 static const proto_field_t f_call[] = {F_CALL, F_END};

@@ -22,6 +22,10 @@ before(async () => {
       MESSAGE_MAX_CHARS: String(CONTENT),
       STATUS_MESSAGE_MAX_CHARS: String(STATUS),
       SIGNAL_MAX_BYTES: String(SIGNAL),
+      // timers far below their defaults, as a test harness sets them (running.md)
+      TYPING_TTL_MS: '50',
+      RING_TIMEOUT_MS: '50',
+      HELP_TIMEOUT_MS: '50',
     },
   });
   url = stack.url();
@@ -66,5 +70,16 @@ describe('configured size limits', () => {
     // exactly at the limit the gateway passes it on: call-svc answers for the unknown call
     const at = await c.request({ type: 'call_signal', call_id: 987654, signal: pad(SIGNAL) });
     assertError(at, 'not_found', at.id);
+  });
+
+  it('timers accept values under 100 ms: TYPING_TTL_MS=50 expires a typing indicator at once', async () => {
+    const [a, b] = [uid('a'), uid('b')];
+    const ca = await login(url, a);
+    const cb = await login(url, b);
+    const conv = await createConversation(ca, [b]);
+    await cb.next('conversation_created');
+    await ca.request({ type: 'typing_start', conversation_id: conv.conversation_id });
+    assert.equal((await cb.next('user_typing')).is_typing, true);
+    assert.equal((await cb.next('user_typing', 5000)).is_typing, false);
   });
 });
