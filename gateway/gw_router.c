@@ -270,6 +270,24 @@ static int read_id(const msgpack_object *root, char *out, size_t cap)
     return rc;
 }
 
+/* An id we do not keep (a string over 128 bytes, a number that is not an int64) is
+   still given back on its refusal when it is a string or a number, so the client can
+   match the one answer its request gets. The frame limit bounds its size. */
+static void refuse_id(gw_t *gw, gw_conn_t *c, const msgpack_object *id)
+{
+    const char *why = "id: must be a string of at most 128 bytes or an integer";
+    pl_buf_t raw;
+    pl_buf_init(&raw, 0);
+    int scalar = id->type == MSGPACK_OBJECT_STR || id->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                 id->type == MSGPACK_OBJECT_NEGATIVE_INTEGER || id->type == MSGPACK_OBJECT_FLOAT32 ||
+                 id->type == MSGPACK_OBJECT_FLOAT64;
+    if (scalar && pl_msgpack_to_json(id, &raw) == 0 && raw.data)
+        gw_send_error(gw, c, raw.data, "bad_request", why);
+    else
+        gw_send_error(gw, c, NULL, "bad_request", why);
+    pl_buf_free(&raw);
+}
+
 static int event_index(const proto_event_t *ev)
 {
     size_t n;
@@ -282,7 +300,7 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
 {
     char id_json[ID_JSON_MAX];
     if (read_id(root, id_json, sizeof id_json) != 0) {
-        gw_send_error(gw, c, NULL, "bad_request", "id: must be a string of at most 128 bytes or an integer");
+        refuse_id(gw, c, pl_mp_get(root, "id"));
         return;
     }
     if (!gw_conn_admit(gw, c, pl_mono_ms())) {

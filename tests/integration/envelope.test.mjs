@@ -138,6 +138,20 @@ describe('correlation ids', () => {
     assertError(e, 'bad_request', 7);
   });
 
+  it('an id it cannot use (a string over 128 bytes, a float) is refused bad_request, and still echoed', async () => {
+    const c = await me();
+    const long = 'i'.repeat(200);
+    for (const id of [long, 1.5]) {
+      const f = await c.request({ type: 'ping', id });
+      assertError(f, 'bad_request', id);
+    }
+    c.send({ type: 'ping', id: { not: 'scalar' } });
+    const f = await c.next('error');
+    assert.equal(f.code, 'bad_request');
+    assert.equal(f.id, undefined, 'an object cannot be echoed as an id');
+    assert.equal((await c.request({ type: 'ping', id: 'still-fine' })).type, 'pong');
+  });
+
   it('a request without id gets its answer without id', async () => {
     const c = await me();
     const peer = uid('peer');
