@@ -27,11 +27,11 @@ static void on_signal(int sig)
     s_stop = 1;
 }
 
+static unsigned s_ipc_bound; /* bit per port offset whose ipc:// file this broker made */
+
 /* Bind TCP on host, and a Unix socket too when BROKER_IPC_DIR is set: processes on
    this machine may then skip the loopback TCP stack (docs/design/topology.md), while
    the TCP port keeps serving everyone else. */
-static unsigned s_ipc_bound; /* bit per port offset whose ipc:// file this broker made */
-
 static void *bind_socket(void *ctx, int type, const char *host, const pl_broker_addr_t *addr,
                          int offset)
 {

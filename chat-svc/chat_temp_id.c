@@ -16,7 +16,7 @@ size_t chat_temp_id_store(const msgpack_object *o, char *out, size_t cap)
         return 0;
     if (o->type == MSGPACK_OBJECT_STR) {
         size_t n = o->via.str.size, hash = n > 0 && o->via.str.ptr[0] == '#';
-        if (n == 0 || n + hash > cap)
+        if (n == 0 || n + hash > cap) /* the gateway allows 1..128 bytes: not reached */
             return 0;
         out[0] = '#';
         memcpy(out + hash, o->via.str.ptr, n);

@@ -5,8 +5,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
-import { login, sleep, uid } from './lib/client.mjs';
-import { createConversation, fullHistory, assertGapless } from './lib/chat.mjs';
+import { sleep } from './lib/client.mjs';
+import { assertGapless, fullHistory, twoInConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
@@ -21,12 +21,7 @@ after(async () => {
 
 describe('requests while no chat-svc is connected', () => {
   it('wait at the broker and are served in order when an instance connects', async () => {
-    const [a, b] = [uid('a'), uid('b')];
-    const ca = await login(url, a);
-    const cb = await login(url, b);
-    const conv = await createConversation(ca, [b]);
-    await cb.next('conversation_created');
-    const cid = conv.conversation_id;
+    const { ca, cb, cid } = await twoInConversation(url);
 
     await stack.kill('chat', 'SIGTERM');
     await sleep(500); // the broker sees the instance's connection close

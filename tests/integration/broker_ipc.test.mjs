@@ -9,8 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startStack } from './lib/stack.mjs';
-import { login, uid } from './lib/client.mjs';
-import { createConversation, sendMessage } from './lib/chat.mjs';
+import { sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const EVENTS_OUT = 1; // broker XPUB: gateways and services subscribe here
 const CHAT_BACK = 3; // broker PUSH to chat-svc instances (proto.h: chat queue offset 2, back + 1)
@@ -56,12 +55,8 @@ describe('BROKER_IPC_DIR', () => {
     const file = (off) => path.join(dir, `broker-${stack.brokerPort + off}`);
     assert.ok(connectedTo(file(EVENTS_OUT)) >= 1, 'someone subscribes to events over the Unix socket');
     assert.equal(connectedTo(file(CHAT_BACK)), 0, 'chat-svc takes its requests over TCP');
-    const [a, b] = [uid('a'), uid('b')];
-    const ca = await login(stack.url(), a);
-    const cb = await login(stack.url(), b);
-    const conv = await createConversation(ca, [b]);
-    await cb.next('conversation_created');
-    const sent = await sendMessage(ca, conv.conversation_id, 'over two transports');
+    const { ca, cb, cid } = await twoInConversation(stack.url());
+    const sent = await sendMessage(ca, cid, 'over two transports');
     const got = await cb.next('new_message');
     assert.equal(got.message.message_id, sent.message_id);
     assert.equal(got.message.content, 'over two transports');

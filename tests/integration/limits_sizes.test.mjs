@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { createConversation, sendMessage } from './lib/chat.mjs';
+import { createConversation, sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const CONTENT = 10;
 const STATUS = 5;
@@ -73,12 +73,8 @@ describe('configured size limits', () => {
   });
 
   it('timers accept values under 100 ms: TYPING_TTL_MS=50 expires a typing indicator at once', async () => {
-    const [a, b] = [uid('a'), uid('b')];
-    const ca = await login(url, a);
-    const cb = await login(url, b);
-    const conv = await createConversation(ca, [b]);
-    await cb.next('conversation_created');
-    await ca.request({ type: 'typing_start', conversation_id: conv.conversation_id });
+    const { ca, cb, cid } = await twoInConversation(url);
+    await ca.request({ type: 'typing_start', conversation_id: cid });
     assert.equal((await cb.next('user_typing')).is_typing, true);
     assert.equal((await cb.next('user_typing', 5000)).is_typing, false);
   });

@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, psql } from './lib/stack.mjs';
-import { DEFAULT_SECRET, eventually, httpGet, login, uid } from './lib/client.mjs';
-import { createConversation, sendMessage } from './lib/chat.mjs';
+import { DEFAULT_SECRET, eventually, httpGet } from './lib/client.mjs';
+import { sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -67,12 +67,8 @@ describe('make run (scripts/run-stack.sh)', () => {
     );
     assert.match(run.out, /broker ready.*ipc_dir=\S*zmq/);
     const url = `ws://127.0.0.1:${port}/`;
-    const [a, b] = [uid('a'), uid('b')];
-    const ca = await login(url, a);
-    const cb = await login(url, b);
-    const conv = await createConversation(ca, [b]);
-    await cb.next('conversation_created');
-    const sent = await sendMessage(ca, conv.conversation_id, 'hello from make run');
+    const { ca, cb, cid } = await twoInConversation(url);
+    const sent = await sendMessage(ca, cid, 'hello from make run');
     const got = await cb.next('new_message');
     assert.equal(got.message.message_id, sent.message_id);
     await ca.close();

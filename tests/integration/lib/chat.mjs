@@ -1,6 +1,17 @@
 // chat.mjs: conversation and message helpers on top of client.mjs.
 import assert from 'node:assert/strict';
-import { DEFAULT_TIMEOUT_MS, sleep } from './client.mjs';
+import { DEFAULT_TIMEOUT_MS, login, sleep, uid } from './client.mjs';
+
+// Two new users, each logged in once at url, in a conversation a created and b's
+// connection has seen (so it is subscribed). Returns { a, b, ca, cb, cid }.
+export async function twoInConversation(url) {
+  const [a, b] = [uid('a'), uid('b')];
+  const ca = await login(url, a);
+  const cb = await login(url, b);
+  const conv = await createConversation(ca, [b]);
+  await cb.next('conversation_created');
+  return { a, b, ca, cb, cid: conv.conversation_id };
+}
 
 // create_conversation; asserts the answer and returns the conversation object.
 export async function createConversation(client, participants, extra = {}) {
