@@ -225,17 +225,23 @@ static void on_auth(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const ch
 }
 
 /* Answers the gateway builds itself: pong and unsubscribed. */
+/* A gateway-built answer: {"type":…[,"conversation_id":…][,"id":…]}. The id is the
+   client's, re-encoded as JSON (up to ID_JSON_MAX bytes), so the frame is built in a
+   growable buffer: a fixed stack array here once let a hostile id write past its end. */
 static void send_local(gw_t *gw, gw_conn_t *c, const char *type, long long conv,
                        const char *id_json)
 {
-    char frame[320];
-    int n = snprintf(frame, sizeof frame, "{\"type\":\"%s\"", type);
-    if (conv > 0)
-        n += snprintf(frame + n, sizeof frame - (size_t)n, ",\"conversation_id\":%lld", conv);
-    if (*id_json)
-        n += snprintf(frame + n, sizeof frame - (size_t)n, ",\"id\":%s", id_json);
-    n += snprintf(frame + n, sizeof frame - (size_t)n, "}");
-    gw_msg_t *m = gw_msg_new(frame, (size_t)n);
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    int rc = pl_buf_printf(&b, "{\"type\":\"%s\"", type);
+    if (rc == 0 && conv > 0)
+        rc = pl_buf_printf(&b, ",\"conversation_id\":%lld", conv);
+    if (rc == 0 && *id_json)
+        rc = pl_buf_printf(&b, ",\"id\":%s", id_json);
+    if (rc == 0)
+        rc = pl_buf_putc(&b, '}');
+    gw_msg_t *m = rc == 0 ? gw_msg_new(b.data, b.len) : NULL;
+    pl_buf_free(&b);
     if (m) {
         gw_conn_send(gw, c, m);
         gw_msg_unref(m);
