@@ -55,8 +55,12 @@ static size_t quote_into(char *out, size_t cap, const char *s)
         if (c == '"' || c == '\\') {
             out[n++] = '\\';
             out[n++] = (char)c;
-        } else if (c < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+        } else if (c < 0x20) { /* \u00XX: six bytes, room checked by the loop */
+            static const char hex[] = "0123456789abcdef";
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[c >> 4];
+            out[n + 5] = hex[c & 15];
+            n += 6;
         } else {
             out[n++] = (char)c;
         }
