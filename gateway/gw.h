@@ -43,6 +43,8 @@ typedef enum {
 
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_user gw_user_t;
+typedef struct gw_peer gw_peer_t;       /* gw_admission.c: connections of one address */
+typedef struct gw_trusted gw_trusted_t; /* gw_admission.c: TRUSTED_PROXIES, parsed */
 
 /* Local watchers of one user's presence (see gw_watch.c). */
 typedef struct {
@@ -59,6 +61,7 @@ struct gw_conn {
     char *name;
     pl_role_t role;
     gw_user_t *user;                 /* index entry of uid */
+    gw_peer_t *peer;                 /* the client address's entry (connection caps) */
     gw_conn_t *user_prev, *user_next; /* the user's connections on this gateway */
     gw_conn_t *unauth_prev, *unauth_next; /* auth-timeout list, oldest first */
     int64_t opened_ms;
@@ -160,6 +163,8 @@ typedef struct gw {
     gw_conn_list_t sio_pong; /* ... and those whose ping is out */
     msgpack_sbuffer scratch; /* request encoding */
     pl_buf_t json;           /* event encoding */
+    pl_map_t *peers;         /* gw_admission.c: client address → gw_peer_t */
+    gw_trusted_t *trusted;   /* gw_admission.c: NULL unless TRUSTED_PROXIES is set */
     char *web_root;          /* gw_static.c: WEB_ROOT, the demo page */
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
     int stopping;
@@ -218,9 +223,12 @@ void gw_bus_flush(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
 /* ---- gw_router.c: client frames ---- */
-void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len);
+/* A whole text frame. `admitted`: whether the rate limiter let it through; the caller
+   counts every frame before it is parsed (gw_conn_admit), and a refused one is parsed
+   only for its id, and only until the flood rule closes the connection. */
+void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted);
 /* The same for a frame already decoded into a map (Socket.IO events arrive so). */
-void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root);
+void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted);
 /* A token accepted at upgrade or by `auth`: start the session. */
 void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id);
@@ -259,6 +267,21 @@ void gw_static_free(gw_t *gw);
    file is a 404 filled here), -1 when it is none of these. */
 int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
                       const char **type, int *status);
+
+/* ---- gw_admission.c: connection caps and the client's address ---- */
+int gw_admission_init(gw_t *gw); /* -1 on a bad TRUSTED_PROXIES (logged) or no memory */
+void gw_admission_free(gw_t *gw);
+/* At the upgrade: 0 to let it in, else the HTTP status to refuse it with (503 gateway
+   full, 429 too many for the address or for `uid`, when the token named one). */
+unsigned gw_admission_check(gw_t *gw, struct lws *wsi, const char *uid, const char **why);
+/* Would one more session of uid exceed MAX_CONNECTIONS_PER_USER on this gateway? */
+int gw_admission_user_full(gw_t *gw, const char *uid);
+/* Count an established connection against its address (-1: out of memory), and
+   release it when it closes. */
+int gw_admission_opened(gw_t *gw, gw_conn_t *c, struct lws *wsi);
+void gw_admission_closed(gw_t *gw, gw_conn_t *c);
+/* The client's address as text: the peer, or X-Forwarded-For behind a trusted proxy. */
+void gw_admission_client_ip(gw_t *gw, struct lws *wsi, char *out, size_t cap);
 
 /* ---- gw_ws.c ---- */
 extern const struct lws_protocols gw_protocols[];

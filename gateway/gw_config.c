@@ -78,6 +78,11 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("RATE_LIMIT_BURST", 40, 1, 1000000, &cfg->rate_burst) ||
         pl_env_int("REQUEST_TIMEOUT_MS", 5000, 1, 600000, &cfg->request_timeout_ms) ||
         pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
+        pl_env_int("OUT_QUEUE_MAX_BYTES", 8 * 1024 * 1024, 64 * 1024, INT64_C(1) << 34,
+                   &cfg->out_queue_max_bytes) ||
+        pl_env_int("MAX_CONNECTIONS", 16000, 1, 10000000, &cfg->max_connections) ||
+        pl_env_int("MAX_CONNECTIONS_PER_IP", 256, 1, 10000000, &cfg->max_connections_per_ip) ||
+        pl_env_int("MAX_CONNECTIONS_PER_USER", 32, 1, 10000000, &cfg->max_connections_per_user) ||
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
         pl_env_int("TYPING_TTL_MS", 6000, 1, 600000, &cfg->typing_ttl_ms) ||
         pl_env_int("REQUEST_FLUSH_MS", 1, 0, 100, &cfg->request_flush_ms) ||
@@ -88,6 +93,7 @@ int gw_config_load(gw_config_t *cfg)
         return -1;
     cfg->port = (int)port;
     cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);
+    cfg->trusted_proxies = pl_env_str("TRUSTED_PROXIES", NULL);
     return 0;
 }
 

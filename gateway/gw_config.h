@@ -18,6 +18,11 @@ typedef struct {
     int64_t rate_per_s, rate_burst;
     int64_t request_timeout_ms;
     int64_t out_queue_max;  /* frames queued for one client before it is cut off */
+    int64_t out_queue_max_bytes; /* ... and bytes */
+    int64_t max_connections;          /* WebSocket connections on this gateway (503) */
+    int64_t max_connections_per_ip;   /* ... from one client address (429) */
+    int64_t max_connections_per_user; /* ... of one user on this gateway (429) */
+    const char *trusted_proxies; /* addresses/CIDRs whose X-Forwarded-For is believed */
     int64_t ping_interval_s;
     int64_t typing_ttl_ms;     /* receiver-side typing expiry */
     int64_t request_flush_ms;  /* least time between two sends of requests to the broker */

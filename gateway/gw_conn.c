@@ -6,8 +6,8 @@
     time under fan-out (docs/performance.md). lws keeps whatever part of a frame the
     kernel did not take and asks for WRITEABLE itself; lws_partial_buffered() says so,
     and then nothing more is written until that part is out. The queue is capped
-    (OUT_QUEUE_MAX): a client that does not read is cut off, never buffered without
-    limit. */
+    (OUT_QUEUE_MAX frames, OUT_QUEUE_MAX_BYTES bytes): a client that does not read is
+    cut off, never buffered without limit. */
 #include "gw.h"
 
 #include <stdio.h>
@@ -204,6 +204,7 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     gw_index_drop_conn(gw, c);
     gw_watch_drop_conn(gw, c);
     gw_ws_sio_closed(gw, c);
+    gw_admission_closed(gw, c);
     pl_map_removei(gw->conns, c->id);
     while (c->out_count) {
         gw_msg_unref(c->outq[c->out_head]);
@@ -282,17 +283,28 @@ static int write_queue(gw_t *gw, gw_conn_t *c)
     return 0;
 }
 
+static void slow_consumer(gw_t *gw, gw_conn_t *c)
+{
+    gw->metrics.slow_consumers_cut++;
+    pl_warn("slow consumer cut off", "conn=%llu user=%s queued=%u bytes=%zu",
+            (unsigned long long)c->id, c->uid ? c->uid : "-", c->out_count, c->out_bytes);
+    gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer");
+}
+
 void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m)
 {
     if (!c->wsi || c->close_code)
         return;
+    /* Capped in bytes too: a few frames can be megabytes each (a history page of long
+       messages). The first frame always goes, however large: it is written at once. */
+    if (c->out_count && c->out_bytes + m->len > (size_t)gw->cfg.out_queue_max_bytes) {
+        slow_consumer(gw, c);
+        return;
+    }
     if (c->out_count == c->out_cap &&
         (c->out_cap >= (uint32_t)gw->cfg.out_queue_max ||
          queue_grow(c, (uint32_t)gw->cfg.out_queue_max) != 0)) {
-        gw->metrics.slow_consumers_cut++;
-        pl_warn("slow consumer cut off", "conn=%llu user=%s queued=%u",
-                (unsigned long long)c->id, c->uid ? c->uid : "-", c->out_count);
-        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer");
+        slow_consumer(gw, c);
         return;
     }
     m->refs++;

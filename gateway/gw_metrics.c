@@ -152,6 +152,14 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
             m->rate_limited);
     counter(o, "parley_gateway_floods_closed_total", "Connections closed for flooding",
             m->floods_closed);
+    static const char *const refused[GW_REFUSED_REASONS] = {"gateway_full", "per_address",
+                                                            "per_user"};
+    pl_buf_puts(o, "# HELP parley_gateway_connections_refused_total Connections refused by a "
+                   "connection cap, by cap\n"
+                   "# TYPE parley_gateway_connections_refused_total counter\n");
+    for (int i = 0; i < GW_REFUSED_REASONS; i++)
+        pl_buf_printf(o, "parley_gateway_connections_refused_total{cap=\"%s\"} %llu\n", refused[i],
+                      (unsigned long long)m->connections_refused[i]);
     counter(o, "parley_gateway_requests_forwarded_total", "Requests sent to services",
             m->requests_forwarded);
     counter(o, "parley_gateway_requests_held_total",

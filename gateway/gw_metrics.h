@@ -13,6 +13,9 @@
 #define GW_ERROR_CODES 10
 #define GW_LAT_BUCKETS 14
 
+/* Why an upgrade (or a session) was refused by gw_admission. */
+typedef enum { GW_REFUSED_FULL, GW_REFUSED_ADDRESS, GW_REFUSED_USER, GW_REFUSED_REASONS } gw_refused_t;
+
 /* A latency histogram (seconds; buckets are non-cumulative, the last is +Inf). */
 typedef struct {
     uint64_t bucket[GW_LAT_BUCKETS + 1];
@@ -30,6 +33,7 @@ typedef struct {
     uint64_t bytes_in, bytes_out;
     uint64_t errors[GW_ERROR_CODES];
     uint64_t slow_consumers_cut, rate_limited, floods_closed;
+    uint64_t connections_refused[GW_REFUSED_REASONS]; /* by gw_refused_t */
     uint64_t requests_forwarded, requests_timed_out, bus_events_in;
     uint64_t requests_held, requests_lost; /* held back for a joint send; lost at that send */
     gw_hist_t latency[GW_METRICS_MAX_TYPES + 1]; /* request sent → reply, by type */

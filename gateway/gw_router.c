@@ -165,6 +165,12 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id)
 {
     (void)has_id;
+    if (gw_admission_user_full(gw, id->user_id)) {
+        /* too late for an HTTP 429: the token came after the upgrade */
+        session_failed(gw, c, id_json, "rate_limited", "too many connections for this user");
+        gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many connections");
+        return;
+    }
     c->uid = strdup(id->user_id);
     c->name = id->name[0] ? strdup(id->name) : NULL;
     c->role = id->role;
@@ -224,7 +230,6 @@ static void on_auth(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const ch
     gw_router_begin_session(gw, c, &ident, id_json, *id_json != '\0');
 }
 
-/* Answers the gateway builds itself: pong and unsubscribed. */
 /* A gateway-built answer: {"type":…[,"conversation_id":…][,"id":…]}. The id is the
    client's, re-encoded as JSON (up to ID_JSON_MAX bytes), so the frame is built in a
    growable buffer: a fixed stack array here once let a hostile id write past its end. */
@@ -302,14 +307,19 @@ static int event_index(const proto_event_t *ev)
     return i < GW_METRICS_MAX_TYPES ? (int)i : GW_METRICS_MAX_TYPES;
 }
 
-static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
+/* `admitted`: the frame's token was taken (gw_conn_admit, counted by the caller before
+   any parsing); a frame over the limit still gets its one answer, with its id. */
+static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted)
 {
     char id_json[ID_JSON_MAX];
     if (read_id(root, id_json, sizeof id_json) != 0) {
-        refuse_id(gw, c, pl_mp_get(root, "id"));
+        if (admitted)
+            refuse_id(gw, c, pl_mp_get(root, "id"));
+        else
+            gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
         return;
     }
-    if (!gw_conn_admit(gw, c, pl_mono_ms())) {
+    if (!admitted) {
         gw_send_error(gw, c, id_json, "rate_limited", "too many frames, slow down");
         return;
     }
@@ -359,39 +369,34 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
         gw_send_error(gw, c, id_json, "unavailable", "the service is unavailable, try again");
 }
 
-void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
+void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted)
 {
     gw->metrics.bytes_in += len;
+    /* A flood already closed the connection: nothing it sends is parsed any more. */
+    if (!admitted && c->close_code)
+        return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char err[128];
-    if (pl_json_to_msgpack(data, len, &sb, err, sizeof err) != 0) {
-        if (gw_conn_admit(gw, c, pl_mono_ms()))
-            gw_send_error(gw, c, NULL, "bad_request", err);
-        else
-            gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
-        msgpack_sbuffer_destroy(&sb);
-        return;
-    }
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_MAP) {
-        if (gw_conn_admit(gw, c, pl_mono_ms()))
-            gw_send_error(gw, c, NULL, "bad_request", "a frame must be a JSON object");
-        else
-            gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
-    } else {
-        handle_object(gw, c, &up.data);
-    }
+    if (pl_json_to_msgpack(data, len, &sb, err, sizeof err) != 0)
+        gw_send_error(gw, c, NULL, admitted ? "bad_request" : "rate_limited",
+                      admitted ? err : "too many frames, slow down");
+    else if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+             up.data.type != MSGPACK_OBJECT_MAP)
+        gw_send_error(gw, c, NULL, admitted ? "bad_request" : "rate_limited",
+                      admitted ? "a frame must be a JSON object" : "too many frames, slow down");
+    else
+        handle_object(gw, c, &up.data, admitted);
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
 }
 
-void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
+void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted)
 {
-    handle_object(gw, c, root);
+    handle_object(gw, c, root, admitted);
 }
 
 /* ---- answers in ---------------------------------------------------------------- */

@@ -156,7 +156,7 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
         goto fail;
     }
-    if (gw_static_init(gw) != 0)
+    if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0)
         goto fail;
     if (start_lws(gw) != 0)
         goto fail;
@@ -244,6 +244,7 @@ void gw_destroy(gw_t **self_p)
     gw_watch_free(gw);
     pl_jwt_verifier_destroy(&gw->jwt);
     gw_static_free(gw);
+    gw_admission_free(gw);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
     free(gw);

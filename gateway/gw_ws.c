@@ -101,19 +101,26 @@ static int confirm_upgrade(gw_t *gw, struct lws *wsi)
     int n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
     if (n > 0 && !gw_config_origin_allowed(&gw->cfg, origin, (size_t)n))
         return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
-    if (sio)
-        return confirm_socketio(wsi);
+    const char *full;
+    unsigned status;
+    if (sio) {
+        if (confirm_socketio(wsi))
+            return 1;
+        status = gw_admission_check(gw, wsi, NULL, &full);
+        return status ? refuse(wsi, status, full) : 0;
+    }
     char token[PL_TOKEN_MAX + 1];
     int have = upgrade_token(wsi, token, sizeof token);
     if (have < 0)
         return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid token");
+    pl_identity_t id;
     if (have > 0) {
-        pl_identity_t id;
         char why[96];
         if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &id, why, sizeof why) != 0)
             return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid token");
     }
-    return 0;
+    status = gw_admission_check(gw, wsi, have > 0 ? id.user_id : NULL, &full);
+    return status ? refuse(wsi, status, full) : 0;
 }
 
 /* ---- Socket.IO sessions ------------------------------------------------------------
@@ -266,9 +273,9 @@ static void sio_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)
 
 /* A packet the client got wrong: an `error` event (or the ack's answer when it asked
    for one). Before the namespace is connected there is no socket to tell. */
-static void sio_bad(gw_t *gw, gw_conn_t *c, int64_t ack, const char *why)
+static void sio_bad(gw_t *gw, gw_conn_t *c, int64_t ack, const char *why, int admitted)
 {
-    if (!gw_conn_admit(gw, c, pl_mono_ms()) || c->state != GW_CONN_AUTHED)
+    if (!admitted || c->state != GW_CONN_AUTHED)
         return;
     char id_json[24] = "";
     if (ack >= 0)
@@ -320,43 +327,42 @@ static void sio_connect(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p)
 
 /* An EVENT becomes the request object a raw client would send; the router does the
    rest (rate limit, validation, forwarding; answers carry the ack id as their id). */
-static void sio_event(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p)
+static void sio_event(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p, int admitted)
 {
-    if (c->state != GW_CONN_AUTHED || !gw_sio_default_nsp(p)) {
-        /* no connected socket to serve it, but it counts toward the rate limit */
-        (void)gw_conn_admit(gw, c, pl_mono_ms());
+    /* no connected socket to serve it (it was counted all the same), or a flood that
+       is being closed: nothing more is parsed */
+    if (c->state != GW_CONN_AUTHED || !gw_sio_default_nsp(p) || (!admitted && c->close_code))
         return;
-    }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char err[128];
     if (gw_sio_event_request(p->data, p->data_len, p->ack, &sb, err, sizeof err) != 0) {
-        sio_bad(gw, c, p->ack, err);
+        sio_bad(gw, c, p->ack, err, admitted);
     } else {
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
         size_t off = 0;
         if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
-            gw_router_object(gw, c, &up.data);
+            gw_router_object(gw, c, &up.data, admitted);
         msgpack_unpacked_destroy(&up);
     }
     msgpack_sbuffer_destroy(&sb);
 }
 
-static void sio_message(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
+static void sio_message(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted)
 {
     gw_sio_packet_t p;
     char err[128];
     if (gw_sio_parse(data, len, &p, err, sizeof err) != 0) {
-        sio_bad(gw, c, -1, err);
+        sio_bad(gw, c, -1, err, admitted);
         return;
     }
     switch (p.type) {
     case GW_SIO_EVENT:
-        sio_event(gw, c, &p);
+        sio_event(gw, c, &p, admitted);
         break;
     case GW_SIO_CONNECT:
-        if (gw_conn_admit(gw, c, pl_mono_ms()))
+        if (admitted)
             sio_connect(gw, c, &p);
         break;
     case GW_SIO_DISCONNECT:
@@ -369,28 +375,27 @@ static void sio_message(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
         c->sio_bin_skip = (uint8_t)p.attachments;
         sio_bad(gw, c, p.type == GW_SIO_BINARY_EVENT ? p.ack : -1,
                 "binary events are not supported: send JSON (no Buffer, ArrayBuffer or Blob "
-                "in the arguments)");
+                "in the arguments)",
+                admitted);
         break;
     default: /* ACK, CONNECT_ERROR: the server asks clients for nothing */
-        (void)gw_conn_admit(gw, c, pl_mono_ms()); /* counted; nothing to do */
         break;
     }
 }
 
-/* One Engine.IO packet (a whole text frame). */
-static void sio_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
+/* One Engine.IO packet (a whole text frame), counted by the rate limiter already. */
+static void sio_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted)
 {
     gw->metrics.bytes_in += len;
     gw_eio_packet_t e;
     if (gw_eio_parse(data, len, &e) != 0) {
-        sio_bad(gw, c, -1, "not an Engine.IO packet: expected a type digit 0-6");
+        sio_bad(gw, c, -1, "not an Engine.IO packet: expected a type digit 0-6", admitted);
         return;
     }
     if (e.type == GW_EIO_MESSAGE) {
-        sio_message(gw, c, e.data, e.len);
+        sio_message(gw, c, e.data, e.len, admitted);
         return;
     }
-    int admitted = gw_conn_admit(gw, c, pl_mono_ms()); /* every frame counts */
     if (e.type == GW_EIO_PONG) {
         sio_pong(gw, c);
     } else if (e.type == GW_EIO_PING && admitted && e.len <= 16) {
@@ -405,6 +410,10 @@ static void sio_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
 static void on_established(gw_t *gw, gw_conn_t *c, struct lws *wsi)
 {
     gw_conn_open(gw, c, wsi);
+    if (gw_admission_opened(gw, c, wsi) != 0) {
+        gw_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        return;
+    }
     if (path_is_socketio(wsi)) {
         sio_open(gw, c, wsi);
         return;
@@ -436,6 +445,10 @@ static int on_receive(gw_t *gw, gw_conn_t *c, struct lws *wsi, const char *in, s
         return -1;
     }
     int final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    /* Every whole frame costs a token before anything parses it, so a flood of frames
+       the gateway would refuse anyway (bad JSON, bad ids, before auth) is limited and
+       closed like any other. */
+    int admitted = final ? gw_conn_admit(gw, c, pl_mono_ms()) : 1;
     if (lws_frame_is_binary(wsi)) {
         if (!final)
             return 0; /* binary payloads are never kept */
@@ -449,18 +462,20 @@ static int on_receive(gw_t *gw, gw_conn_t *c, struct lws *wsi, const char *in, s
                              (unsigned char *)"binary frames are not accepted", 30);
             return -1;
         }
-        gw_send_error(gw, c, NULL, "bad_request", "binary frames are not accepted: send JSON text");
+        if (admitted)
+            gw_send_error(gw, c, NULL, "bad_request", "binary frames are not accepted: send JSON text");
         return 0;
     }
-    void (*frame)(gw_t *, gw_conn_t *, const char *, size_t) = c->sio ? sio_frame : gw_router_frame;
+    void (*frame)(gw_t *, gw_conn_t *, const char *, size_t, int) =
+        c->sio ? sio_frame : gw_router_frame;
     if (final && c->rx.len == 0) { /* the common case: one piece, no copy */
-        frame(gw, c, in, len);
+        frame(gw, c, in, len, admitted);
         return 0;
     }
     if (pl_buf_append(&c->rx, in, len) != 0)
         return -1;
     if (final) {
-        frame(gw, c, c->rx.data, c->rx.len);
+        frame(gw, c, c->rx.data, c->rx.len, admitted);
         pl_buf_free(&c->rx); /* large buffers are not kept for idle connections */
     }
     return 0;
