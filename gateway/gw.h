@@ -14,6 +14,7 @@
 
 #include "gw_config.h"
 #include "gw_metrics.h"
+#include "gw_rel.h"
 #include "pl_buf.h"
 #include "pl_jwt.h"
 #include "pl_map.h"
@@ -48,9 +49,8 @@ typedef struct gw_trusted gw_trusted_t; /* gw_admission.c: TRUSTED_PROXIES, pars
 
 /* Local watchers of one user's presence (see gw_watch.c). */
 typedef struct {
-    gw_conn_t **conns;
-    uint32_t n, cap;
-    char uid[]; /* NUL-terminated */
+    gw_group_t watchers; /* first: gw_rel's links point here */
+    char uid[];          /* NUL-terminated */
 } gw_watch_t;
 
 struct gw_conn {
@@ -66,10 +66,8 @@ struct gw_conn {
     gw_conn_t *unauth_prev, *unauth_next; /* auth-timeout list, oldest first */
     int64_t opened_ms;
     uint64_t auth_rq;   /* request id of the pending session_open */
-    int64_t *convs;     /* conversations this connection is subscribed to */
-    uint32_t nconvs, capconvs;
-    gw_watch_t **watching; /* users whose presence this connection receives */
-    uint32_t nwatch, capwatch;
+    gw_link_t *conv_links;  /* conversations this connection is subscribed to (gw->subs) */
+    gw_link_t *watch_links; /* users whose presence it receives (gw->watchers) */
     gw_msg_t **outq;    /* ring of queued frames */
     uint32_t out_head, out_count, out_cap;
     size_t out_bytes;
@@ -104,13 +102,16 @@ struct gw_user {
     char uid[]; /* NUL-terminated */
 };
 
+/* The local subscribers of one conversation (see gw_index.c). */
 typedef struct {
-    gw_conn_t **conns;
-    uint32_t n, cap;
+    gw_group_t subscribers; /* first: gw_rel's links point here */
+    int64_t id;
 } gw_conv_t;
 
 /* A typing indicator this gateway delivered and will expire unless refreshed. */
-typedef struct {
+typedef struct gw_typing {
+    struct gw_typing *prev, *next; /* expiry order: one TTL for all, so a refresh moves
+                                      an indicator to the tail and the head expires first */
     int64_t conv;
     int64_t expires_ms;
     char uid[]; /* NUL-terminated */
@@ -156,7 +157,10 @@ typedef struct gw {
     int64_t next_probe_ms, next_lease_ms;
     uint32_t role_conns[4];  /* authenticated connections per pl_role_t (role topics) */
     pl_map_t *typing;        /* "conv\x1fuid" → gw_typing_t, indicators to expire */
+    gw_typing_t *typing_head, *typing_tail; /* the same, soonest expiry first */
     pl_map_t *watch;         /* uid → gw_watch_t, presence watchers */
+    gw_rel_t subs;           /* connection ⇄ gw_conv_t */
+    gw_rel_t watchers;       /* connection ⇄ gw_watch_t */
     pl_jwt_verifier_t *jwt;
     gw_metrics_t metrics;
     gw_conn_list_t sio_wait; /* Socket.IO connections waiting for their next ping */

@@ -84,9 +84,10 @@ static void to_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const ta
         return;
     gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
     if (m) {
-        for (uint32_t i = 0; i < v->n; i++) /* sending never changes membership inline */
-            if (!skipped(t, v->conns[i]))
-                gw_conn_send(gw, v->conns[i], m);
+        const gw_group_t *g = &v->subscribers; /* sending never changes membership inline */
+        for (uint32_t i = 0; i < g->n; i++)
+            if (!skipped(t, GW_GROUP_CONN(g, i)))
+                gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
         gw_msg_unref(m);
     }
     /* After the event itself: a typer's message reaches the others before the
@@ -105,9 +106,10 @@ void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const c
     gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
     if (!m)
         return;
-    for (uint32_t i = 0; i < v->n; i++)
-        if (!skipped(&t, v->conns[i]))
-            gw_conn_send(gw, v->conns[i], m);
+    const gw_group_t *g = &v->subscribers;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (!skipped(&t, GW_GROUP_CONN(g, i)))
+            gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
     gw_msg_unref(m);
 }
 
@@ -119,14 +121,6 @@ typedef struct {
     const gw_watch_t *about; /* watchers of the user the event is about, if any here */
 } role_walk_t;
 
-/* Does c watch the user? Then it hears the event on p<uid> already. */
-static int watches(const gw_conn_t *c, const gw_watch_t *w)
-{
-    for (uint32_t i = 0; w && i < c->nwatch; i++)
-        if (c->watching[i] == w)
-            return 1;
-    return 0;
-}
 
 static void role_each(const void *k, size_t kl, void *value, void *arg)
 {
@@ -134,8 +128,9 @@ static void role_each(const void *k, size_t kl, void *value, void *arg)
     (void)kl;
     role_walk_t *w = arg;
     gw_conn_t *c = value;
+    /* a connection that watches the user hears the event on p<uid> already */
     if (c->state == GW_CONN_AUTHED && c->role == w->role && !skipped(w->t, c) &&
-        !watches(c, w->about))
+        !(w->about && gw_rel_has(&w->gw->watchers, c, &w->about->watchers)))
         gw_conn_send(w->gw, c, w->m);
 }
 
@@ -169,9 +164,10 @@ static void to_watchers(gw_t *gw, const char *uid, size_t len, const msgpack_obj
     gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
     if (!m)
         return;
-    for (uint32_t i = 0; i < w->n; i++)
-        if (w->conns[i]->state == GW_CONN_AUTHED && !skipped(t, w->conns[i]))
-            gw_conn_send(gw, w->conns[i], m);
+    const gw_group_t *g = &w->watchers;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (GW_GROUP_CONN(g, i)->state == GW_CONN_AUTHED && !skipped(t, GW_GROUP_CONN(g, i)))
+            gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
     gw_msg_unref(m);
 }
 

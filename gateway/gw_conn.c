@@ -212,14 +212,12 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
         c->out_count--;
     }
     free(c->outq);
-    free(c->convs);
     free(c->uid);
     free(c->name);
     free(c->sio_token);
     pl_buf_free(&c->rx);
     c->sio_token = NULL;
     c->outq = NULL;
-    c->convs = NULL;
     c->uid = c->name = NULL;
     gw->metrics.connections_closed++;
     gw->metrics.connections_open--;

@@ -6,6 +6,7 @@
     index: the first local member subscribes, the last one leaving unsubscribes. */
 #include "gw.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,40 +45,24 @@ int gw_index_set_user(gw_t *gw, gw_conn_t *c, const char *uid)
     return 0;
 }
 
-static void conv_remove_conn(gw_t *gw, int64_t conv, gw_conn_t *c)
+static void conv_topic(gw_t *gw, int64_t conv, int on)
 {
-    gw_conv_t *v = gw_index_conv(gw, conv);
-    if (!v)
-        return;
-    for (uint32_t i = 0; i < v->n; i++) {
-        if (v->conns[i] == c) {
-            v->conns[i] = v->conns[--v->n];
-            break;
-        }
-    }
-    if (v->n == 0) {
-        pl_map_removei(gw->convs, (uint64_t)conv);
-        free(v->conns);
-        free(v);
-        char id[24];
-        int n = snprintf(id, sizeof id, "%lld", (long long)conv);
-        gw_bus_topic(gw, PROTO_TOPIC_CONV, id, (size_t)n, 0);
-    }
+    char id[24];
+    int n = snprintf(id, sizeof id, "%lld", (long long)conv);
+    gw_bus_topic(gw, PROTO_TOPIC_CONV, id, (size_t)n, on);
+}
+
+/* The last local subscriber left: forget the conversation and its topic. */
+static void conv_free(gw_t *gw, gw_conv_t *v)
+{
+    pl_map_removei(gw->convs, (uint64_t)v->id);
+    conv_topic(gw, v->id, 0);
+    free(v->subscribers.at);
+    free(v);
 }
 
 int gw_index_subscribe(gw_t *gw, gw_conn_t *c, int64_t conv)
 {
-    for (uint32_t i = 0; i < c->nconvs; i++)
-        if (c->convs[i] == conv)
-            return 0; /* already */
-    if (c->nconvs == c->capconvs) {
-        uint32_t cap = c->capconvs ? c->capconvs * 2 : 4;
-        int64_t *a = realloc(c->convs, cap * sizeof *a);
-        if (!a)
-            return -1;
-        c->convs = a;
-        c->capconvs = cap;
-    }
     gw_conv_t *v = gw_index_conv(gw, conv);
     if (!v) {
         v = calloc(1, sizeof *v);
@@ -85,38 +70,30 @@ int gw_index_subscribe(gw_t *gw, gw_conn_t *c, int64_t conv)
             free(v);
             return -1;
         }
-        char id[24];
-        int n = snprintf(id, sizeof id, "%lld", (long long)conv);
-        gw_bus_topic(gw, PROTO_TOPIC_CONV, id, (size_t)n, 1);
+        v->id = conv;
+        conv_topic(gw, conv, 1);
     }
-    if (v->n == v->cap) {
-        uint32_t cap = v->cap ? v->cap * 2 : 4;
-        gw_conn_t **a = realloc(v->conns, cap * sizeof *a);
-        if (!a)
-            return -1;
-        v->conns = a;
-        v->cap = cap;
-    }
-    v->conns[v->n++] = c;
-    c->convs[c->nconvs++] = conv;
-    return 0;
+    int rc = gw_rel_add(&gw->subs, &c->conv_links, c, &v->subscribers);
+    if (rc < 0 && v->subscribers.n == 0)
+        conv_free(gw, v);
+    return rc < 0 ? -1 : 0;
 }
 
 void gw_index_unsubscribe(gw_t *gw, gw_conn_t *c, int64_t conv)
 {
-    for (uint32_t i = 0; i < c->nconvs; i++) {
-        if (c->convs[i] == conv) {
-            c->convs[i] = c->convs[--c->nconvs];
-            conv_remove_conn(gw, conv, c);
-            return;
-        }
-    }
+    gw_conv_t *v = gw_index_conv(gw, conv);
+    if (v && gw_rel_has(&gw->subs, c, &v->subscribers) &&
+        gw_rel_remove(&gw->subs, &c->conv_links, c, &v->subscribers) == 0)
+        conv_free(gw, v);
 }
 
 void gw_index_drop_conn(gw_t *gw, gw_conn_t *c)
 {
-    while (c->nconvs)
-        gw_index_unsubscribe(gw, c, c->convs[c->nconvs - 1]);
+    while (c->conv_links) {
+        gw_conv_t *v = (gw_conv_t *)c->conv_links->group; /* subscribers is its first member */
+        if (gw_rel_remove(&gw->subs, &c->conv_links, c, &v->subscribers) == 0)
+            conv_free(gw, v);
+    }
     gw_user_t *u = c->user;
     if (!u)
         return;

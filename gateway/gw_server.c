@@ -140,7 +140,8 @@ gw_t *gw_new(const gw_config_t *cfg)
     gw->watch = pl_map_new();
     gw->jwt = pl_jwt_verifier_new(cfg->jwt_alg, (const unsigned char *)cfg->jwt_key,
                                   cfg->jwt_key_len);
-    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->watch || !gw->jwt) {
+    if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->watch ||
+        !gw->jwt || gw_rel_init(&gw->subs) != 0 || gw_rel_init(&gw->watchers) != 0) {
         pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
         goto fail;
     }
@@ -191,7 +192,7 @@ static void free_each_conv(const void *k, size_t kl, void *v, void *arg)
     (void)kl;
     (void)arg;
     gw_conv_t *c = v;
-    free(c->conns);
+    free(c->subscribers.at);
     free(c);
 }
 
@@ -242,6 +243,8 @@ void gw_destroy(gw_t **self_p)
     pl_map_destroy(&gw->pending);
     gw_typing_free(gw);
     gw_watch_free(gw);
+    gw_rel_free(&gw->subs);
+    gw_rel_free(&gw->watchers);
     pl_jwt_verifier_destroy(&gw->jwt);
     gw_static_free(gw);
     gw_admission_free(gw);

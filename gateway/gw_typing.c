@@ -4,7 +4,9 @@
     the expiry back, `is_typing: false` or a new_message from that user ends it, and
     TYPING_TTL_MS without either makes this gateway tell its own recipients
     `is_typing: false`. That fires once per recipient, needs no database write, and
-    still works when the typing user's gateway or a chat-svc instance dies. */
+    still works when the typing user's gateway or a chat-svc instance dies.
+    Every indicator lives TYPING_TTL_MS after its last refresh, so a list in refresh
+    order is also expiry order: a tick looks at the expired head only, never the table. */
 #include "gw.h"
 
 #include <stdio.h>
@@ -42,6 +44,30 @@ static void announce_stop(gw_t *gw, int64_t conv, const char *uid)
     msgpack_sbuffer_destroy(&sb);
 }
 
+static void unlink_typing(gw_t *gw, gw_typing_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        gw->typing_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        gw->typing_tail = t->prev;
+    t->prev = t->next = NULL;
+}
+
+static void append_typing(gw_t *gw, gw_typing_t *t)
+{
+    t->next = NULL;
+    t->prev = gw->typing_tail;
+    if (gw->typing_tail)
+        gw->typing_tail->next = t;
+    else
+        gw->typing_head = t;
+    gw->typing_tail = t;
+}
+
 static void start_or_refresh(gw_t *gw, int64_t conv, const char *uid, size_t len)
 {
     char key[200];
@@ -58,8 +84,11 @@ static void start_or_refresh(gw_t *gw, int64_t conv, const char *uid, size_t len
             free(t);
             return;
         }
+    } else {
+        unlink_typing(gw, t);
     }
     t->expires_ms = pl_mono_ms() + gw->cfg.typing_ttl_ms;
+    append_typing(gw, t);
 }
 
 /* Forget an indicator; returns 1 if there was one. */
@@ -68,8 +97,11 @@ static int forget(gw_t *gw, int64_t conv, const char *uid, size_t len)
     char key[200];
     size_t klen = typing_key(key, sizeof key, conv, uid, len);
     gw_typing_t *t = pl_map_remove(gw->typing, key, klen);
+    if (!t)
+        return 0;
+    unlink_typing(gw, t);
     free(t);
-    return t != NULL;
+    return 1;
 }
 
 void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body)
@@ -95,34 +127,14 @@ void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body)
     }
 }
 
-typedef struct {
-    int64_t now;
-    gw_typing_t *due[64];
-    int n;
-} sweep_t;
-
-static void collect_due(const void *k, size_t kl, void *v, void *arg)
-{
-    (void)k;
-    (void)kl;
-    sweep_t *s = arg;
-    gw_typing_t *t = v;
-    if (t->expires_ms <= s->now && s->n < 64)
-        s->due[s->n++] = t;
-}
-
 void gw_typing_expire(gw_t *gw, int64_t now_ms)
 {
-    if (!pl_map_size(gw->typing))
-        return;
-    sweep_t s = {now_ms, {0}, 0};
-    pl_map_each(gw->typing, collect_due, &s);
-    for (int i = 0; i < s.n; i++) {
-        gw_typing_t *t = s.due[i];
+    while (gw->typing_head && gw->typing_head->expires_ms <= now_ms) {
+        gw_typing_t *t = gw->typing_head;
         int64_t conv = t->conv;
         char uid[PL_USER_ID_MAX + 1];
         snprintf(uid, sizeof uid, "%s", t->uid);
-        forget(gw, conv, uid, strlen(uid)); /* frees t */
+        forget(gw, conv, uid, strlen(uid)); /* unlinks and frees t */
         announce_stop(gw, conv, uid);
     }
 }
@@ -140,4 +152,5 @@ void gw_typing_free(gw_t *gw)
     if (gw->typing)
         pl_map_each(gw->typing, free_each, NULL);
     pl_map_destroy(&gw->typing);
+    gw->typing_head = gw->typing_tail = NULL;
 }

@@ -27,59 +27,31 @@ static gw_watch_t *watch_get(gw_t *gw, const char *uid, size_t len, int create)
     return w;
 }
 
-static int grow(void **arr, uint32_t *cap, size_t elem)
+/* Nobody here watches the user any more: forget it and its topic. */
+static void watch_free(gw_t *gw, gw_watch_t *w)
 {
-    uint32_t n = *cap ? *cap * 2 : 4;
-    void *a = realloc(*arr, n * elem);
-    if (!a)
-        return -1;
-    *arr = a;
-    *cap = n;
-    return 0;
+    size_t len = strlen(w->uid);
+    pl_map_remove(gw->watch, w->uid, len);
+    gw_bus_topic(gw, PROTO_TOPIC_PRESENCE, w->uid, len, 0);
+    free(w->watchers.at);
+    free(w);
 }
 
 void gw_watch_add(gw_t *gw, gw_conn_t *c, const char *uid, size_t len)
 {
-    for (uint32_t i = 0; i < c->nwatch; i++)
-        if (strlen(c->watching[i]->uid) == len && memcmp(c->watching[i]->uid, uid, len) == 0)
-            return;
     gw_watch_t *w = watch_get(gw, uid, len, 1);
-    if (!w)
-        return;
-    if ((c->nwatch == c->capwatch && grow((void **)&c->watching, &c->capwatch, sizeof(void *))) ||
-        (w->n == w->cap && grow((void **)&w->conns, &w->cap, sizeof(void *)))) {
-        if (w->n == 0) { /* keep the index consistent: drop an entry nobody uses */
-            pl_map_remove(gw->watch, w->uid, len);
-            gw_bus_topic(gw, PROTO_TOPIC_PRESENCE, w->uid, len, 0);
-            free(w->conns);
-            free(w);
-        }
-        return;
-    }
-    c->watching[c->nwatch++] = w;
-    w->conns[w->n++] = c;
+    if (w && gw_rel_add(&gw->watchers, &c->watch_links, c, &w->watchers) < 0 &&
+        w->watchers.n == 0)
+        watch_free(gw, w); /* out of memory: drop an entry nobody uses */
 }
 
 void gw_watch_drop_conn(gw_t *gw, gw_conn_t *c)
 {
-    for (uint32_t i = 0; i < c->nwatch; i++) {
-        gw_watch_t *w = c->watching[i];
-        for (uint32_t k = 0; k < w->n; k++)
-            if (w->conns[k] == c) {
-                w->conns[k] = w->conns[--w->n];
-                break;
-            }
-        if (w->n == 0) {
-            size_t len = strlen(w->uid);
-            pl_map_remove(gw->watch, w->uid, len);
-            gw_bus_topic(gw, PROTO_TOPIC_PRESENCE, w->uid, len, 0);
-            free(w->conns);
-            free(w);
-        }
+    while (c->watch_links) {
+        gw_watch_t *w = (gw_watch_t *)c->watch_links->group; /* watchers is its first member */
+        if (gw_rel_remove(&gw->watchers, &c->watch_links, c, &w->watchers) == 0)
+            watch_free(gw, w);
     }
-    free(c->watching);
-    c->watching = NULL;
-    c->nwatch = c->capwatch = 0;
 }
 
 static void watch_participants(gw_t *gw, gw_conn_t *c, const msgpack_object *conv)
@@ -116,7 +88,7 @@ static void free_each(const void *k, size_t kl, void *v, void *arg)
     (void)kl;
     (void)arg;
     gw_watch_t *w = v;
-    free(w->conns);
+    free(w->watchers.at);
     free(w);
 }
 
