@@ -1,9 +1,12 @@
-/*  pl_map: chained hash map (see pl_map.h). FNV-1a hashing, power-of-two buckets,
-    doubling when the load passes 1. */
+/*  pl_map: chained hash map (see pl_map.h). Keyed SipHash (pl_hash_keyed: keys are
+    often a client's choice, and an unkeyed hash lets one pick colliding keys),
+    power-of-two buckets, doubling when the load passes 1. */
 #include "pl_map.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "pl_hash.h"
 
 typedef struct entry_t {
     struct entry_t *next;
@@ -21,13 +24,7 @@ struct pl_map_t {
 
 static uint64_t hash_bytes(const void *key, size_t n)
 {
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
+    return pl_hash_keyed(key, n);
 }
 
 pl_map_t *pl_map_new(void)

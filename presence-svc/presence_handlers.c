@@ -12,6 +12,7 @@
 
 #include "pl_buf.h"
 #include "pl_clock.h"
+#include "pl_hash.h"
 #include "pl_log.h"
 #include "pl_mp.h"
 #include "presence_store.h"
@@ -574,15 +575,10 @@ int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req)
     return 0;
 }
 
-/* FNV-1a: a stable spread of user ids. */
+/* A spread of user ids that every instance computes alike (not keyed per process). */
 static int64_t key_of(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return (int64_t)(h >> 1);
+    return (int64_t)(pl_hash_stable(s, n) >> 1);
 }
 
 /* Every instance takes user row locks in the same order (this key), so two
