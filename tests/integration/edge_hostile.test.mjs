@@ -6,8 +6,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startStack, SANITIZE } from './lib/stack.mjs';
-import { open, login, uid, httpGet, sleep } from './lib/client.mjs';
-import { createConversation, sendMessage } from './lib/chat.mjs';
+import { login, uid, httpGet, sleep } from './lib/client.mjs';
+import { createConversation } from './lib/chat.mjs';
+import { attacks } from './lib/attacks.mjs';
 
 const ATTACK_MS = 3000;
 const PAIRS = 50;
@@ -88,76 +89,6 @@ async function startNormalUsers() {
   return state;
 }
 
-// ---- the attacks ---------------------------------------------------------------------
-
-const controls = String.fromCharCode(...Array.from({ length: 128 }, (_, i) => 1 + (i % 31)));
-
-// Keep opening connections that flood until the attack ends (each is closed for it).
-async function floodLoop(until, frame, localAddress) {
-  let conns = 0;
-  while (Date.now() < until) {
-    let c;
-    try {
-      c = await open(url, { localAddress, label: 'flood' });
-    } catch {
-      await sleep(50); // the address is at its cap: that is the defence working
-      continue;
-    }
-    conns += 1;
-    for (let i = 0; i < 200 && c.isOpen; i++) c.send(frame());
-    await Promise.race([c.waitClose(), sleep(1000)]);
-    c.terminate();
-  }
-  return conns;
-}
-
-const attacks = {
-  'ping-id overflow before login': (until) =>
-    Promise.all([0, 1, 2].map(() => floodLoop(until, () => JSON.stringify({ type: 'ping', id: controls }), '127.0.0.21'))),
-  'garbage frames': (until) =>
-    Promise.all([0, 1, 2].map(() => floodLoop(until, () => '{"type":"message",,,', '127.0.0.22'))),
-  'a connection flood from one address': async (until) => {
-    const held = [];
-    let refused = 0;
-    while (Date.now() < until && held.length + refused < 600) {
-      try {
-        held.push(await open(url, { localAddress: '127.0.0.23', label: 'hog' }));
-      } catch {
-        refused += 1;
-      }
-    }
-    assert.ok(refused > 0, 'the per-address cap refused some');
-    for (const c of held) c.terminate();
-  },
-  'a slow reader asking for big history pages': async (until) => {
-    const me = await login(url, uid('slow'), 'student', { localAddress: '127.0.0.24' });
-    const friend = await login(url, uid('friend'), 'student', { localAddress: '127.0.0.24' });
-    const conv = await createConversation(me, [friend.auth.user_id]);
-    const big = 'y'.repeat(16000);
-    for (let i = 0; i < 20; i++) await sendMessage(friend, conv.conversation_id, `${i} ${big}`);
-    me.ws._socket.pause();
-    let i = 0;
-    while (Date.now() < until && me.isOpen) {
-      me.send({ type: 'history', conversation_id: conv.conversation_id, limit: 200, id: `h${i++}` });
-      await sleep(40); // within the rate limit: only the queue cap can stop it
-    }
-    me.terminate();
-    await friend.close();
-  },
-  'conversations of 256 strangers, and typing in them': async (until) => {
-    const me = await login(url, uid('spam'), 'student', { localAddress: '127.0.0.25' });
-    const convs = [];
-    while (Date.now() < until && me.isOpen) {
-      const participants = Array.from({ length: 255 }, () => uid('ghost'));
-      const f = await me.request({ type: 'create_conversation', participants, kind: 'group' }).catch(() => null);
-      if (f?.type === 'conversation_created') convs.push(f.conversation.conversation_id);
-      for (const cid of convs.slice(-5)) me.send({ type: 'typing_start', conversation_id: cid });
-      await sleep(60);
-    }
-    me.terminate();
-  },
-};
-
 describe('a hostile neighbour cannot hurt the other users', () => {
   it('100 users exchange messages through every attack, one after the other', async () => {
     const users = await startNormalUsers();
@@ -175,7 +106,7 @@ describe('a hostile neighbour cannot hurt the other users', () => {
           await sleep(250);
         }
       })();
-      await attack(until);
+      await attack(url, until);
       await health;
       const rss = gatewayRssMiB();
       report.push(`${name}: gateway RSS ${rss.toFixed(1)} MiB (start ${rss0.toFixed(1)})`);
