@@ -94,6 +94,8 @@ int gw_config_load(gw_config_t *cfg)
     cfg->port = (int)port;
     cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);
     cfg->trusted_proxies = pl_env_str("TRUSTED_PROXIES", NULL);
+    cfg->jwt_issuer = pl_env_str("JWT_ISSUER", NULL);
+    cfg->jwt_audience = pl_env_str("JWT_AUDIENCE", NULL);
     return 0;
 }
 

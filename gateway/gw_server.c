@@ -145,6 +145,10 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
         goto fail;
     }
+    if (pl_jwt_verifier_expect(gw->jwt, cfg->jwt_issuer, cfg->jwt_audience) != 0) {
+        pl_error("gateway init failed", "reason=\"out of memory\"");
+        goto fail;
+    }
     if (uv_loop_init(&gw->loop) != 0)
         goto fail;
     gw->loop_ready = 1;
