@@ -1,10 +1,10 @@
-// A session lives no longer than its token (client-protocol.md "Identity and
-// authentication"): `token_expiring {exp}` some time before exp, close 4001 "token
-// expired" at exp, unless `refresh {token}` brought a newer token for the same user
-// (`refreshed {exp}`); another user's token is `forbidden`, a bad one `unauthenticated`,
-// and either leaves the session as it was. The same over Socket.IO. And JWT_ISSUER /
-// JWT_AUDIENCE, enforced at the upgrade, in `auth`, at the Socket.IO connect and in
-// `refresh`.
+// A session lives no longer than its token (docs/protocol/basics.md "Session
+// lifetime", docs/protocol/socketio.md "Token expiry and refresh"): `token_expiring
+// {exp}` some time before exp, close 4001 "token expired" at exp, unless `refresh
+// {token}` brought a newer token for the same user (`refreshed {exp}`); another user's
+// token is `forbidden`, a bad one `unauthenticated`, and either leaves the session as
+// it was. The same over Socket.IO. And JWT_ISSUER / JWT_AUDIENCE, enforced at the
+// upgrade, in `auth`, at the Socket.IO connect and in `refresh`.
 //
 // Tokens expire a few seconds ahead (JWT exp has 1 s resolution: `exp = now_s + 3` is
 // 2 to 3 s away) with TOKEN_EXPIRING_NOTICE_S=2. The timed cases run concurrently.
