@@ -22,6 +22,8 @@ struct pl_jwt_verifier_t {
     const char *alg_name; /* exactly as it must appear in the header */
     unsigned char *key;   /* secret or PEM, NUL-terminated copy */
     size_t keylen;
+    char *issuer;   /* owned; NULL: `iss` is not checked */
+    char *audience; /* owned; NULL: `aud` is not checked */
 };
 
 /* A segment of the compact serialisation: header, payload or signature. */
@@ -73,8 +75,27 @@ void pl_jwt_verifier_destroy(pl_jwt_verifier_t **self_p)
     /* The key is a secret (for HS256): do not leave it in freed memory. */
     memset(self->key, 0, self->keylen);
     free(self->key);
+    free(self->issuer);
+    free(self->audience);
     free(self);
     *self_p = NULL;
+}
+
+int pl_jwt_verifier_expect(pl_jwt_verifier_t *self, const char *issuer, const char *audience)
+{
+    assert(self);
+    char *iss = issuer && *issuer ? strdup(issuer) : NULL;
+    char *aud = audience && *audience ? strdup(audience) : NULL;
+    if ((issuer && *issuer && !iss) || (audience && *audience && !aud)) {
+        free(iss);
+        free(aud);
+        return -1;
+    }
+    free(self->issuer);
+    free(self->audience);
+    self->issuer = iss;
+    self->audience = aud;
+    return 0;
 }
 
 const char *pl_role_name(pl_role_t role)
@@ -352,11 +373,48 @@ static const char *read_times(json_t *claims, int64_t now_s, pl_identity_t *id)
     return NULL;
 }
 
-static const char *read_claims(json_t *claims, int64_t now_s, pl_identity_t *id)
+/* Exact comparison (RFC 7519 §4.1.1, §4.1.3: StringOrURI values are compared as
+   strings, no normalisation). A string with an embedded NUL never matches. */
+static int string_is(json_t *v, const char *want)
+{
+    return json_is_string(v) && json_string_length(v) == strlen(want) &&
+           memcmp(json_string_value(v), want, strlen(want)) == 0;
+}
+
+/* `iss` and `aud`, when the verifier expects them. `aud` may be one string or a list
+   of strings (RFC 7519 §4.1.3); ours must be among them. */
+static const char *read_issuer_audience(const pl_jwt_verifier_t *self, json_t *claims)
+{
+    if (self->issuer) {
+        json_t *iss = json_object_get(claims, "iss");
+        if (!iss || json_is_null(iss))
+            return "missing iss";
+        if (!string_is(iss, self->issuer))
+            return "wrong iss";
+    }
+    if (self->audience) {
+        json_t *aud = json_object_get(claims, "aud");
+        if (!aud || json_is_null(aud))
+            return "missing aud";
+        if (json_is_array(aud)) {
+            for (size_t i = 0; i < json_array_size(aud); i++)
+                if (string_is(json_array_get(aud, i), self->audience))
+                    return NULL;
+            return "wrong aud";
+        }
+        if (!string_is(aud, self->audience))
+            return "wrong aud";
+    }
+    return NULL;
+}
+
+static const char *read_claims(const pl_jwt_verifier_t *self, json_t *claims, int64_t now_s,
+                               pl_identity_t *id)
 {
     const char *why;
-    if ((why = read_times(claims, now_s, id)) || (why = read_sub(claims, id)) ||
-        (why = read_role(claims, id)) || (why = read_name(claims, id)))
+    if ((why = read_times(claims, now_s, id)) || (why = read_issuer_audience(self, claims)) ||
+        (why = read_sub(claims, id)) || (why = read_role(claims, id)) ||
+        (why = read_name(claims, id)))
         return why;
     return NULL;
 }
@@ -407,7 +465,7 @@ int pl_jwt_verify(pl_jwt_verifier_t *self, const char *token, int64_t now_s, pl_
         why = "algorithm not allowed";
         goto fail;
     }
-    if ((why = read_claims(claims, now_s, &id)) != NULL)
+    if ((why = read_claims(self, claims, now_s, &id)) != NULL)
         goto fail;
 
     jwt_free(jwt);

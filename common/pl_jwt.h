@@ -1,7 +1,8 @@
 /*  pl_jwt: verify a client's JWT and turn it into an identity.
     The one thing to know: the algorithm is pinned by configuration. `alg: none` and
     every algorithm other than the configured one are rejected before any claim is
-    believed; `exp` (and `nbf`) are enforced when present. */
+    believed; `exp` (and `nbf`) are enforced when present; `iss` and `aud` only when the
+    verifier was told what to expect (pl_jwt_verifier_expect). */
 #ifndef PL_JWT_H
 #define PL_JWT_H
 
@@ -27,6 +28,13 @@ typedef struct pl_jwt_verifier_t pl_jwt_verifier_t;
    Returns NULL on an unknown alg, an empty key or allocation failure. */
 pl_jwt_verifier_t *pl_jwt_verifier_new(const char *alg, const unsigned char *key, size_t keylen);
 void pl_jwt_verifier_destroy(pl_jwt_verifier_t **self_p);
+
+/* Require `iss` to equal `issuer` and `aud` (a string, or a list of strings) to be or
+   contain `audience`. NULL or "" leaves that claim unchecked (the default). Tokens
+   without the claim are then refused ("missing iss", "missing aud"), as are tokens
+   naming another ("wrong iss", "wrong aud"). Returns 0, or -1 when out of memory (the
+   verifier is then as it was). */
+int pl_jwt_verifier_expect(pl_jwt_verifier_t *self, const char *issuer, const char *audience);
 
 /* Verify `token` at time `now_s` (epoch seconds). On success fill *out and return 0.
    On failure return -1 and put a short reason in err ("bad signature", "expired",

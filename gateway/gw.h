@@ -89,6 +89,12 @@ struct gw_conn {
     int64_t sio_due_ms;     /* next ping, or the pong deadline */
     gw_conn_t *sio_prev, *sio_next; /* in gw->sio_wait or gw->sio_pong, due order */
     char *sio_token;        /* owned: the upgrade's token, kept for the CONNECT */
+    /* token lifetime (gw_expiry.c) */
+    int64_t exp_s;       /* the session token's exp, epoch s; 0: it has none */
+    int64_t exp_due_ms;  /* wall clock ms of what is due next: the notice, then the close */
+    uint32_t exp_slot;   /* 1 + index in gw->exp_heap; 0: not in it */
+    uint8_t exp_noticed; /* token_expiring is out (or not wanted) for this exp */
+    uint8_t close_drain; /* the close waits until the queued frames are out */
 };
 
 /* Connections in due order (appending keeps the order: one interval for all). */
@@ -165,6 +171,10 @@ typedef struct gw {
     gw_metrics_t metrics;
     gw_conn_list_t sio_wait; /* Socket.IO connections waiting for their next ping */
     gw_conn_list_t sio_pong; /* ... and those whose ping is out */
+    gw_conn_t **exp_heap;    /* gw_expiry.c: min-heap on exp_due_ms of authenticated
+                                connections whose token has an exp; bound: one entry
+                                per open connection */
+    uint32_t exp_n, exp_cap;
     msgpack_sbuffer scratch; /* request encoding */
     pl_buf_t json;           /* event encoding */
     pl_map_t *peers;         /* gw_admission.c: client address → gw_peer_t */
@@ -188,8 +198,13 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c);
 void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m);
 /* Write at most one queued frame; returns -1 when the connection must close. */
 int gw_conn_writeable(gw_t *gw, gw_conn_t *c);
-/* Ask for a close with `code` once pending frames are out (or at once if stuck). */
+/* Ask for a close with `code`: the close frame goes out ahead of anything queued (or
+   the connection is dropped if stuck). */
 void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason);
+/* The same, but the frames already queued go out first (within the same 2 s). */
+void gw_conn_close_drained(gw_conn_t *c, uint16_t code, const char *reason);
+/* Application close codes (RFC 6455 §7.4.2: 4000-4999 are private use). */
+#define GW_CLOSE_TOKEN_EXPIRED 4001
 /* Token bucket: 1 if the frame may proceed, 0 if rate-limited (and the flood rule
    may have scheduled a close). */
 int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms);
@@ -259,6 +274,19 @@ void gw_typing_free(gw_t *gw);
 /* Deliver an event map to the local subscribers of `conv` (skipping `skip_uid`). */
 void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
 
+/* ---- gw_expiry.c: a session lives no longer than its token ---- */
+/* The session's token expires at exp_s (epoch s; 0: never). An authenticated
+   connection is (re)scheduled at once: notice TOKEN_EXPIRING_NOTICE_S before, close
+   4001 at exp; any other only keeps exp_s until its session opens and this is called
+   again. */
+void gw_expiry_set(gw_t *gw, gw_conn_t *c, int64_t exp_s);
+/* A refresh was accepted: reschedule, count it, answer `refreshed {exp}`. */
+void gw_expiry_refreshed(gw_t *gw, gw_conn_t *c, int64_t exp_s, const char *id_json);
+void gw_expiry_drop(gw_t *gw, gw_conn_t *c);
+/* From the tick, with the wall clock: notices and closes that are due. */
+void gw_expiry_sweep(gw_t *gw, int64_t now_wall_ms);
+void gw_expiry_free(gw_t *gw);
+
 /* ---- gw_http.c: /healthz, /metrics ---- */
 int gw_http_request(gw_t *gw, struct lws *wsi, const char *path);
 int gw_http_writeable(gw_t *gw, struct lws *wsi, gw_conn_t *c);
@@ -297,5 +325,7 @@ void gw_ws_sio_refused(gw_t *gw, gw_conn_t *c, const char *code, const char *mes
 /* Heartbeats, from the housekeeping tick: ping who is due, close who missed a pong. */
 void gw_ws_sio_sweep(gw_t *gw, int64_t now_ms);
 void gw_ws_sio_closed(gw_t *gw, gw_conn_t *c);
+/* The server ends the Socket.IO session: DISCONNECT (41) on "/". */
+void gw_ws_sio_disconnect(gw_t *gw, gw_conn_t *c);
 
 #endif

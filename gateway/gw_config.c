@@ -89,11 +89,14 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("GW_LEASE_INTERVAL_MS", 2000, 100, 600000, &cfg->lease_interval_ms) ||
         pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||
         pl_env_int("SIO_PING_TIMEOUT_MS", 20000, 100, 3600000, &cfg->sio_ping_timeout_ms) ||
+        pl_env_int("TOKEN_EXPIRING_NOTICE_S", 60, 0, 86400, &cfg->token_notice_s) ||
         load_limits() || pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
         return -1;
     cfg->port = (int)port;
     cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);
     cfg->trusted_proxies = pl_env_str("TRUSTED_PROXIES", NULL);
+    cfg->jwt_issuer = pl_env_str("JWT_ISSUER", NULL);
+    cfg->jwt_audience = pl_env_str("JWT_AUDIENCE", NULL);
     return 0;
 }
 

@@ -12,6 +12,9 @@ typedef struct {
     const char *jwt_alg;   /* HS256, or RS256/ES256 with JWT_PUBLIC_KEY_FILE */
     char *jwt_key;         /* owned: the secret or the PEM */
     size_t jwt_key_len;
+    const char *jwt_issuer;   /* JWT_ISSUER: required `iss`, NULL = not checked */
+    const char *jwt_audience; /* JWT_AUDIENCE: required in `aud`, NULL = not checked */
+    int64_t token_notice_s;   /* token_expiring goes out this long before exp (0: never) */
     const char *cors_origin; /* comma-separated, NULL = any */
     int64_t auth_timeout_ms;
     int64_t max_frame_bytes;

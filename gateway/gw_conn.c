@@ -205,6 +205,7 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     gw_watch_drop_conn(gw, c);
     gw_ws_sio_closed(gw, c);
     gw_admission_closed(gw, c);
+    gw_expiry_drop(gw, c);
     pl_map_removei(gw->conns, c->id);
     while (c->out_count) {
         gw_msg_unref(c->outq[c->out_head]);
@@ -332,8 +333,25 @@ void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
 }
 
+void gw_conn_close_drained(gw_conn_t *c, uint16_t code, const char *reason)
+{
+    if (c->close_code || !c->wsi)
+        return;
+    c->close_drain = 1;
+    gw_conn_close(c, code, reason);
+}
+
 int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
 {
+    if (c->close_code && c->close_drain && c->out_count && !c->close_sent) {
+        /* A close that is not a cut-off (a token's expiry): what was said before it,
+           the Socket.IO client's last events, goes out first. */
+        if (write_queue(gw, c) != 0)
+            return -1;
+        if (!c->out_count)
+            lws_callback_on_writable(c->wsi); /* now the close */
+        return 0;
+    }
     if (c->close_code) {
         /* A close goes out ahead of anything still queued: the client is being
            dropped (policy, size, slow) or the server is going away. The close frame

@@ -18,7 +18,8 @@ static const char *s_out_types[] = {
     "user_online", "user_offline", "presence", "mentors", "call_initiated", "incoming_call",
     "call_accepted", "call_rejected", "call_ended", "call_signal", "call_history",
     "help_requested", "help_request", "help_accepted", "help_assigned",
-    "help_request_closed", "help_declined", "help_ended", "help_expired", NULL};
+    "help_request_closed", "help_declined", "help_ended", "help_expired", "token_expiring",
+    "refreshed", NULL};
 
 uint8_t gw_metrics_out_index(const char *type, size_t len)
 {
@@ -148,6 +149,11 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
                       (unsigned long long)m->errors[i]);
     counter(o, "parley_gateway_slow_consumers_total",
             "Connections cut off because their outgoing queue was full", m->slow_consumers_cut);
+    counter(o, "parley_gateway_tokens_expired_total",
+            "Sessions closed (4001) because their token expired without a refresh",
+            m->tokens_expired);
+    counter(o, "parley_gateway_token_refreshes_total",
+            "Session tokens replaced by an accepted refresh", m->token_refreshes);
     counter(o, "parley_gateway_rate_limited_total", "Frames refused by the rate limit",
             m->rate_limited);
     counter(o, "parley_gateway_floods_closed_total", "Connections closed for flooding",

@@ -1,6 +1,6 @@
 /*  gw_router: what happens to a client frame, and to the answer that comes back.
     Frame path: JSON → MessagePack (no DOM) → envelope checks (object, id, type,
-    rate limit, authentication) → proto validation → handled here (auth, ping,
+    rate limit, authentication) → proto validation → handled here (auth, ping, refresh,
     unsubscribe) or forwarded to the service named by proto/ with a deadline.
     Every forwarded request is remembered until its reply or its deadline; at the
     deadline the client gets `unavailable`, so a dead service never hangs a client. */
@@ -81,6 +81,7 @@ static void session_abort(gw_t *gw, gw_conn_t *c)
     c->uid = c->name = NULL;
     c->role = PL_ROLE_NONE;
     c->state = GW_CONN_NEW;
+    c->exp_s = 0;
 }
 
 /* The client hears why its session did not open: an error answer, or for a Socket.IO
@@ -174,6 +175,7 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
     c->uid = strdup(id->user_id);
     c->name = id->name[0] ? strdup(id->name) : NULL;
     c->role = id->role;
+    gw_expiry_set(gw, c, id->exp); /* kept until the session opens */
     if (!c->uid || gw_index_set_user(gw, c, c->uid) != 0) {
         session_failed(gw, c, id_json, "internal", "internal error");
         return;
@@ -202,32 +204,69 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
         session_failed(gw, c, id_json, "unavailable", "the chat service is unavailable");
 }
 
+/* The `token` of an auth or refresh frame, verified. 0 with *out filled, or -1 after
+   answering `unauthenticated`. */
+static int frame_token(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const char *id_json,
+                       const char *what, pl_identity_t *out)
+{
+    const char *tok;
+    size_t len;
+    char token[PL_TOKEN_MAX + 1];
+    pl_mp_str(body, "token", &tok, &len); /* validated by proto: 0..8192 chars */
+    if (len > PL_TOKEN_MAX) {
+        gw_send_error(gw, c, id_json, "unauthenticated", "invalid token: too long");
+        return -1;
+    }
+    memcpy(token, tok, len);
+    token[len] = '\0';
+    char why[96];
+    if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, out, why, sizeof why) != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "invalid token: %s", why);
+        pl_info(what, "conn=%llu user=%s reason=\"%s\"", (unsigned long long)c->id,
+                c->uid ? c->uid : "-", why);
+        gw_send_error(gw, c, id_json, "unauthenticated", msg);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_auth(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const char *id_json)
 {
     if (c->state != GW_CONN_NEW) {
         gw_send_error(gw, c, id_json, "conflict", "already authenticated");
         return;
     }
-    const char *tok;
-    size_t len;
-    char token[PL_TOKEN_MAX + 1];
-    pl_mp_str(body, "token", &tok, &len); /* validated by proto: 1..8192 chars */
-    if (len > PL_TOKEN_MAX) {
-        gw_send_error(gw, c, id_json, "unauthenticated", "invalid token: too long");
-        return;
-    }
-    memcpy(token, tok, len);
-    token[len] = '\0';
     pl_identity_t ident;
-    char why[96];
-    if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &ident, why, sizeof why) != 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "invalid token: %s", why);
-        pl_info("auth refused", "conn=%llu reason=\"%s\"", (unsigned long long)c->id, why);
-        gw_send_error(gw, c, id_json, "unauthenticated", msg);
+    if (frame_token(gw, c, body, id_json, "auth refused", &ident) != 0)
+        return;
+    gw_router_begin_session(gw, c, &ident, id_json, *id_json != '\0');
+}
+
+/* A new token for the session (before the old one expires): same verifier, same user,
+   same role. Anything refused leaves the session exactly as it was. Its exp replaces
+   the session's, later or earlier; a token without exp ends the expiry. */
+static void on_refresh(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const char *id_json)
+{
+    pl_identity_t ident;
+    if (frame_token(gw, c, body, id_json, "refresh refused", &ident) != 0)
+        return;
+    if (strcmp(ident.user_id, c->uid) != 0) {
+        pl_info("refresh refused", "conn=%llu user=%s reason=\"another user's token\"",
+                (unsigned long long)c->id, c->uid);
+        gw_send_error(gw, c, id_json, "forbidden", "the token is for another user");
         return;
     }
-    gw_router_begin_session(gw, c, &ident, id_json, *id_json != '\0');
+    if (ident.role != c->role) {
+        /* Role topics, presence and every service's view of the session hang on the
+           role: a change takes a new connection. */
+        pl_info("refresh refused", "conn=%llu user=%s reason=\"role changed\"",
+                (unsigned long long)c->id, c->uid);
+        gw_send_error(gw, c, id_json, "forbidden",
+                      "the token has another role: connect again with it");
+        return;
+    }
+    gw_expiry_refreshed(gw, c, ident.exp, id_json);
 }
 
 /* A gateway-built answer: {"type":…[,"conversation_id":…][,"id":…]}. The id is the
@@ -356,6 +395,10 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, in
         on_auth(gw, c, root, id_json);
         return;
     }
+    if (strcmp(ev->name, "refresh") == 0) {
+        on_refresh(gw, c, root, id_json);
+        return;
+    }
     if (strcmp(ev->name, "unsubscribe_conversation") == 0) {
         int64_t conv;
         pl_mp_int(root, "conversation_id", &conv);
@@ -481,6 +524,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
                 gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 1);
             }
             gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
+            gw_expiry_set(gw, c, c->exp_s); /* the token's lifetime starts counting */
             if (c->sio)
                 gw_ws_sio_connected(gw, c); /* 40{"sid"} goes out before auth_success */
         }

@@ -46,6 +46,7 @@ static void on_tick(uv_timer_t *t)
     expire_unauthenticated(gw, now);
     gw_typing_expire(gw, now);
     gw_ws_sio_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
+    gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
     if (now >= gw->next_lease_ms) {
         gw_router_lease(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
@@ -143,6 +144,10 @@ gw_t *gw_new(const gw_config_t *cfg)
     if (!gw->conns || !gw->users || !gw->convs || !gw->pending || !gw->typing || !gw->watch ||
         !gw->jwt || gw_rel_init(&gw->subs) != 0 || gw_rel_init(&gw->watchers) != 0) {
         pl_error("gateway init failed", "reason=\"%s\"", gw->jwt ? "out of memory" : "bad JWT key");
+        goto fail;
+    }
+    if (pl_jwt_verifier_expect(gw->jwt, cfg->jwt_issuer, cfg->jwt_audience) != 0) {
+        pl_error("gateway init failed", "reason=\"out of memory\"");
         goto fail;
     }
     if (uv_loop_init(&gw->loop) != 0)
@@ -245,6 +250,7 @@ void gw_destroy(gw_t **self_p)
     gw_watch_free(gw);
     gw_rel_free(&gw->subs);
     gw_rel_free(&gw->watchers);
+    gw_expiry_free(gw);
     pl_jwt_verifier_destroy(&gw->jwt);
     gw_static_free(gw);
     gw_admission_free(gw);

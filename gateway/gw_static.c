@@ -199,6 +199,9 @@ static void dev_token(gw_t *gw, struct lws *wsi, pl_buf_t *b, int *status)
         (!name[0] || jwt_add_grant(jwt, "name", name) == 0) &&
         jwt_add_grant_int(jwt, "iat", (long)now) == 0 &&
         jwt_add_grant_int(jwt, "exp", (long)(now + DEV_TOKEN_TTL_S)) == 0 &&
+        /* the gateway's own iss/aud expectations (JWT_ISSUER, JWT_AUDIENCE) */
+        (!gw->cfg.jwt_issuer || jwt_add_grant(jwt, "iss", gw->cfg.jwt_issuer) == 0) &&
+        (!gw->cfg.jwt_audience || jwt_add_grant(jwt, "aud", gw->cfg.jwt_audience) == 0) &&
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)gw->cfg.jwt_key,
                     (int)gw->cfg.jwt_key_len) == 0)
         tok = jwt_encode_str(jwt);

@@ -210,6 +210,11 @@ void gw_ws_sio_connected(gw_t *gw, gw_conn_t *c)
     pl_buf_free(&b);
 }
 
+void gw_ws_sio_disconnect(gw_t *gw, gw_conn_t *c)
+{
+    sio_send(gw, c, "41", 2);
+}
+
 void gw_ws_sio_closed(gw_t *gw, gw_conn_t *c)
 {
     if (c->sio)

@@ -96,6 +96,7 @@ static const proto_event_t s_events[] = {
     /* handled by the gateway itself */
     {"auth", NULL, PROTO_SVC_GATEWAY, f_auth},
     {"ping", NULL, PROTO_SVC_GATEWAY, f_none},
+    {"refresh", NULL, PROTO_SVC_GATEWAY, f_auth}, /* a new token for the session */
     {"unsubscribe_conversation", NULL, PROTO_SVC_GATEWAY, f_conv},
     /* chat-svc */
     {"create_conversation", NULL, PROTO_SVC_CHAT, f_create_conversation},

@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   token: null,
+  devLogin: false, // the token came from GET /dev/token: renew it there before it expires
   me: null, // {user_id, role, name}
   ws: null,
   wantOpen: false, // reconnect when the socket drops
@@ -139,6 +140,11 @@ function connect() {
     state.ws = null;
     setConnState('offline');
     if (ev.code === 1008 && !state.me) return; // refused before auth: wrong token
+    if (ev.code === 4001) { // the token expired: reconnecting with it would be refused
+      $('login-error').textContent = 'Session ended: the token expired';
+      logout();
+      return;
+    }
     if (state.wantOpen) {
       logEvent(`connection closed (${ev.code}); reconnecting`);
       setTimeout(() => state.wantOpen && connect(), state.retryMs);
@@ -234,6 +240,22 @@ function loadPresence() {
 // ---- dispatch --------------------------------------------------------------------
 
 const handlers = {
+  // A session ends with its token. One from GET /dev/token is renewed the same way and
+  // handed over with `refresh`; a pasted token cannot be renewed here.
+  token_expiring: async (f) => {
+    if (!state.devLogin) {
+      logEvent(`token expires at ${f.exp}: log in again to stay`);
+      return;
+    }
+    try {
+      const t = await login(state.me.user_id, state.me.name, state.me.role);
+      await request({ type: 'refresh', token: t });
+      state.token = t;
+      logEvent('token refreshed');
+    } catch (e) {
+      fail('token refresh')(e);
+    }
+  },
   conversation_created: (f) => {
     const c = f.conversation;
     state.conversations.set(c.conversation_id, c);
@@ -783,6 +805,7 @@ function wire() {
       const token = await login(user, name, role);
       state.me = { user_id: user, role, name };
       if (name) state.names.set(user, name);
+      state.devLogin = true;
       useToken(token);
     } catch (e) {
       $('login-error').textContent = e.message;
@@ -792,6 +815,7 @@ function wire() {
   $('token-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const t = $('token-input').value.trim();
+    state.devLogin = false;
     if (t) useToken(t);
   });
   $('logout').addEventListener('click', logout);

@@ -449,6 +449,97 @@ static void test_nbf(void)
     pl_jwt_verifier_destroy(&v);
 }
 
+/* ---- cases: issuer and audience (JWT_ISSUER, JWT_AUDIENCE) ---- */
+
+#define CLAIMS "\"sub\":\"u1\",\"role\":\"student\""
+
+static void test_iss_aud_unchecked_by_default(void)
+{
+    pl_jwt_verifier_t *v = hs_verifier();
+    pl_identity_t id;
+    EXPECT_OK(v, mint_json("{" CLAIMS "}"), id);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":\"anyone\",\"aud\":[\"x\",7]}"), id);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":42,\"aud\":{}}"), id);
+    /* "" is the same as unset */
+    PL_CHECK(pl_jwt_verifier_expect(v, "", "") == 0);
+    EXPECT_OK(v, mint_json("{" CLAIMS "}"), id);
+    pl_jwt_verifier_destroy(&v);
+}
+
+static void test_issuer(void)
+{
+    pl_jwt_verifier_t *v = hs_verifier();
+    pl_identity_t id;
+    PL_CHECK(pl_jwt_verifier_expect(v, "https://idp.example.com/", NULL) == 0);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":\"https://idp.example.com/\"}"), id);
+    PL_CHECK_STR(id.user_id, "u1");
+    /* the audience stays unchecked */
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":\"https://idp.example.com/\",\"aud\":1}"), id);
+    EXPECT_FAIL(v, mint_json("{" CLAIMS "}"), "missing iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":null}"), "missing iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"https://evil.example.com/\"}"), "wrong iss");
+    /* compared exactly: no trailing-slash, case or prefix leniency */
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"https://idp.example.com\"}"), "wrong iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"HTTPS://IDP.EXAMPLE.COM/\"}"), "wrong iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"https://idp.example.com/x\"}"), "wrong iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":[\"https://idp.example.com/\"]}"), "wrong iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":7}"), "wrong iss");
+    /* the time claims are judged first: an expired token says so */
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"exp\":1}"), "expired");
+    /* expectations can be lifted again */
+    PL_CHECK(pl_jwt_verifier_expect(v, NULL, NULL) == 0);
+    EXPECT_OK(v, mint_json("{" CLAIMS "}"), id);
+    pl_jwt_verifier_destroy(&v);
+}
+
+static void test_audience(void)
+{
+    pl_jwt_verifier_t *v = hs_verifier();
+    pl_identity_t id;
+    PL_CHECK(pl_jwt_verifier_expect(v, NULL, "parley") == 0);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"aud\":\"parley\"}"), id);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"aud\":[\"billing\",\"parley\"]}"), id);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"aud\":[1,null,\"parley\"]}"), id);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"aud\":\"parley\",\"iss\":\"whoever\"}"), id);
+    EXPECT_FAIL(v, mint_json("{" CLAIMS "}"), "missing aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":null}"), "missing aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":\"billing\"}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":\"Parley\"}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":\"parley2\"}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":[]}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":[\"billing\",\"parle\"]}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":[[\"parley\"]]}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":{\"parley\":1}}"), "wrong aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":true}"), "wrong aud");
+    pl_jwt_verifier_destroy(&v);
+}
+
+static void test_issuer_and_audience(void)
+{
+    pl_jwt_verifier_t *v = hs_verifier();
+    pl_identity_t id;
+    PL_CHECK(pl_jwt_verifier_expect(v, "idp", "parley") == 0);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":\"idp\",\"aud\":\"parley\"}"), id);
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"aud\":\"parley\"}"), "missing iss");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"idp\"}"), "missing aud");
+    EXPECT_FAIL(v, mint_json("{" CLAIMS ",\"iss\":\"other\",\"aud\":\"other\"}"), "wrong iss");
+    /* a good iss/aud does not rescue a bad signature: that is judged before any claim */
+    jwt_t *j = new_jwt();
+    if (jwt_add_grants_json(j, "{" CLAIMS ",\"iss\":\"idp\",\"aud\":\"parley\"}") != 0)
+        abort();
+    EXPECT_FAIL(v, sign(j, JWT_ALG_HS256, OTHER_SECRET, strlen(OTHER_SECRET)), "bad signature");
+    /* the strings are copied: the caller's may go away */
+    char *iss = strdup("idp2"), *aud = strdup("aud2");
+    PL_CHECK(iss && aud);
+    PL_CHECK(pl_jwt_verifier_expect(v, iss, aud) == 0);
+    memset(iss, 'x', 4);
+    memset(aud, 'x', 4);
+    free(iss);
+    free(aud);
+    EXPECT_OK(v, mint_json("{" CLAIMS ",\"iss\":\"idp2\",\"aud\":[\"aud2\"]}"), id);
+    pl_jwt_verifier_destroy(&v);
+}
+
 /* ---- cases: sub, role, name ---- */
 
 static void test_missing_sub(void)
@@ -835,6 +926,10 @@ static const pl_test_case_t cases[] = {
     {"exp_future", test_exp_future},
     {"exp_not_number", test_exp_not_number},
     {"nbf", test_nbf},
+    {"iss_aud_unchecked_by_default", test_iss_aud_unchecked_by_default},
+    {"issuer", test_issuer},
+    {"audience", test_audience},
+    {"issuer_and_audience", test_issuer_and_audience},
     {"missing_sub", test_missing_sub},
     {"empty_sub", test_empty_sub},
     {"sub_length", test_sub_length},
