@@ -194,6 +194,9 @@ int gw_healthy(gw_t *self, int64_t now_ms, int *per_service);
 /* ---- gw_conn.c: one connection ---- */
 void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi);
 void gw_conn_closed(gw_t *gw, gw_conn_t *c);
+/* The connection's session id, "<gateway id>-<connection id in hex>", as auth_success
+   and the Engine.IO open report it. */
+void gw_conn_session_id(const gw_t *gw, const gw_conn_t *c, char *out, size_t cap);
 /* Queue a frame (takes a reference). A connection over its queue cap is closed. */
 void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m);
 /* Write at most one queued frame; returns -1 when the connection must close. */
@@ -315,17 +318,24 @@ void gw_admission_closed(gw_t *gw, gw_conn_t *c);
 /* The client's address as text: the peer, or X-Forwarded-For behind a trusted proxy. */
 void gw_admission_client_ip(gw_t *gw, struct lws *wsi, char *out, size_t cap);
 
-/* ---- gw_ws.c ---- */
+/* ---- gw_ws.c: the libwebsockets protocol (upgrade checks, receive, write, close) ---- */
 extern const struct lws_protocols gw_protocols[];
-/* Socket.IO sessions (Engine.IO v4 over WebSocket at /socket.io/, codec in gw_sio.c). */
+
+/* ---- gw_sio_session.c: Socket.IO sessions (Engine.IO v4 over WebSocket at
+   /socket.io/, codec in gw_sio.c) ---- */
+/* Engine.IO open on an established connection; `token` is the upgrade's (NULL: none),
+   kept for the namespace CONNECT. */
+void gw_sio_session_open(gw_t *gw, gw_conn_t *c, const char *token);
+/* One whole text frame (an Engine.IO packet), counted by the rate limiter already. */
+void gw_sio_session_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted);
 /* The namespace CONNECT succeeded (auth_success is about to be sent): 40{"sid"}. */
-void gw_ws_sio_connected(gw_t *gw, gw_conn_t *c);
+void gw_sio_session_connected(gw_t *gw, gw_conn_t *c);
 /* The namespace CONNECT failed: CONNECT_ERROR with this code and message. */
-void gw_ws_sio_refused(gw_t *gw, gw_conn_t *c, const char *code, const char *message);
+void gw_sio_session_refused(gw_t *gw, gw_conn_t *c, const char *code, const char *message);
 /* Heartbeats, from the housekeeping tick: ping who is due, close who missed a pong. */
-void gw_ws_sio_sweep(gw_t *gw, int64_t now_ms);
-void gw_ws_sio_closed(gw_t *gw, gw_conn_t *c);
+void gw_sio_session_sweep(gw_t *gw, int64_t now_ms);
+void gw_sio_session_closed(gw_t *gw, gw_conn_t *c);
 /* The server ends the Socket.IO session: DISCONNECT (41) on "/". */
-void gw_ws_sio_disconnect(gw_t *gw, gw_conn_t *c);
+void gw_sio_session_disconnect(gw_t *gw, gw_conn_t *c);
 
 #endif

@@ -187,26 +187,23 @@ void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)
     gw->metrics.connections_open++;
 }
 
-void gw_conn_closed(gw_t *gw, gw_conn_t *c)
+/* The services hear that an authenticated connection is gone; the role topic goes
+   with the role's last connection here. */
+static void end_session(gw_t *gw, gw_conn_t *c)
 {
-    if (!c->id)
-        return; /* never fully opened */
-    gw_unauth_remove(gw, c);
-    if (c->state == GW_CONN_AUTHED) {
-        gw->metrics.connections_authed--;
-        gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_CLOSE);
-        gw_router_notify(gw, c, PROTO_SVC_CALL, PROTO_EV_CONN_CLOSE);
-        if (--gw->role_conns[c->role] == 0) {
-            const char *role = pl_role_name(c->role);
-            gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 0);
-        }
+    if (c->state != GW_CONN_AUTHED)
+        return;
+    gw->metrics.connections_authed--;
+    gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_CLOSE);
+    gw_router_notify(gw, c, PROTO_SVC_CALL, PROTO_EV_CONN_CLOSE);
+    if (--gw->role_conns[c->role] == 0) {
+        const char *role = pl_role_name(c->role);
+        gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 0);
     }
-    gw_index_drop_conn(gw, c);
-    gw_watch_drop_conn(gw, c);
-    gw_ws_sio_closed(gw, c);
-    gw_admission_closed(gw, c);
-    gw_expiry_drop(gw, c);
-    pl_map_removei(gw->conns, c->id);
+}
+
+static void free_own_memory(gw_conn_t *c)
+{
     while (c->out_count) {
         gw_msg_unref(c->outq[c->out_head]);
         c->out_head = (c->out_head + 1) % c->out_cap;
@@ -220,9 +217,35 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     c->sio_token = NULL;
     c->outq = NULL;
     c->uid = c->name = NULL;
+}
+
+/* Everything a closed connection held, released here and only here, in this order:
+   1. its session (the services are told; the role topic may go);
+   2. the indexes that route events to it: its user, conversations, presence watches;
+   3. the timers that would wake for it: auth timeout, Engine.IO heartbeat, token expiry;
+   4. its slot in the connection caps, and its id;
+   5. its own memory: queued frames, identity, buffers. */
+void gw_conn_closed(gw_t *gw, gw_conn_t *c)
+{
+    if (!c->id)
+        return; /* never fully opened */
+    end_session(gw, c);
+    gw_index_drop_conn(gw, c);
+    gw_watch_drop_conn(gw, c);
+    gw_unauth_remove(gw, c);
+    gw_sio_session_closed(gw, c);
+    gw_expiry_drop(gw, c);
+    gw_admission_closed(gw, c);
+    pl_map_removei(gw->conns, c->id);
+    free_own_memory(c);
     gw->metrics.connections_closed++;
     gw->metrics.connections_open--;
     c->id = 0;
+}
+
+void gw_conn_session_id(const gw_t *gw, const gw_conn_t *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s-%llx", gw->gwid, (unsigned long long)c->id);
 }
 
 /* ---- outgoing ------------------------------------------------------------------ */

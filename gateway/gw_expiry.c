@@ -132,7 +132,7 @@ static void expired(gw_t *gw, gw_conn_t *c)
     pl_info("token expired", "conn=%llu user=%s", (unsigned long long)c->id, c->uid ? c->uid : "-");
     if (c->sio) {
         gw_send_error(gw, c, NULL, "unauthenticated", "token expired");
-        gw_ws_sio_disconnect(gw, c);
+        gw_sio_session_disconnect(gw, c);
     }
     gw_conn_close_drained(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
 }

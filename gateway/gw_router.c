@@ -91,7 +91,7 @@ static void session_failed(gw_t *gw, gw_conn_t *c, const char *id_json, const ch
 {
     session_abort(gw, c);
     if (c->sio)
-        gw_ws_sio_refused(gw, c, code, message);
+        gw_sio_session_refused(gw, c, code, message);
     else
         gw_send_error(gw, c, id_json, code, message);
 }
@@ -184,7 +184,7 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
     /* chat-svc answers with auth_success (the user's conversations); the session
        id names this connection uniquely across gateways. */
     char sid[48];
-    snprintf(sid, sizeof sid, "%s-%llx", gw->gwid, (unsigned long long)c->id);
+    gw_conn_session_id(gw, c, sid, sizeof sid);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -526,7 +526,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
             gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
             gw_expiry_set(gw, c, c->exp_s); /* the token's lifetime starts counting */
             if (c->sio)
-                gw_ws_sio_connected(gw, c); /* 40{"sid"} goes out before auth_success */
+                gw_sio_session_connected(gw, c); /* 40{"sid"} goes out before auth_success */
         }
     }
     subscribe_listed(gw, c, root);

@@ -45,7 +45,7 @@ static void on_tick(uv_timer_t *t)
     gw_router_expire(gw, now);
     expire_unauthenticated(gw, now);
     gw_typing_expire(gw, now);
-    gw_ws_sio_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
+    gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
     if (now >= gw->next_lease_ms) {
         gw_router_lease(gw);
