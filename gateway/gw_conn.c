@@ -131,7 +131,7 @@ void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code
             pl_buf_putc(&b, *p);
     }
     pl_buf_puts(&b, "\"}");
-    gw->metrics.errors[gw_metrics_error_index(code)]++;
+    gw->metrics.errors[pl_error_code_index(code)]++;
     gw_msg_t *m = b.data ? gw_msg_new(b.data, b.len) : NULL;
     pl_buf_free(&b);
     if (m) {

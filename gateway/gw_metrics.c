@@ -1,16 +1,13 @@
 /*  gw_metrics: Prometheus text exposition of the gateway's counters. */
 #include "gw_metrics.h"
 
+#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "proto.h"
 
-static const char *s_codes[GW_ERROR_CODES] = {
-    "bad_request", "unauthenticated", "forbidden", "not_found", "conflict",
-    "rate_limited", "too_large", "unavailable", "internal", "other"};
-
 /* Server → client event types of the contract (and the gateway's own frames). */
+/* clang-format off */
 static const char *s_out_types[] = {
     "auth_success", "pong", "error", "ack", "unsubscribed", "subscribed",
     "conversation_created", "message_sent", "new_message", "history", "user_typing",
@@ -20,6 +17,7 @@ static const char *s_out_types[] = {
     "help_requested", "help_request", "help_accepted", "help_assigned",
     "help_request_closed", "help_declined", "help_ended", "help_expired", "token_expiring",
     "refreshed", NULL};
+/* clang-format on */
 
 uint8_t gw_metrics_out_index(const char *type, size_t len)
 {
@@ -30,17 +28,6 @@ uint8_t gw_metrics_out_index(const char *type, size_t len)
     return GW_METRICS_OUT_TYPES - 1;
 }
 
-int gw_metrics_error_index(const char *code)
-{
-    for (int i = 0; i < GW_ERROR_CODES - 1; i++)
-        if (strcmp(code, s_codes[i]) == 0)
-            return i;
-    return GW_ERROR_CODES - 1;
-}
-
-static const double s_lat_le[GW_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-
 int gw_metrics_type_index(const char *type)
 {
     size_t n;
@@ -50,66 +37,42 @@ int gw_metrics_type_index(const char *type)
     return i < GW_METRICS_MAX_TYPES ? (int)i : GW_METRICS_MAX_TYPES;
 }
 
-int64_t gw_metrics_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void gw_metrics_observe(gw_metrics_t *m, int index, int64_t us)
 {
     if (index < 0 || index > GW_METRICS_MAX_TYPES)
         return;
-    gw_hist_t *h = &m->latency[index];
-    double v = (double)us / 1e6;
-    int i = 0;
-    while (i < GW_LAT_BUCKETS && v > s_lat_le[i])
-        i++;
-    h->bucket[i]++;
-    h->count++;
-    h->sum += v;
+    pl_hist_observe(&m->latency[index], pl_lat_le, PL_LAT_BUCKETS, (double)us / 1e6);
 }
 
 #define LAT_NAME "parley_gateway_request_duration_seconds"
 
 static void render_latency(const gw_metrics_t *m, pl_buf_t *o)
 {
-    pl_buf_puts(o, "# HELP parley_gateway_request_duration_seconds Time from forwarding a client "
-                   "request to a service to its reply, by type\n"
-                   "# TYPE parley_gateway_request_duration_seconds histogram\n");
+    pl_metrics_help(o, LAT_NAME, "histogram",
+                    "Time from forwarding a client request to a service to its reply, by type");
     size_t n;
     const proto_event_t *evs = proto_events(&n);
+    char labels[96];
     for (size_t t = 0; t <= GW_METRICS_MAX_TYPES; t++) {
-        const gw_hist_t *h = &m->latency[t];
+        const pl_hist_t *h = &m->latency[t];
         if (!h->count || (t < GW_METRICS_MAX_TYPES && t >= n))
             continue;
-        const char *name = t < GW_METRICS_MAX_TYPES ? evs[t].name : "unknown";
-        uint64_t cum = 0;
-        for (int i = 0; i < GW_LAT_BUCKETS; i++) {
-            cum += h->bucket[i];
-            pl_buf_printf(o, "%s_bucket{type=\"%s\",le=\"%g\"} %llu\n", LAT_NAME, name,
-                          s_lat_le[i], (unsigned long long)cum);
-        }
-        cum += h->bucket[GW_LAT_BUCKETS];
-        pl_buf_printf(o, "%s_bucket{type=\"%s\",le=\"+Inf\"} %llu\n", LAT_NAME, name,
-                      (unsigned long long)cum);
-        pl_buf_printf(o, "%s_sum{type=\"%s\"} %.6f\n", LAT_NAME, name, h->sum);
-        pl_buf_printf(o, "%s_count{type=\"%s\"} %llu\n", LAT_NAME, name,
-                      (unsigned long long)h->count);
+        snprintf(labels, sizeof labels, "type=\"%s\"",
+                 t < GW_METRICS_MAX_TYPES ? evs[t].name : "unknown");
+        pl_metrics_render_hist(o, LAT_NAME, labels, h, pl_lat_le, PL_LAT_BUCKETS);
     }
 }
 
 static void counter(pl_buf_t *o, const char *name, const char *help, uint64_t v)
 {
-    pl_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-                  (unsigned long long)v);
+    pl_metrics_help(o, name, "counter", help);
+    pl_buf_printf(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
 static void gauge(pl_buf_t *o, const char *name, const char *help, int64_t v)
 {
-    pl_buf_printf(o, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
-                  (long long)v);
+    pl_metrics_help(o, name, "gauge", help);
+    pl_buf_printf(o, "%s %lld\n", name, (long long)v);
 }
 
 void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *service_names,
@@ -139,13 +102,12 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
                       (unsigned long long)m->frames_out_by_type[i]);
     pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"other\"} %llu\n",
                   (unsigned long long)m->frames_out_by_type[GW_METRICS_OUT_TYPES - 1]);
-    counter(o, "parley_gateway_bytes_in_total", "Payload bytes received from clients",
-            m->bytes_in);
+    counter(o, "parley_gateway_bytes_in_total", "Payload bytes received from clients", m->bytes_in);
     counter(o, "parley_gateway_bytes_out_total", "Payload bytes sent to clients", m->bytes_out);
     pl_buf_puts(o, "# HELP parley_gateway_errors_total Error frames sent, by code\n"
                    "# TYPE parley_gateway_errors_total counter\n");
-    for (int i = 0; i < GW_ERROR_CODES; i++)
-        pl_buf_printf(o, "parley_gateway_errors_total{code=\"%s\"} %llu\n", s_codes[i],
+    for (int i = 0; i < PL_ERROR_CODES; i++)
+        pl_buf_printf(o, "parley_gateway_errors_total{code=\"%s\"} %llu\n", pl_error_codes[i],
                       (unsigned long long)m->errors[i]);
     counter(o, "parley_gateway_slow_consumers_total",
             "Connections cut off because their outgoing queue was full", m->slow_consumers_cut);

@@ -124,7 +124,7 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
     gw_pending_t *p = pending_add(gw, c, rq, id_json, is_auth);
     if (p) { /* for the latency histogram */
         p->type_idx = (uint16_t)gw_metrics_type_index(as);
-        p->sent_us = gw_metrics_now_us();
+        p->sent_us = pl_mono_us();
     }
     if (!p || gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) != 0) {
         if (p)
@@ -495,7 +495,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     gw_pending_t *p = pl_map_geti(gw->pending, rq);
     if (!p)
         return; /* answered `unavailable` already */
-    gw_metrics_observe(&gw->metrics, p->type_idx, gw_metrics_now_us() - p->sent_us);
+    gw_metrics_observe(&gw->metrics, p->type_idx, pl_mono_us() - p->sent_us);
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
     char id_json[ID_JSON_MAX];
@@ -538,7 +538,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         char cs[32] = "internal";
         if (code && code->type == MSGPACK_OBJECT_STR && code->via.str.size < sizeof cs)
             snprintf(cs, sizeof cs, "%.*s", (int)code->via.str.size, code->via.str.ptr);
-        gw->metrics.errors[gw_metrics_error_index(cs)]++;
+        gw->metrics.errors[pl_error_code_index(cs)]++;
     }
     gw_msg_t *m = gw_msg_from_event(gw, body, id_json);
     if (m) {

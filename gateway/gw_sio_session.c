@@ -61,7 +61,7 @@ static void sio_refuse(gw_t *gw, gw_conn_t *c, const char *nsp, size_t nsp_len, 
 {
     pl_buf_t b;
     pl_buf_init(&b, 0);
-    gw->metrics.errors[gw_metrics_error_index(code)]++;
+    gw->metrics.errors[pl_error_code_index(code)]++;
     if (gw_sio_connect_error(&b, nsp, nsp_len, code, message) == 0)
         sio_send(gw, c, b.data, b.len);
     else

@@ -17,17 +17,15 @@
 
 #include "pl_buf.h"
 #include "pl_config.h"
+#include "pl_clock.h"
 #include "pl_log.h"
+#include "pl_metrics.h"
 #include "proto.h"
 
 #define MAX_CLIENTS (PL_METRICS_HTTP_POLL_MAX - 1)
 #define REQ_MAX 2048
 #define CLIENT_IDLE_US (5 * 1000000LL)
 
-/* Latency buckets in seconds (upper bounds; +Inf is implicit). */
-static const double s_lat_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-#define LAT_BUCKETS (sizeof s_lat_le / sizeof s_lat_le[0])
 /* Batch size buckets (requests per batch; BATCH_MAX is 128). */
 static const double s_batch_le[] = {1, 2, 4, 8, 16, 32, 64, 128};
 #define BATCH_BUCKETS (sizeof s_batch_le / sizeof s_batch_le[0])
@@ -39,18 +37,7 @@ static const char *const s_internal[] = {
 #define N_INTERNAL (sizeof s_internal / sizeof s_internal[0])
 #define MAX_EVENTS 96 /* client events + internal + "other" */
 
-static const char *s_codes[] = {
-    "bad_request",  "unauthenticated", "forbidden",   "not_found", "conflict",
-    "rate_limited", "too_large",       "unavailable", "internal",  "other"};
-#define N_CODES (sizeof s_codes / sizeof s_codes[0])
-
 static const char *s_txn_names[PL_TXN_KINDS] = {"batch", "retry", "event", "tick"};
-
-typedef struct {
-    uint64_t bucket[LAT_BUCKETS + 1]; /* non-cumulative; last = above every bound */
-    uint64_t count;
-    double sum;
-} hist_t;
 
 typedef struct {
     int fd;
@@ -71,9 +58,9 @@ struct pl_metrics_http_t {
     const char *ev_names[MAX_EVENTS];
     size_t n_events; /* the last one is "other" */
     uint64_t requests[MAX_EVENTS];
-    hist_t latency[MAX_EVENTS];
-    uint64_t errors[N_CODES], staged_errors[N_CODES];
-    hist_t txn[PL_TXN_KINDS];
+    pl_hist_t latency[MAX_EVENTS];
+    uint64_t errors[PL_ERROR_CODES], staged_errors[PL_ERROR_CODES];
+    pl_hist_t txn[PL_TXN_KINDS];
     uint64_t txn_failed[PL_TXN_KINDS];
     uint64_t batch_bucket[BATCH_BUCKETS + 1], batch_count, batch_sum;
     uint64_t batches_full, failed_batches, dropped_late, scrapes;
@@ -82,19 +69,7 @@ struct pl_metrics_http_t {
 
 int64_t pl_metrics_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void hist_observe(hist_t *h, const double *le, size_t nb, double v)
-{
-    size_t i = 0;
-    while (i < nb && v > le[i])
-        i++;
-    h->bucket[i]++;
-    h->count++;
-    h->sum += v;
+    return pl_mono_us();
 }
 
 static void close_client(client_t *c)
@@ -209,7 +184,7 @@ void pl_metrics_request(pl_metrics_http_t *self, const char *ev, int64_t latency
 {
     size_t i = event_index(self, ev);
     self->requests[i]++;
-    hist_observe(&self->latency[i], s_lat_le, LAT_BUCKETS, (double)latency_us / 1e6);
+    pl_hist_observe(&self->latency[i], pl_lat_le, PL_LAT_BUCKETS, (double)latency_us / 1e6);
 }
 
 void pl_metrics_dropped_late(pl_metrics_http_t *self)
@@ -227,22 +202,19 @@ void pl_metrics_txn(pl_metrics_http_t *self, pl_txn_kind_t kind, int64_t us, int
     if (kind >= PL_TXN_KINDS)
         return;
     if (ok)
-        hist_observe(&self->txn[kind], s_lat_le, LAT_BUCKETS, (double)us / 1e6);
+        pl_hist_observe(&self->txn[kind], pl_lat_le, PL_LAT_BUCKETS, (double)us / 1e6);
     else
         self->txn_failed[kind]++;
 }
 
 void pl_metrics_error(pl_metrics_http_t *self, const char *code)
 {
-    size_t i = 0;
-    while (i < N_CODES - 1 && strcmp(s_codes[i], code) != 0)
-        i++;
-    self->staged_errors[i]++;
+    self->staged_errors[pl_error_code_index(code)]++;
 }
 
 void pl_metrics_outbox(pl_metrics_http_t *self, int published)
 {
-    for (size_t i = 0; i < N_CODES; i++) {
+    for (size_t i = 0; i < PL_ERROR_CODES; i++) {
         if (published)
             self->errors[i] += self->staged_errors[i];
         self->staged_errors[i] = 0;
@@ -251,57 +223,39 @@ void pl_metrics_outbox(pl_metrics_http_t *self, int published)
 
 /* ---- rendering ------------------------------------------------------------------ */
 
-static void help(pl_buf_t *o, const char *name, const char *type, const char *text)
-{
-    pl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
-/* One histogram series: name_bucket{labels,le=…} (cumulative), _sum, _count. */
-static void render_hist(pl_buf_t *o, const char *name, const char *labels, const hist_t *h,
-                        const double *le, size_t nb)
-{
-    uint64_t cum = 0;
-    for (size_t i = 0; i < nb; i++) {
-        cum += h->bucket[i];
-        pl_buf_printf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, le[i],
-                      (unsigned long long)cum);
-    }
-    cum += h->bucket[nb];
-    pl_buf_printf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
-    pl_buf_printf(o, "%s_sum{%s} %.6f\n", name, labels, h->sum);
-    pl_buf_printf(o, "%s_count{%s} %llu\n", name, labels, (unsigned long long)h->count);
-}
-
 static void render(pl_metrics_http_t *self, pl_buf_t *o, int db_up)
 {
     char base[96], lab[192];
     snprintf(base, sizeof base, "service=\"%s\"", self->kind);
-    help(o, "parley_service_info", "gauge", "This process: service kind and instance id");
+    pl_metrics_help(o, "parley_service_info", "gauge",
+                    "This process: service kind and instance id");
     pl_buf_printf(o, "parley_service_info{%s,instance=\"%s\"} 1\n", base, self->instance);
-    help(o, "parley_service_db_up", "gauge", "1 when the database connection is usable");
+    pl_metrics_help(o, "parley_service_db_up", "gauge", "1 when the database connection is usable");
     pl_buf_printf(o, "parley_service_db_up{%s} %d\n", base, db_up ? 1 : 0);
 
-    help(o, "parley_service_requests_total", "counter",
-         "Requests answered (reply published after COMMIT), by event type");
+    pl_metrics_help(o, "parley_service_requests_total", "counter",
+                    "Requests answered (reply published after COMMIT), by event type");
     for (size_t i = 0; i < self->n_events; i++)
         if (self->requests[i])
             pl_buf_printf(o, "parley_service_requests_total{%s,event=\"%s\"} %llu\n", base,
                           self->ev_names[i], (unsigned long long)self->requests[i]);
-    help(o, "parley_service_request_duration_seconds", "histogram",
-         "Time from taking a request off the queue to publishing its reply, by event type");
+    pl_metrics_help(
+        o, "parley_service_request_duration_seconds", "histogram",
+        "Time from taking a request off the queue to publishing its reply, by event type");
     for (size_t i = 0; i < self->n_events; i++)
         if (self->latency[i].count) {
             snprintf(lab, sizeof lab, "%s,event=\"%s\"", base, self->ev_names[i]);
-            render_hist(o, "parley_service_request_duration_seconds", lab, &self->latency[i],
-                        s_lat_le, LAT_BUCKETS);
+            pl_metrics_render_hist(o, "parley_service_request_duration_seconds", lab,
+                                   &self->latency[i], pl_lat_le, PL_LAT_BUCKETS);
         }
-    help(o, "parley_service_errors_total", "counter", "Error replies published, by code");
-    for (size_t i = 0; i < N_CODES; i++)
-        pl_buf_printf(o, "parley_service_errors_total{%s,code=\"%s\"} %llu\n", base, s_codes[i],
-                      (unsigned long long)self->errors[i]);
+    pl_metrics_help(o, "parley_service_errors_total", "counter",
+                    "Error replies published, by code");
+    for (size_t i = 0; i < PL_ERROR_CODES; i++)
+        pl_buf_printf(o, "parley_service_errors_total{%s,code=\"%s\"} %llu\n", base,
+                      pl_error_codes[i], (unsigned long long)self->errors[i]);
 
-    help(o, "parley_service_batch_size", "histogram",
-         "Requests handled per batch (one database transaction)");
+    pl_metrics_help(o, "parley_service_batch_size", "histogram",
+                    "Requests handled per batch (one database transaction)");
     uint64_t cum = 0;
     for (size_t i = 0; i < BATCH_BUCKETS; i++) {
         cum += self->batch_bucket[i];
@@ -315,36 +269,38 @@ static void render(pl_metrics_http_t *self, pl_buf_t *o, int db_up)
                   (unsigned long long)self->batch_sum);
     pl_buf_printf(o, "parley_service_batch_size_count{%s} %llu\n", base,
                   (unsigned long long)self->batch_count);
-    help(o, "parley_service_backlog", "gauge",
-         "Messages waiting in this process' queue at the last batch (taken in one go; "
-         "ZeroMQ does not expose its own queue lengths)");
+    pl_metrics_help(o, "parley_service_backlog", "gauge",
+                    "Messages waiting in this process' queue at the last batch (taken in one go; "
+                    "ZeroMQ does not expose its own queue lengths)");
     pl_buf_printf(o, "parley_service_backlog{%s} %lld\n", base, (long long)self->last_batch);
-    help(o, "parley_service_batches_full_total", "counter",
-         "Batches that hit the batch limit: more requests were already waiting");
+    pl_metrics_help(o, "parley_service_batches_full_total", "counter",
+                    "Batches that hit the batch limit: more requests were already waiting");
     pl_buf_printf(o, "parley_service_batches_full_total{%s} %llu\n", base,
                   (unsigned long long)self->batches_full);
-    help(o, "parley_service_failed_batches_total", "counter",
-         "Batches rolled back and retried one request at a time");
+    pl_metrics_help(o, "parley_service_failed_batches_total", "counter",
+                    "Batches rolled back and retried one request at a time");
     pl_buf_printf(o, "parley_service_failed_batches_total{%s} %llu\n", base,
                   (unsigned long long)self->failed_batches);
-    help(o, "parley_service_dropped_late_total", "counter",
-         "Requests dropped because their deadline had passed (the gateway answered unavailable)");
+    pl_metrics_help(
+        o, "parley_service_dropped_late_total", "counter",
+        "Requests dropped because their deadline had passed (the gateway answered unavailable)");
     pl_buf_printf(o, "parley_service_dropped_late_total{%s} %llu\n", base,
                   (unsigned long long)self->dropped_late);
 
-    help(o, "parley_service_db_transaction_seconds", "histogram",
-         "Database transactions, BEGIN to COMMIT, by what they were for");
+    pl_metrics_help(o, "parley_service_db_transaction_seconds", "histogram",
+                    "Database transactions, BEGIN to COMMIT, by what they were for");
     for (int k = 0; k < PL_TXN_KINDS; k++) {
         snprintf(lab, sizeof lab, "%s,kind=\"%s\"", base, s_txn_names[k]);
-        render_hist(o, "parley_service_db_transaction_seconds", lab, &self->txn[k], s_lat_le,
-                    LAT_BUCKETS);
+        pl_metrics_render_hist(o, "parley_service_db_transaction_seconds", lab, &self->txn[k],
+                               pl_lat_le, PL_LAT_BUCKETS);
     }
-    help(o, "parley_service_db_transaction_failures_total", "counter",
-         "Database transactions rolled back or failed, by what they were for");
+    pl_metrics_help(o, "parley_service_db_transaction_failures_total", "counter",
+                    "Database transactions rolled back or failed, by what they were for");
     for (int k = 0; k < PL_TXN_KINDS; k++)
         pl_buf_printf(o, "parley_service_db_transaction_failures_total{%s,kind=\"%s\"} %llu\n",
                       base, s_txn_names[k], (unsigned long long)self->txn_failed[k]);
-    help(o, "parley_service_metrics_scrapes_total", "counter", "Requests to this listener");
+    pl_metrics_help(o, "parley_service_metrics_scrapes_total", "counter",
+                    "Requests to this listener");
     pl_buf_printf(o, "parley_service_metrics_scrapes_total{%s} %llu\n", base,
                   (unsigned long long)self->scrapes);
 }
