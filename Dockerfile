@@ -12,8 +12,8 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      libwebsockets-dev libzmq3-dev libczmq-dev libmsgpack-dev libpq-dev libjwt-dev \
-      libuv1-dev libev-dev libjansson-dev libssl-dev \
+      libwebsockets-dev libzmq3-dev libmsgpack-dev libpq-dev libjwt-dev \
+      libuv1-dev libjansson-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only (no build directories, no node_modules, no local database).

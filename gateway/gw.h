@@ -57,7 +57,10 @@ struct gw_conn {
     struct lws *wsi;
     uint64_t id;
     gw_conn_state_t state;
-    char *uid; /* owned; NULL until a token is accepted */
+    /* Owned by the connection (freed in gw_conn_closed): uid, name, outq and the frames
+       it references, rx, sio_token. Borrowed: user, peer, the links (their owners are
+       the indexes, which drop them at close). */
+    char *uid; /* NULL until a token is accepted */
     char *name;
     pl_role_t role;
     gw_user_t *user;                 /* index entry of uid */
@@ -213,9 +216,12 @@ void gw_conn_close_drained(gw_conn_t *c, uint16_t code, const char *reason);
 int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms);
 void gw_unauth_remove(gw_t *gw, gw_conn_t *c);
 
-/* ---- gw_msg (gw_conn.c) ---- */
+/* ---- gw_msg (gw_conn.c) ----
+   Frames are reference-counted: gw_msg_new and gw_msg_from_event return a frame with
+   one reference, which the caller owns and gives back with gw_msg_unref; each queue
+   holding it takes its own (gw_conn_send). NULL means out of memory. */
 gw_msg_t *gw_msg_new(const char *payload, size_t len);
-void gw_msg_unref(gw_msg_t *m);
+void gw_msg_unref(gw_msg_t *m); /* NULL-safe */
 /* The frame as a connection sends it: m itself, or for a Socket.IO connection its
    Socket.IO form (built on first need, owned by m). NULL when it cannot be built. */
 gw_msg_t *gw_msg_wire(gw_msg_t *m, const gw_conn_t *c);

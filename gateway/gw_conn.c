@@ -1,9 +1,7 @@
 /*  gw_conn: one client connection: its outgoing queue, rate limit and close.
     The one thing to know: a frame for a connection with nothing queued is written at
     once; otherwise it queues and the WRITEABLE callback writes the queue, as much as
-    the socket takes. Writing at once saves the round through the event loop (two
-    epoll_ctl calls and a wakeup per frame), which was a third of the gateway's system
-    time under fan-out (docs/performance.md). lws keeps whatever part of a frame the
+    the socket takes (why: docs/design/gateway.md, "Encode once"). lws keeps whatever part of a frame the
     kernel did not take and asks for WRITEABLE itself; lws_partial_buffered() says so,
     and then nothing more is written until that part is out. The queue is capped
     (OUT_QUEUE_MAX frames, OUT_QUEUE_MAX_BYTES bytes): a client that does not read is
@@ -120,19 +118,20 @@ void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code
 {
     pl_buf_t b;
     pl_buf_init(&b, 0);
-    pl_buf_puts(&b, "{\"type\":\"error\",");
+    int rc = pl_buf_puts(&b, "{\"type\":\"error\",");
     if (id_json && *id_json)
-        pl_buf_printf(&b, "\"id\":%s,", id_json);
-    pl_buf_printf(&b, "\"code\":\"%s\",\"message\":\"", code);
+        rc |= pl_buf_printf(&b, "\"id\":%s,", id_json);
+    rc |= pl_buf_printf(&b, "\"code\":\"%s\",\"message\":\"", code);
     for (const char *p = message; *p; p++) { /* messages are ours, but stay valid JSON */
         if (*p == '"' || *p == '\\')
-            pl_buf_putc(&b, '\\');
+            rc |= pl_buf_putc(&b, '\\');
         if ((unsigned char)*p >= 0x20)
-            pl_buf_putc(&b, *p);
+            rc |= pl_buf_putc(&b, *p);
     }
-    pl_buf_puts(&b, "\"}");
+    rc |= pl_buf_puts(&b, "\"}");
     gw->metrics.errors[pl_error_code_index(code)]++;
-    gw_msg_t *m = b.data ? gw_msg_new(b.data, b.len) : NULL;
+    /* out of memory midway would send truncated JSON: send nothing instead */
+    gw_msg_t *m = rc == 0 && b.data ? gw_msg_new(b.data, b.len) : NULL;
     pl_buf_free(&b);
     if (m) {
         gw_conn_send(gw, c, m);

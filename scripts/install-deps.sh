@@ -4,12 +4,13 @@
 # runs only when something is missing, so a ready machine pays nothing.
 set -euo pipefail
 
+# Each library is there for a reason written down in docs/design/dependencies.md.
 pkgs=(
   build-essential cmake pkg-config
-  libwebsockets-dev libzmq3-dev libczmq-dev libmsgpack-dev libpq-dev libjwt-dev
-  libuv1-dev libev-dev libjansson-dev libssl-dev
+  libwebsockets-dev libzmq3-dev libmsgpack-dev libpq-dev libjwt-dev
+  libuv1-dev libjansson-dev libssl-dev
   postgresql-15 postgresql-client-15
-  clang valgrind openssl curl ca-certificates
+  clang openssl curl ca-certificates
   chromium nginx-light docker-compose  # demo e2e test, load-balancer test, compose validation
 )
 # Node 20+ for the integration tests: the distribution's nodejs + npm only when no node
