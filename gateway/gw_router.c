@@ -365,7 +365,9 @@ void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     char err[128];
-    if (pl_json_to_msgpack(data, len, &sb, err, sizeof err) != 0) {
+    /* Raw text: a string's bytes are judged by proto_validate, which names the field
+       and lets the refusal carry the request's id (proto_events.c, check_text). */
+    if (pl_json_to_msgpack_ex(data, len, PL_JSON_RAW_TEXT, &sb, err, sizeof err) != 0) {
         if (gw_conn_admit(gw, c, pl_mono_ms()))
             gw_send_error(gw, c, NULL, "bad_request", err);
         else

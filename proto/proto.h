@@ -71,7 +71,11 @@ typedef enum { PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE } proto_verdict_
 /* Validate the client's object `body` (a map that still holds `type` and `id`, which
    are skipped) against ev's fields: required fields present, types right, values in
    range, unknown fields ignored, optional fields given as null treated as absent.
-   On failure writes a client-safe reason ("content: must be 1 to 16384 characters"). */
+   Every string of the body but `type` and `id`, at any depth and in unknown fields
+   too, keys included, must be valid UTF-8 without NUL (bad_request): nothing past the
+   edge needs to check again. On failure writes a client-safe reason naming the field
+   ("content: must be 1 to 16384 characters", "attachments[0].url: must not contain
+   NUL characters"). */
 proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *body, char *why,
                                size_t whylen);
 
