@@ -108,6 +108,16 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             role, status, online, connections}]} */
 #define PROTO_EV_AVAILABLE_MENTORS "available_mentors" /* any service → presence (ask): {} →
                                             {type:"available_mentors", mentors:[user_id...]} */
+#define PROTO_EV_SHARED_CONTACTS "shared_contacts" /* any service → chat (ask): {queries:
+                                            [{user_id, user_ids:[...]}]} → {type:
+                                            "shared_contacts", results:[[user_id...]...]}:
+                                            per query, in its order, those of its user_ids
+                                            who share a conversation with its user_id */
+#define PROTO_EV_CONV_MEMBERS "conversation_members" /* any service → chat (ask):
+                                            {conversation_id, user_ids} → {type:
+                                            "conversation_members", conversation_id,
+                                            members:[...]}: those of user_ids who are its
+                                            participants (none if it does not exist) */
 #define PROTO_EV_ACTIVITY "activity" /* call → presence (notification): {user_id, busy:
                                         bool, ref}: a mentor entered/left a call or help
                                         session; presence shows busy, then restores */
