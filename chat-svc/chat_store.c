@@ -174,12 +174,17 @@ const pl_stmt_t chat_stmts[] = {
                     " JOIN chat.messages m ON m.id = n.message_id"
                     " WHERE n.user_id = $1 AND n.seq > p.read_seq AND NOT m.deleted", 1},
     /* Other services' asks (chat_asks.c): 1-based positions of the pairs (asker,
-       other) that share a conversation; the participants among some users. */
-    {"shared", "SELECT DISTINCT q.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
-               " AS q(asker, other, i)"
-               " JOIN chat.participants a ON a.user_id = q.asker"
-               " JOIN chat.participants b ON b.conversation_id = a.conversation_id"
-               "  AND b.user_id = q.other", 2},
+       other) that share a conversation; the participants among some users.
+       `shared` reads the askers' and the others' memberships once each and joins them
+       on the conversation: joining pair by pair walked a mentor's every conversation
+       for each id asked about (3000 conversations, 500 ids: 0.4-4 s; this way 5 ms). */
+    {"shared", "WITH q AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+               "  AS q(asker, other, i)),"
+               " s AS (SELECT DISTINCT a.user_id AS asker, b.user_id AS other"
+               "  FROM chat.participants a"
+               "  JOIN chat.participants b ON b.conversation_id = a.conversation_id"
+               "  WHERE a.user_id IN (SELECT asker FROM q) AND b.user_id IN (SELECT other FROM q))"
+               " SELECT q.i FROM q JOIN s ON s.asker = q.asker AND s.other = q.other", 2},
     {"members_among", "SELECT p.user_id FROM chat.participants p"
                       " WHERE p.conversation_id = $1::bigint AND p.user_id = ANY($2::text[])", 2},
     {NULL, NULL, 0}};
