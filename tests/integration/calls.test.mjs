@@ -124,6 +124,8 @@ describe('initiate_call', () => {
   it('a callee who disconnected is offline', async () => {
     const a = await user('a');
     const b = await user('b');
+    await createConversation(a.devices[0], [b.id]); // so that a may see b's presence
+    await b.devices[0].next('conversation_created');
     await b.devices[0].close();
     await eventually(async () => {
       const f = await a.devices[0].request({ type: 'get_presence', user_ids: [b.id] });
