@@ -165,7 +165,20 @@ int call_initiate(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_
         pl_service_error(svc, req, "bad_request", "callee_id: you cannot call yourself");
         return 0;
     }
-    /* Asked before any lock is taken: the ask may take a while. */
+    /* Asked before any lock is taken: the asks may take a while. A conversation named
+       must be one of both parties; whether it exists does not matter (not yours is
+       not yours), so an unknown one is refused the same way. */
+    int both = 1;
+    if (conv && call_chat_both_members(svc, call_ask_budget(cfg, req), conv, req->uid, callee,
+                                       &both)) {
+        pl_service_error(svc, req, "unavailable", "chat did not answer in time, try again");
+        return 0;
+    }
+    if (!both) {
+        pl_service_error(svc, req, "forbidden",
+                         "conversation_id: not a conversation of both caller and callee");
+        return 0;
+    }
     call_presence_t p;
     if (call_presence_query(svc, call_ask_budget(cfg, req), callee, &p)) {
         pl_service_error(svc, req, "unavailable", "presence did not answer in time, try again");

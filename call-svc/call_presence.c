@@ -1,5 +1,5 @@
-/*  call_presence: asks to presence-svc and activity notifications (see
-    call_presence.h). Reply shapes are docs/internals.md's: presence_query answers
+/*  call_presence: asks to presence-svc (and the ask helper call_chat.c shares) and
+    activity notifications (see call_presence.h). Reply shapes are docs/internals.md's: presence_query answers
     {type:"presence_info", users:[{user_id, role, status, online, connections}]},
     available_mentors answers {type:"available_mentors", mentors:[user_id...]}; an
     `error` answer (e.g. a presence-svc that does not serve asks) counts as none. */
@@ -43,25 +43,32 @@ void call_answer_destroy(call_answer_t *a)
     msgpack_sbuffer_destroy(&a->raw);
 }
 
-/* Ask presence; on 0 `a->up` holds the answer map, checked to be of type `want`. */
-static int ask(pl_service_t *svc, int64_t timeout_ms, const char *ev, const msgpack_sbuffer *body,
-               const char *want, call_answer_t *a)
+int call_ask(pl_service_t *svc, proto_svc_t target, int64_t timeout_ms, const char *ev,
+             const msgpack_sbuffer *body, const char *want, call_answer_t *a)
 {
+    const char *who = proto_svc_name(target);
     if (timeout_ms <= 0)
         return -1;
-    if (pl_service_ask(svc, PROTO_SVC_PRESENCE, ev, NULL, body->data, body->size, (int)timeout_ms,
-                       &a->raw) != 0) {
-        pl_warn("presence did not answer", "ask=%s timeout_ms=%lld", ev, (long long)timeout_ms);
+    if (pl_service_ask(svc, target, ev, NULL, body->data, body->size, (int)timeout_ms, &a->raw) !=
+        0) {
+        pl_warn("a service did not answer", "svc=%s ask=%s timeout_ms=%lld", who, ev,
+                (long long)timeout_ms);
         return -1;
     }
     size_t off = 0;
     if (msgpack_unpack_next(&a->up, a->raw.data, a->raw.size, &off) != MSGPACK_UNPACK_SUCCESS)
         return -1;
     if (!pl_mp_str_eq(pl_mp_get(&a->up.data, "type"), want)) {
-        pl_warn("presence refused an ask", "ask=%s", ev);
+        pl_warn("a service refused an ask", "svc=%s ask=%s", who, ev);
         return -1;
     }
     return 0;
+}
+
+static int ask(pl_service_t *svc, int64_t timeout_ms, const char *ev, const msgpack_sbuffer *body,
+               const char *want, call_answer_t *a)
+{
+    return call_ask(svc, PROTO_SVC_PRESENCE, timeout_ms, ev, body, want, a);
 }
 
 int call_presence_query(pl_service_t *svc, int64_t timeout_ms, const char *uid,

@@ -36,6 +36,17 @@ typedef struct {
 void call_answer_init(call_answer_t *a);
 void call_answer_destroy(call_answer_t *a);
 
+/* Ask service `target` (body: one packed map); on 0 `a->up` holds the answer map,
+   checked to be of type `want`. -1 when it did not answer in time, or answered
+   something else (an `error`): logged, never guessed at. */
+int call_ask(pl_service_t *svc, proto_svc_t target, int64_t timeout_ms, const char *ev,
+             const msgpack_sbuffer *body, const char *want, call_answer_t *a);
+
+/* call_chat.c: is `conv` a conversation of both `a` and `b`? Asks chat-svc (it owns
+   conversations). 0 with *both set, or -1 when chat did not answer in time. */
+int call_chat_both_members(pl_service_t *svc, int64_t timeout_ms, int64_t conv, const char *a,
+                           const char *b, int *both);
+
 /* available_mentors. On 0, `list` points at the array of user ids (str objects)
    inside `answer` (initialised by the caller, destroyed by the caller). -1 when
    presence did not answer. */

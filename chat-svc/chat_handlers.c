@@ -211,6 +211,9 @@ static const struct {
     {"delete_message", chat_on_delete},
     {"react", chat_on_react},
     {"unreact", chat_on_unreact},
+    /* other services' asks (chat_asks.c) */
+    {PROTO_EV_SHARED_CONTACTS, chat_on_shared_contacts},
+    {PROTO_EV_CONV_MEMBERS, chat_on_conversation_members},
 };
 
 int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req)

@@ -51,6 +51,8 @@ chat_handler_fn chat_on_message, chat_on_history, chat_on_edit, chat_on_delete, 
     chat_on_unreact;
 /* chat_receipts.c */
 chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
+/* chat_asks.c: other services' questions about conversations */
+chat_handler_fn chat_on_shared_contacts, chat_on_conversation_members;
 
 /* Replies not_found / forbidden itself. Returns 1 if `req->uid` is a participant of
    `conv`, 0 if refused, -1 on database failure. */

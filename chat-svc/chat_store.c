@@ -173,6 +173,20 @@ const pl_stmt_t chat_stmts[] = {
                     "  AND p.user_id = n.user_id"
                     " JOIN chat.messages m ON m.id = n.message_id"
                     " WHERE n.user_id = $1 AND n.seq > p.read_seq AND NOT m.deleted", 1},
+    /* Other services' asks (chat_asks.c): 1-based positions of the pairs (asker,
+       other) that share a conversation; the participants among some users.
+       `shared` reads the askers' and the others' memberships once each and joins them
+       on the conversation: joining pair by pair walked a mentor's every conversation
+       for each id asked about (3000 conversations, 500 ids: 0.4-4 s; this way 5 ms). */
+    {"shared", "WITH q AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+               "  AS q(asker, other, i)),"
+               " s AS (SELECT DISTINCT a.user_id AS asker, b.user_id AS other"
+               "  FROM chat.participants a"
+               "  JOIN chat.participants b ON b.conversation_id = a.conversation_id"
+               "  WHERE a.user_id IN (SELECT asker FROM q) AND b.user_id IN (SELECT other FROM q))"
+               " SELECT q.i FROM q JOIN s ON s.asker = q.asker AND s.other = q.other", 2},
+    {"members_among", "SELECT p.user_id FROM chat.participants p"
+                      " WHERE p.conversation_id = $1::bigint AND p.user_id = ANY($2::text[])", 2},
     {NULL, NULL, 0}};
 
 /* An optional integer parameter: NULL is SQL NULL. */
@@ -655,4 +669,38 @@ int chat_store_notification_count(PGconn *db, const char *user, int64_t *count)
     *count = pl_pg_int(r, 0, 0);
     PQclear(r);
     return 0;
+}
+
+PGresult *chat_store_shared(PGconn *db, const chat_str_t *askers, const chat_str_t *others,
+                            size_t n)
+{
+    pl_pg_array_t a, o;
+    pl_pg_array_init(&a, PL_PG_TEXT);
+    pl_pg_array_init(&o, PL_PG_TEXT);
+    for (size_t i = 0; i < n; i++) {
+        pl_pg_array_bytes(&a, askers[i].ptr, askers[i].len);
+        pl_pg_array_bytes(&o, others[i].ptr, others[i].len);
+    }
+    pl_pg_params_t p;
+    memset(&p, 0, sizeof p);
+    PGresult *r = NULL;
+    if (pl_pg_array_param(&a, &p) == 0 && pl_pg_array_param(&o, &p) == 0)
+        r = run(db, "shared", &p);
+    pl_pg_array_free(&a);
+    pl_pg_array_free(&o);
+    return r;
+}
+
+PGresult *chat_store_members_among(PGconn *db, int64_t conv, const chat_str_t *users, size_t n)
+{
+    pl_pg_array_t u;
+    pl_pg_array_init(&u, PL_PG_TEXT);
+    for (size_t i = 0; i < n; i++)
+        pl_pg_array_bytes(&u, users[i].ptr, users[i].len);
+    pl_pg_params_t p;
+    memset(&p, 0, sizeof p);
+    pl_pg_param_int(&p, conv);
+    PGresult *r = pl_pg_array_param(&u, &p) == 0 ? run(db, "members_among", &p) : NULL;
+    pl_pg_array_free(&u);
+    return r;
 }

@@ -137,4 +137,12 @@ int chat_store_online_checked(PGconn *db, const char *user, int online, int64_t 
 /* Pending in-app notifications of a user (messages not read, not deleted). */
 int chat_store_notification_count(PGconn *db, const char *user, int64_t *count);
 
+/* Other services' asks. Which pairs (askers[i], others[i]) share a conversation:
+   one row per pair that does, holding its 1-based position (bigint). NULL on
+   failure. */
+PGresult *chat_store_shared(PGconn *db, const chat_str_t *askers, const chat_str_t *others,
+                            size_t n);
+/* The participants of `conv` among users: one row (user_id) each. NULL on failure. */
+PGresult *chat_store_members_among(PGconn *db, int64_t conv, const chat_str_t *users, size_t n);
+
 #endif

@@ -14,7 +14,8 @@
     - floats are written with the fewest of 15..17 significant digits that read back
       equal (6..9 for float32), and always look like floats: 3.0 is "3.0", not "3", so
       a JSON -> MessagePack -> JSON -> MessagePack trip keeps the float type;
-    - "\u0000" is legal JSON and becomes a NUL byte inside the str;
+    - "\u0000" is legal JSON and becomes a NUL byte inside the str: what a string may
+      hold is the caller's rule (the gateway's is proto_validate's, for every field);
     - duplicate object keys are passed through as they are;
     - error offsets are 0-based byte offsets into the input;
     - depth counts containers (a top-level array is 1) in both directions, so the
@@ -103,6 +104,7 @@ typedef struct {
     msgpack_sbuffer *out;
     char *err;
     size_t errlen;
+    unsigned flags; /* PL_JSON_* */
 } parser_t;
 
 /* Record why parsing stopped; `at` NULL means the reason has no position. Messages
@@ -394,15 +396,13 @@ static int decode_escapes(parser_t *ps, const unsigned char *s, const unsigned c
             if (cu < 0)
                 return fail(ps, s, "invalid \\u escape");
             unsigned long cp = (unsigned long)cu;
-            if (cu >= 0xDC00 && cu <= 0xDFFF)
-                return fail(ps, s, "lone surrogate");
-            if (cu >= 0xD800 && cu <= 0xDBFF) {
-                long lo = hex4(s + 6, e);
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return fail(ps, s, "lone surrogate");
+            long lo = cu >= 0xD800 && cu <= 0xDBFF ? hex4(s + 6, e) : -1;
+            if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + (((unsigned long)cu - 0xD800) << 10) + ((unsigned long)lo - 0xDC00);
                 s += 6;
-            }
+            } else if (cu >= 0xD800 && cu <= 0xDFFF && !(ps->flags & PL_JSON_RAW_TEXT)) {
+                return fail(ps, s, "lone surrogate");
+            } /* else raw text: its 3 bytes below are ill-formed UTF-8 the caller refuses */
             d += utf8_put(d, cp);
             s += 4; /* plus the 2 below */
         }
@@ -452,9 +452,9 @@ static int parse_string(parser_t *ps)
             q++;
         } else {
             size_t bad, n = utf8_seq(q, end, &bad);
-            if (!n)
+            if (!n && !(ps->flags & PL_JSON_RAW_TEXT))
                 return fail(ps, q, "invalid UTF-8");
-            q += n;
+            q += n ? n : bad; /* an ill-formed prefix never swallows the closing quote */
         }
     }
     size_t span = (size_t)(q - s);
@@ -659,6 +659,12 @@ static int parse_value(parser_t *ps, int depth)
 
 int pl_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out, char *err, size_t errlen)
 {
+    return pl_json_to_msgpack_ex(json, len, 0, out, err, errlen);
+}
+
+int pl_json_to_msgpack_ex(const char *json, size_t len, unsigned flags, msgpack_sbuffer *out,
+                          char *err, size_t errlen)
+{
     assert(out);
     assert(json || len == 0);
     if (!json)
@@ -668,7 +674,8 @@ int pl_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out, char 
                    .end = (const unsigned char *)json + len,
                    .out = out,
                    .err = err,
-                   .errlen = errlen};
+                   .errlen = errlen,
+                   .flags = flags};
     if (err && errlen)
         err[0] = '\0';
     size_t mark = out->size;

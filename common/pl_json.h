@@ -26,6 +26,17 @@
 int pl_json_to_msgpack(const char *json, size_t len, msgpack_sbuffer *out, char *err,
                        size_t errlen);
 
+/* Options of pl_json_to_msgpack_ex.
+   PL_JSON_RAW_TEXT: a string that is not valid UTF-8 is not a syntax error: its bytes
+   are kept as they are, and a lone surrogate escape (\ud800) becomes its 3-byte
+   encoding, itself invalid UTF-8. For a caller that judges string contents later, per
+   field, and wants the rest of the object (its id) to answer with. */
+#define PL_JSON_RAW_TEXT 1u
+
+/* pl_json_to_msgpack with `flags` (PL_JSON_*); flags 0 is pl_json_to_msgpack. */
+int pl_json_to_msgpack_ex(const char *json, size_t len, unsigned flags, msgpack_sbuffer *out,
+                          char *err, size_t errlen);
+
 /* Append `obj` as compact JSON text to `out`. Map keys must be str; bin and ext are
    not representable (-1). Floats that are NaN or infinite are written as null; other
    floats round-trip (%.17g, shortest form preferred). Strings are written as UTF-8

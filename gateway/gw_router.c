@@ -424,7 +424,9 @@ void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int a
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    if (pl_json_to_msgpack(data, len, &sb, err, sizeof err) != 0)
+    /* Raw text: a string's bytes are judged by proto_validate, which names the field
+       and lets the refusal carry the request's id (proto_events.c, check_text). */
+    if (pl_json_to_msgpack_ex(data, len, PL_JSON_RAW_TEXT, &sb, err, sizeof err) != 0)
         gw_send_error(gw, c, NULL, admitted ? "bad_request" : "rate_limited",
                       admitted ? err : "too many frames, slow down");
     else if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||

@@ -124,11 +124,13 @@ int gw_sio_default_nsp(const gw_sio_packet_t *p)
 
 /* ---- Socket.IO: payloads --------------------------------------------------------- */
 
-/* JSON text → one unpacked MessagePack object (in up, which the caller destroys). */
-static int unpack_json(const char *data, size_t len, msgpack_sbuffer *sb, msgpack_unpacked *up,
-                       char *err, size_t errlen)
+/* JSON text → one unpacked MessagePack object (in up, which the caller destroys).
+   flags: PL_JSON_RAW_TEXT for an event, whose strings proto_validate judges (as for
+   raw WebSocket frames), so the refusal names the field and carries the ack id. */
+static int unpack_json(const char *data, size_t len, unsigned flags, msgpack_sbuffer *sb,
+                       msgpack_unpacked *up, char *err, size_t errlen)
 {
-    if (pl_json_to_msgpack(data, len, sb, err, errlen) != 0)
+    if (pl_json_to_msgpack_ex(data, len, flags, sb, err, errlen) != 0)
         return -1;
     size_t off = 0;
     if (msgpack_unpack_next(up, sb->data, sb->size, &off) != MSGPACK_UNPACK_SUCCESS)
@@ -172,7 +174,7 @@ int gw_sio_event_request(const char *data, size_t len, int64_t ack, msgpack_sbuf
     msgpack_unpacked_init(&up);
     char jerr[96];
     int rc = -1;
-    if (unpack_json(data, len, &sb, &up, jerr, sizeof jerr) != 0) {
+    if (unpack_json(data, len, PL_JSON_RAW_TEXT, &sb, &up, jerr, sizeof jerr) != 0) {
         char why[128];
         memcpy(why, "payload: ", 9);
         memcpy(why + 9, jerr, strlen(jerr) + 1);
@@ -219,7 +221,7 @@ int gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap)
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     int rc;
-    if (unpack_json(data, len, &sb, &up, NULL, 0) != 0 || up.data.type != MSGPACK_OBJECT_MAP) {
+    if (unpack_json(data, len, 0, &sb, &up, NULL, 0) != 0 || up.data.type != MSGPACK_OBJECT_MAP) {
         rc = -1;
         goto done;
     }

@@ -3,7 +3,7 @@
     caller's buffers, so the unit tests and the fuzz target drive them directly.
     The one thing to know: every input parsed here comes from a client and is hostile.
     Nothing trusts a length, a count or an id it reads; payloads are JSON and go through
-    pl_json (UTF-8, depth and escapes checked) before anything looks inside them.
+    pl_json (syntax, depth and escapes checked) before anything looks inside them.
     The other direction (gw_sio_from_json) turns one of our own JSON frames, built once
     for every recipient, into the Socket.IO packet a Socket.IO connection needs.
 
@@ -83,7 +83,9 @@ int gw_sio_default_nsp(const gw_sio_packet_t *p);
 /* Turn an EVENT payload `["name", {…}]` into the request object the raw WebSocket
    endpoint would have received: a MessagePack map appended to `out` with "type" = name
    first, then the argument's members (less any "type" or "id" of its own), then
-   "id" = ack when ack >= 0. No argument, or null, is an empty object.
+   "id" = ack when ack >= 0. No argument, or null, is an empty object. Strings are
+   kept as sent (PL_JSON_RAW_TEXT): invalid UTF-8 and NUL are refused by proto_validate,
+   field by field, as for a raw WebSocket frame.
    Returns 0, or -1 with a client-safe reason in err (not JSON, not a list, no name, name
    empty or longer than GW_SIO_EVENT_NAME_MAX, argument not an object, more than one
    argument). */

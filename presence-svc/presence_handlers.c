@@ -325,22 +325,44 @@ done:
     return rc;
 }
 
+/* May the asker see row i? Themselves, a mentor, or a contact (chat's answer). */
+static int may_see(const proto_request_t *req, const PGresult *r, int i,
+                   const msgpack_object *contacts)
+{
+    const char *user = PQgetvalue(r, i, PQ_USER);
+    if (strcmp(user, req->uid) == 0 ||
+        (!pl_pg_null(r, i, PQ_ROLE) && in_directory(PQgetvalue(r, i, PQ_ROLE))))
+        return 1;
+    for (uint32_t k = 0; k < contacts->via.array.size; k++)
+        if (pl_mp_str_eq(&contacts->via.array.ptr[k], user))
+            return 1;
+    return 0;
+}
+
 static int on_get_presence(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
 {
-    (void)app;
+    const msgpack_object *contacts;
+    if (pres_contacts_of(app, req, &contacts) != 0) {
+        pl_service_error(svc, req, "unavailable", "chat did not answer in time, try again");
+        return 0;
+    }
     PGresult *r;
     if (lookup(svc, req, 500, &r))
         return -1;
     if (!r)
         return 0; /* answered bad_request */
-    int n = PQntuples(r);
+    int n = PQntuples(r), shown = 0;
+    for (int i = 0; i < n; i++)
+        shown += may_see(req, r, i, contacts);
     msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
     if (pk) {
         msgpack_pack_map(pk, 2);
         pl_pack_kv_str(pk, "type", "presence");
         pl_pack_str(pk, "users");
-        msgpack_pack_array(pk, (size_t)n);
+        msgpack_pack_array(pk, (size_t)shown);
         for (int i = 0; i < n; i++) {
+            if (!may_see(req, r, i, contacts))
+                continue; /* left out, without a word: not even "unknown" */
             /* Asking about oneself: the asker is connected, whether or not its
                conn_open has reached us yet (as in the set_status answer). */
             int self = strcmp(PQgetvalue(r, i, PQ_USER), req->uid) == 0;

@@ -10,13 +10,40 @@
 
 #include "pl_service.h"
 
+/* Who shares a conversation with the askers of this transaction's get_presence
+   requests: chat-svc's answer to one shared_contacts ask (presence_visible.c). */
+#define PRES_ASKED_MAX 128 /* the runtime's batch size: every request of a batch */
+typedef struct {
+    msgpack_sbuffer raw; /* the answer; the objects below point into it */
+    msgpack_unpacked up;
+    const proto_request_t *reqs[PRES_ASKED_MAX]; /* asked for, in query order */
+    const msgpack_object *results;               /* answer's results, or NULL */
+    size_t n;
+} pres_contacts_t;
+
 /* Configuration and the little state one instance keeps (nothing durable). */
 typedef struct {
     int64_t grace_ms;         /* OFFLINE_GRACE_MS */
     int64_t lease_default_ms; /* lease of a gateway not heard from yet */
+    int64_t ask_ms;           /* PRESENCE_ASK_TIMEOUT_MS: longest wait for chat's answer */
     int64_t started_ms;       /* monotonic time of the first tick, 0 before */
     uint64_t ticks;
+    pres_contacts_t contacts; /* this transaction's, filled by pres_prepare */
 } pres_app_t;
+
+void pres_app_init(pres_app_t *app);
+void pres_app_free(pres_app_t *app);
+
+/* The runtime's prepare step: before a transaction's handlers (and before any lock is
+   taken), asks chat-svc once who shares a conversation with the askers of its
+   get_presence requests. Never fails the transaction: no answer is remembered as such
+   and those requests are answered `unavailable`. */
+int pres_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
+
+/* For req (a get_presence being handled): its contacts among the ids it asked about,
+   as chat answered (an array of str), in *out. 0, or -1 when chat did not answer. */
+int pres_contacts_of(const pres_app_t *app, const proto_request_t *req,
+                     const msgpack_object **out);
 
 int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req);
 int pres_tick(void *app, pl_service_t *svc, int64_t now_ms);

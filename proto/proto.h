@@ -71,7 +71,11 @@ typedef enum { PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE } proto_verdict_
 /* Validate the client's object `body` (a map that still holds `type` and `id`, which
    are skipped) against ev's fields: required fields present, types right, values in
    range, unknown fields ignored, optional fields given as null treated as absent.
-   On failure writes a client-safe reason ("content: must be 1 to 16384 characters"). */
+   Every string of the body but `type` and `id`, at any depth and in unknown fields
+   too, keys included, must be valid UTF-8 without NUL (bad_request): nothing past the
+   edge needs to check again. On failure writes a client-safe reason naming the field
+   ("content: must be 1 to 16384 characters", "attachments[0].url: must not contain
+   NUL characters"). */
 proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *body, char *why,
                                size_t whylen);
 
@@ -104,6 +108,16 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             role, status, online, connections}]} */
 #define PROTO_EV_AVAILABLE_MENTORS "available_mentors" /* any service → presence (ask): {} →
                                             {type:"available_mentors", mentors:[user_id...]} */
+#define PROTO_EV_SHARED_CONTACTS "shared_contacts" /* any service → chat (ask): {queries:
+                                            [{user_id, user_ids:[...]}]} → {type:
+                                            "shared_contacts", results:[[user_id...]...]}:
+                                            per query, in its order, those of its user_ids
+                                            who share a conversation with its user_id */
+#define PROTO_EV_CONV_MEMBERS "conversation_members" /* any service → chat (ask):
+                                            {conversation_id, user_ids} → {type:
+                                            "conversation_members", conversation_id,
+                                            members:[...]}: those of user_ids who are its
+                                            participants (none if it does not exist) */
 #define PROTO_EV_ACTIVITY "activity" /* call → presence (notification): {user_id, busy:
                                         bool, ref}: a mentor entered/left a call or help
                                         session; presence shows busy, then restores */

@@ -213,16 +213,139 @@ static int64_t field_max(const proto_field_t *f)
     return f->max;
 }
 
+/* ---- text: every string of a request, nested ones included ---------------------
+   Why here, once, and not in the parser or per field: the gateway parses with
+   PL_JSON_RAW_TEXT, so a frame whose strings hold invalid UTF-8 (raw bytes, or a lone
+   surrogate escape) or NUL (\u0000, legal JSON) still parses, and its refusal can carry
+   the request's id and name the field. One walk over the whole body then covers every
+   field of every event (known or not: unknown fields are forwarded too), lists and
+   objects at any depth (participants, attachments' url/name/mime, the call signal),
+   for raw WebSocket and Socket.IO clients alike, since both reach proto_validate.
+   Nothing past the edge meets a NUL (it cuts C strings; PostgreSQL refuses it in text
+   and aborts the batch's transaction) or invalid UTF-8 (refused by a UTF8 database). */
+
+#define PATH_MAX_BYTES 96
+
+/* A client key is shown in a path only when it is short plain ASCII: messages are
+   ours, and must stay valid and safe to print. */
+static int plain_key(const msgpack_object *k)
+{
+    if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 || k->via.str.size > 32)
+        return 0;
+    for (uint32_t i = 0; i < k->via.str.size; i++) {
+        char c = k->via.str.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* NULL if the bytes are valid UTF-8 without NUL, else why not. */
+static const char *text_fault(const char *s, uint32_t n)
+{
+    if (n == 0) /* msgpack-c gives an empty str a NULL ptr */
+        return NULL;
+    if (pl_utf8_count(s, n) < 0)
+        return "must be valid UTF-8";
+    if (memchr(s, '\0', n))
+        return "must not contain NUL characters";
+    return NULL;
+}
+
+static proto_verdict_t walk_text(const msgpack_object *v, char *path, size_t at, char *why,
+                                 size_t whylen);
+
+/* Path steps ".key" (or "key" at the top) and "[i]", appended at `at`; a step that
+   does not fit is cut short (the prefix is what matters). Returns the new end. */
+static size_t path_end(size_t at, int n)
+{
+    size_t end = n < 0 ? at : at + (size_t)n;
+    return end < PATH_MAX_BYTES ? end : PATH_MAX_BYTES - 1;
+}
+
+static size_t path_key(char *path, size_t at, const char *key)
+{
+    return path_end(at, snprintf(path + at, PATH_MAX_BYTES - at, "%s%s", at ? "." : "", key));
+}
+
+static size_t path_index(char *path, size_t at, uint32_t i)
+{
+    return path_end(at, snprintf(path + at, PATH_MAX_BYTES - at, "[%u]", (unsigned)i));
+}
+
+static proto_verdict_t walk_member(const msgpack_object_kv *kv, char *path, size_t at,
+                                   char *why, size_t whylen)
+{
+    if (kv->key.type != MSGPACK_OBJECT_STR || text_fault(kv->key.via.str.ptr, kv->key.via.str.size))
+        return fail(PROTO_BAD_REQUEST, why, whylen, at ? path : "frame",
+                    "keys must be valid UTF-8 without NUL characters");
+    char key[40];
+    if (plain_key(&kv->key))
+        snprintf(key, sizeof key, "%.*s", (int)kv->key.via.str.size, kv->key.via.str.ptr);
+    else
+        snprintf(key, sizeof key, "?");
+    size_t end = path_key(path, at, key);
+    proto_verdict_t v = walk_text(&kv->val, path, end, why, whylen);
+    path[at] = '\0';
+    return v;
+}
+
+/* Depth is bounded by the parser (PL_JSON_MAX_DEPTH), so recursion is too. */
+static proto_verdict_t walk_text(const msgpack_object *v, char *path, size_t at, char *why,
+                                 size_t whylen)
+{
+    const char *bad;
+    switch (v->type) {
+    case MSGPACK_OBJECT_STR:
+        bad = text_fault(v->via.str.ptr, v->via.str.size);
+        return bad ? fail(PROTO_BAD_REQUEST, why, whylen, path, bad) : PROTO_OK;
+    case MSGPACK_OBJECT_ARRAY:
+        for (uint32_t i = 0; i < v->via.array.size; i++) {
+            size_t end = path_index(path, at, i);
+            proto_verdict_t r = walk_text(&v->via.array.ptr[i], path, end, why, whylen);
+            path[at] = '\0';
+            if (r != PROTO_OK)
+                return r;
+        }
+        return PROTO_OK;
+    case MSGPACK_OBJECT_MAP:
+        for (uint32_t i = 0; i < v->via.map.size; i++) {
+            proto_verdict_t r = walk_member(&v->via.map.ptr[i], path, at, why, whylen);
+            if (r != PROTO_OK)
+                return r;
+        }
+        return PROTO_OK;
+    case MSGPACK_OBJECT_BIN:
+    case MSGPACK_OBJECT_EXT:
+        return fail(PROTO_BAD_REQUEST, why, whylen, path, "must be plain JSON");
+    default:
+        return PROTO_OK;
+    }
+}
+
+/* Every member of the body but the envelope's `type` (matched against the event
+   table already) and `id` (the gateway's own rules; it never leaves the gateway). */
+static proto_verdict_t check_text(const msgpack_object *body, char *why, size_t whylen)
+{
+    char path[PATH_MAX_BYTES] = "";
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object_kv *kv = &body->via.map.ptr[i];
+        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
+            continue;
+        proto_verdict_t v = walk_member(kv, path, 0, why, whylen);
+        if (v != PROTO_OK)
+            return v;
+    }
+    return PROTO_OK;
+}
+
 static proto_verdict_t check_str(const proto_field_t *f, const msgpack_object *v, char *why,
                                  size_t whylen)
 {
     if (v->type != MSGPACK_OBJECT_STR)
         return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be a string");
-    long n = pl_utf8_count(v->via.str.ptr, v->via.str.size);
-    if (n < 0)
-        return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be valid UTF-8");
-    if (memchr(v->via.str.ptr, '\0', v->via.str.size)) /* text columns and C strings */
-        return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must not contain NUL characters");
+    long n = pl_utf8_count(v->via.str.ptr, v->via.str.size); /* valid: check_text ran */
     int64_t max = field_max(f);
     if (n < f->min || n > max) {
         char what[96];
@@ -284,8 +407,7 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
                 (f->flags & PF_TOO_LARGE))
                 return fail(PROTO_TOO_LARGE, why, whylen, f->name, "items are at most 128 bytes");
             if (it->type != MSGPACK_OBJECT_STR || it->via.str.size < 1 ||
-                it->via.str.size > (uint32_t)f->item_max ||
-                pl_utf8_count(it->via.str.ptr, it->via.str.size) < 0)
+                it->via.str.size > (uint32_t)f->item_max)
                 return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
                             "items must be non-empty strings of at most 128 bytes");
         }
@@ -327,6 +449,9 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 {
     if (body->type != MSGPACK_OBJECT_MAP)
         return fail(PROTO_BAD_REQUEST, why, whylen, "frame", "must be a JSON object");
+    proto_verdict_t text = check_text(body, why, whylen);
+    if (text != PROTO_OK)
+        return text;
     for (const proto_field_t *f = ev->fields; f->name; f++) {
         const msgpack_object *v = pl_mp_get(body, f->name);
         if (!v || v->type == MSGPACK_OBJECT_NIL) {

@@ -9,6 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SANITIZE, startStack } from './lib/stack.mjs';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
+import { createConversation } from './lib/chat.mjs';
 
 const SLOW = SANITIZE ? 2 : 1;
 const ROUNDS = 20;
@@ -42,6 +43,9 @@ async function parties() {
   const a1 = await login(url, a, 'student', { label: 'a1' });
   const b1 = await login(url, b, 'student', { label: 'b1' });
   const b2 = await login(url, b, 'student', { label: 'b2' });
+  // a contact, so that a1 may see b's presence
+  await createConversation(a1, [b]);
+  for (const d of [b1, b2]) await d.next('conversation_created');
   await waitOnline(a1, b);
   return { a, b, a1, b1, b2 };
 }

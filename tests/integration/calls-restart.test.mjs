@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SANITIZE, startStack } from './lib/stack.mjs';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
+import { createConversation } from './lib/chat.mjs';
 
 const SLOW = SANITIZE ? 2 : 1;
 const RING_MS = 8000 * SLOW; // outlives a restart
@@ -26,6 +27,8 @@ async function ringing() {
   const b = uid('b');
   const a1 = await login(url, a, 'student', { label: 'a1' });
   const b1 = await login(url, b, 'student', { label: 'b1' });
+  await createConversation(a1, [b]); // a contact, so that a1 may see b's presence
+  await b1.next('conversation_created');
   await eventually(async () => {
     const f = await a1.request({ type: 'get_presence', user_ids: [b] });
     return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { SANITIZE, startStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertInt, assertIso, expectError } from './lib/expect.mjs';
+import { createConversation } from './lib/chat.mjs';
 
 const QUIET_MS = 400 * (SANITIZE ? 2 : 1); // how long "nothing else arrives" is watched
 
@@ -84,7 +85,9 @@ describe('initiate_call', () => {
     const a = await user('a', 'student', 2);
     const b = await user('b', 'mentor', 2);
     const c = await user('c', 'student', 1);
-    const init = await initiate(a.devices[0], b.id, 'video', { conversation_id: 77 });
+    const conv = await createConversation(a.devices[0], [b.id]);
+    for (const d of b.devices) await d.next('conversation_created');
+    const init = await initiate(a.devices[0], b.id, 'video', { conversation_id: conv.conversation_id });
     for (const d of b.devices) {
       const ev = await d.next('incoming_call');
       assert.deepEqual(ev, {
@@ -93,7 +96,7 @@ describe('initiate_call', () => {
         caller_id: a.id,
         caller_role: 'student',
         media: 'video',
-        conversation_id: 77,
+        conversation_id: conv.conversation_id,
       });
     }
     await a.devices[1].expectNone(isCallEvent, QUIET_MS);
@@ -121,6 +124,8 @@ describe('initiate_call', () => {
   it('a callee who disconnected is offline', async () => {
     const a = await user('a');
     const b = await user('b');
+    await createConversation(a.devices[0], [b.id]); // so that a may see b's presence
+    await b.devices[0].next('conversation_created');
     await b.devices[0].close();
     await eventually(async () => {
       const f = await a.devices[0].request({ type: 'get_presence', user_ids: [b.id] });

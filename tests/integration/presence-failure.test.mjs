@@ -68,7 +68,7 @@ describe('a gateway dies', () => {
     assertIso(sc.last_seen, 'last_seen');
     await s.next(about(m, 'user_offline'), SETTLE_MS);
     await cb.next(about(a, 'user_offline'), SETTLE_MS); // a contact, not a mentor
-    assert.equal((await presenceOf(s, a)).status, 'offline');
+    assert.equal((await presenceOf(cb, a)).status, 'offline'); // a student: for contacts
     assert.equal((await presenceOf(s, d)).status, 'online', 'd still has a device on gateway 1');
     await s.expectNone(about(d, 'user_offline'), GRACE_MS);
     await s.expectNone(about(m, 'user_offline'), 0); // announced once
@@ -86,6 +86,8 @@ describe('presence-svc restarts', () => {
     const s = await login(stack.url(1), uid('s'), 'student', { label: 's' });
     const other = await login(stack.url(0), uid('o'), 'student', { label: 'other' });
     let cm = await login(stack.url(0), m, 'mentor', { label: 'm' });
+    await createConversation(other, [s.auth.user_id]); // students see their contacts only
+    await s.next('conversation_created');
     await cm.request({ type: 'mentor_available', status_message: 'here' });
     await s.next(about(m, 'status_change', { status: 'available' }));
 

@@ -70,6 +70,8 @@ describe('online and offline', () => {
     const x = uid('x');
     const obs = await login(stack.url(1), uid('obs'), 'student', { label: 'obs' });
     const cx = await login(stack.url(0), x, 'student', { label: 'x' });
+    await createConversation(obs, [x]); // a student's presence is for their contacts
+    await cx.next('conversation_created');
     const p = await waitStatus(obs, x, 'online');
     assert.deepEqual(p, { user_id: x, role: 'student', status: 'online', status_message: null, last_seen: null });
     const closedAt = Date.now();
@@ -211,6 +213,7 @@ describe('chosen status', () => {
   it('get_presence: never-seen users are offline with role null; order kept', async () => {
     const c = await login(stack.url(0), uid('u'), 'student', { label: 'u' });
     const ghost = uid('ghost');
+    await createConversation(c, [ghost]); // a contact who never connected
     const f = await c.request({ type: 'get_presence', user_ids: [ghost, c.auth.user_id] });
     assert.deepEqual(f.users[0], { user_id: ghost, role: null, status: 'offline', status_message: null, last_seen: null });
     assert.equal(f.users[1].user_id, c.auth.user_id);

@@ -991,6 +991,51 @@ static void test_mutations(void)
     PL_CHECK(stable == accepted);
 }
 
+/* PL_JSON_RAW_TEXT: a string's bytes are kept as sent, even ill-formed; the syntax is
+   still checked. `want` is the str's bytes, or NULL for a refusal. */
+static void test_raw_text(void)
+{
+    static const struct {
+        const char *json, *want;
+        size_t want_len;
+    } t[] = {
+        {"\"a\xff" "b\"", "a\xff" "b", 3},
+        {"\"\xc0\x80\"", "\xc0\x80", 2},
+        {"\"\xe2\x82\"", "\xe2\x82", 2},             /* truncated: stops at the quote */
+        {"\"\\ud800x\"", "\xed\xa0\x80x", 4},          /* lone high surrogate */
+        {"\"\\udc00\"", "\xed\xb0\x80", 3},            /* lone low surrogate */
+        {"\"\\ud800\\u0041\"", "\xed\xa0\x80" "A", 4}, /* high, then no low */
+        {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4}, /* a pair is joined as ever */
+        {"\"a\\u0000b\"", "a\0b", 3},
+        {"\"\xe2\x82", NULL, 0},                     /* unterminated all the same */
+        {"\"\x01\"", NULL, 0},                       /* control characters all the same */
+        {"\"\\x\"", NULL, 0},                       /* bad escapes all the same */
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        int rc = pl_json_to_msgpack_ex(t[i].json, strlen(t[i].json), PL_JSON_RAW_TEXT, &sb, NULL, 0);
+        if (!t[i].want) {
+            PL_CHECK(rc == -1 && sb.size == 0);
+        } else {
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            size_t off = 0;
+            PL_CHECK(rc == 0);
+            PL_CHECK(rc == 0 && msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+                     u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == t[i].want_len &&
+                     memcmp(u.data.via.str.ptr, t[i].want, t[i].want_len) == 0);
+            msgpack_unpacked_destroy(&u);
+        }
+        msgpack_sbuffer_destroy(&sb);
+        /* without the flag every ill-formed one is refused */
+        msgpack_sbuffer_init(&sb);
+        int strict = pl_json_to_msgpack(t[i].json, strlen(t[i].json), &sb, NULL, 0);
+        PL_CHECK(strict == (t[i].want && pl_utf8_count(t[i].want, t[i].want_len) >= 0 ? 0 : -1));
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
 static const pl_test_case_t cases[] = {
     {"scalars", test_scalars},
     {"containers", test_containers},
@@ -1011,6 +1056,7 @@ static const pl_test_case_t cases[] = {
     {"map_members", test_map_members},
     {"utf8_count", test_utf8_count},
     {"mutations", test_mutations},
+    {"raw_text", test_raw_text},
     {NULL, NULL},
 };
 

@@ -14,7 +14,8 @@ static const msgpack_object *from_json(const char *json, msgpack_sbuffer *sb, ms
     char err[128];
     msgpack_sbuffer_init(sb);
     msgpack_unpacked_init(up);
-    if (pl_json_to_msgpack(json, strlen(json), sb, err, sizeof err) != 0)
+    /* as the gateway parses: string contents are proto_validate's to judge */
+    if (pl_json_to_msgpack_ex(json, strlen(json), PL_JSON_RAW_TEXT, sb, err, sizeof err) != 0)
         return NULL;
     size_t off = 0;
     if (msgpack_unpack_next(up, sb->data, sb->size, &off) != MSGPACK_UNPACK_SUCCESS)
@@ -33,6 +34,22 @@ static proto_verdict_t verdict_of(const char *event, const char *json)
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
     return v;
+}
+
+/* The reason proto_validate gives, or "OK". */
+static const char *why_of(const char *event, const char *json)
+{
+    static char why[160];
+    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    const msgpack_object *o = from_json(json, &sb, &up);
+    const proto_event_t *ev = proto_event_find(event, strlen(event));
+    snprintf(why, sizeof why, "%s", "no such event or not JSON");
+    if (o && ev && proto_validate(ev, o, why, sizeof why) == PROTO_OK)
+        snprintf(why, sizeof why, "OK");
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return why;
 }
 
 static void test_lookup_and_aliases(void)
@@ -257,6 +274,89 @@ static void test_reply_and_event_heads(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* NUL (the legal escape \u0000) and invalid UTF-8 (raw bytes, lone surrogates) are
+   bad_request in every string of every event, nested ones and unknown fields included,
+   and the reason names where. */
+static void test_text_in_every_field(void)
+{
+    static const struct {
+        const char *event, *json, *why;
+    } t[] = {
+        {"message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"t\\u0000\"}",
+         "temp_id: must not contain NUL characters"},
+        {"message", "{\"conversation_id\":1,\"content\":\"a\\u0000b\"}",
+         "content: must not contain NUL characters"},
+        {"message", "{\"conversation_id\":1,\"content\":\"a\xff\"}", "content: must be valid UTF-8"},
+        {"message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"\\ud800\"}",
+         "temp_id: must be valid UTF-8"},
+        {"message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"\xed\xa0\x80\"}",
+         "temp_id: must be valid UTF-8"},
+        {"message",
+         "{\"conversation_id\":1,\"content\":\"x\",\"attachments\":[{\"url\":\"https://x/a\","
+         "\"name\":\"n\",\"mime\":\"m\"},{\"url\":\"https://x/\\u0000\",\"name\":\"n\","
+         "\"mime\":\"m\"}]}",
+         "attachments[1].url: must not contain NUL characters"},
+        {"message",
+         "{\"conversation_id\":1,\"content\":\"x\",\"attachments\":[{\"url\":\"https://x/a\","
+         "\"name\":\"n\\u0000\",\"mime\":\"m\"}]}",
+         "attachments[0].name: must not contain NUL characters"},
+        {"message",
+         "{\"conversation_id\":1,\"content\":\"x\",\"attachments\":[{\"url\":\"https://x/a\","
+         "\"name\":\"n\",\"mime\":\"\xc0\xaf\"}]}",
+         "attachments[0].mime: must be valid UTF-8"},
+        {"create_conversation", "{\"participants\":[\"a\",\"b\\u0000\"]}",
+         "participants[1]: must not contain NUL characters"},
+        {"create_conversation", "{\"participants\":[\"\xff\"]}", "participants[0]: must be valid UTF-8"},
+        {"create_conversation", "{\"participants\":[\"a\"],\"title\":\"\\u0000\"}",
+         "title: must not contain NUL characters"},
+        {"set_status", "{\"status\":\"away\",\"status_message\":\"\\u0000\"}",
+         "status_message: must not contain NUL characters"},
+        {"mentor_busy", "{\"status_message\":\"\xf5\"}", "status_message: must be valid UTF-8"},
+        {"student_request_help", "{\"topic\":\"sql\\u0000\"}", "topic: must not contain NUL characters"},
+        {"student_request_help", "{\"topic\":\"sql\",\"mentor_id\":\"m\\u0000\"}",
+         "mentor_id: must not contain NUL characters"},
+        {"react", "{\"message_id\":1,\"emoji\":\"\\u0000\"}", "emoji: must not contain NUL characters"},
+        {"get_presence", "{\"user_ids\":[\"u\\u0000\"]}", "user_ids[0]: must not contain NUL characters"},
+        {"initiate_call", "{\"callee_id\":\"u\\u0000\",\"media\":\"audio\"}",
+         "callee_id: must not contain NUL characters"},
+        {"end_call", "{\"call_id\":1,\"reason\":\"\xe2\x82\"}", "reason: must be valid UTF-8"},
+        {"auth", "{\"token\":\"a\\u0000b\"}", "token: must not contain NUL characters"},
+        /* the call signal is opaque, but text all the same */
+        {"call_signal", "{\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\u0000\"}}",
+         "signal.sdp: must not contain NUL characters"},
+        {"call_signal", "{\"call_id\":1,\"signal\":{\"c\":[1,{\"x\":\"\xff\"}]}}",
+         "signal.c[1].x: must be valid UTF-8"},
+        {"call_signal", "{\"call_id\":1,\"signal\":{\"\xc3\xbc\":\"\\u0000\"}}",
+         "signal.?: must not contain NUL characters"},
+        {"call_signal", "{\"call_id\":1,\"signal\":{\"a\\u0000\":1}}",
+         "signal: keys must be valid UTF-8 without NUL characters"},
+        /* unknown fields are forwarded, so they are held to the same rule */
+        {"ping", "{\"extra\":{\"a\":[\"\\u0000\"]}}", "extra.a[0]: must not contain NUL characters"},
+        {"typing_start", "{\"conversation_id\":1,\"x\\u0000\":1}",
+         "frame: keys must be valid UTF-8 without NUL characters"},
+        /* the envelope's id is the gateway's, and never leaves it */
+        {"ping", "{\"type\":\"ping\",\"id\":\"a\\u0000\"}", "OK"},
+        /* well-formed text of every plane passes */
+        {"message", "{\"conversation_id\":1,\"content\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\ud83d\\ude00\","
+                    "\"temp_id\":\"\\u00e9\",\"attachments\":[]}",
+         "OK"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        const char *got = why_of(t[i].event, t[i].json);
+        if (strcmp(got, t[i].why) != 0)
+            fprintf(stderr, "  case %zu (%s)\n", i, t[i].event);
+        PL_CHECK_STR(got, t[i].why);
+    }
+    /* text comes first: a NUL in an over-long content is a bad request */
+    char *json = malloc(PROTO_CONTENT_MAX + 64);
+    strcpy(json, "{\"conversation_id\":1,\"content\":\"\\u0000");
+    size_t at = strlen(json);
+    memset(json + at, 'a', PROTO_CONTENT_MAX + 1);
+    strcpy(json + at + PROTO_CONTENT_MAX + 1, "\"}");
+    PL_CHECK(verdict_of("message", json) == PROTO_BAD_REQUEST);
+    free(json);
+}
+
 static const pl_test_case_t cases[] = {
     {"lookup_and_aliases", test_lookup_and_aliases},
     {"every_event_routes_somewhere", test_every_event_routes_somewhere},
@@ -269,6 +369,7 @@ static const pl_test_case_t cases[] = {
     {"request_round_trip", test_request_round_trip},
     {"request_decode_rejects_garbage", test_request_decode_rejects_garbage},
     {"reply_and_event_heads", test_reply_and_event_heads},
+    {"text_in_every_field", test_text_in_every_field},
     {NULL, NULL},
 };
 
