@@ -121,6 +121,14 @@ static void send_requested(pl_service_t *svc, const proto_request_t *req, int64_
     pl_service_end(svc);
 }
 
+/* The student already has an open request (waiting or accepted). */
+static int refuse_second(pl_service_t *svc, const proto_request_t *req)
+{
+    pl_service_error(svc, req, "conflict",
+                     "you already have an open help request: cancel or end it first");
+    return 0;
+}
+
 /* A request naming a mentor: offered to them alone, whatever their status, as soon as
    they are connected (now, or when presence says they came online). */
 static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req,
@@ -139,6 +147,8 @@ static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_r
     int64_t id;
     if (help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
         return -1;
+    if (!id)
+        return refuse_second(svc, req);
     send_requested(svc, req, id);
     if (p.connections > 0 && offer(svc, id, mentor, req->uid, topic, message))
         return -1;
@@ -164,6 +174,10 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
     if (help_store_insert(pl_service_db(svc), req->uid, topic, message, nobody, cfg->help_ms,
                           &id)) {
         rc = -1;
+        goto done;
+    }
+    if (!id) {
+        rc = refuse_second(svc, req);
         goto done;
     }
     send_requested(svc, req, id);

@@ -65,4 +65,18 @@ const pl_migration_t call_migrations[] = {
      "  offered_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
      "  declined_at timestamptz,"
      "  PRIMARY KEY (request_id, mentor_id));"},
+    {2,
+     /* One open (waiting or accepted) request per student. A unique index, not a
+        check before the insert: two instances inserting for the same student at once
+        meet in the index, the second waits for the first and then finds the conflict.
+        Students who already hold several open requests keep one (an accepted one,
+        else the oldest); the others are cancelled without telling anyone (a migration
+        cannot publish): a mentor who accepts one later gets `conflict`. */
+     "UPDATE call.help_requests r SET state = 'cancelled', ended_by = r.student_id,"
+     "  ended_at = clock_timestamp()"
+     " WHERE r.state IN ('waiting', 'accepted') AND r.id <> (SELECT k.id FROM call.help_requests k"
+     "   WHERE k.student_id = r.student_id AND k.state IN ('waiting', 'accepted')"
+     "   ORDER BY k.state = 'accepted' DESC, k.id LIMIT 1);"
+     "CREATE UNIQUE INDEX help_open_student ON call.help_requests(student_id)"
+     "  WHERE state IN ('waiting', 'accepted');"},
     {0, NULL}};

@@ -102,7 +102,10 @@ const pl_stmt_t call_stmts[] = {
     /* help requests */
     {"help_insert",
      "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
-     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ") RETURNING id", 5},
+     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ")"
+     /* the student's open request (help_open_student): no row back */
+     " ON CONFLICT (student_id) WHERE state IN ('waiting', 'accepted') DO NOTHING"
+     " RETURNING id", 5},
     {"help_offer", "INSERT INTO call.help_offers(request_id, mentor_id) VALUES ($1::bigint, $2)"
                    " ON CONFLICT DO NOTHING RETURNING mentor_id", 2},
     {"help_get",
@@ -384,7 +387,7 @@ int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_t
     PGresult *r = pl_pg_run_params(db, "help_insert", &p);
     if (!r)
         return -1;
-    *id = pl_pg_int(r, 0, 0);
+    *id = PQntuples(r) == 1 ? pl_pg_int(r, 0, 0) : 0;
     PQclear(r);
     return 0;
 }

@@ -126,6 +126,9 @@ typedef struct {
     size_t len;
 } call_text_t;
 
+/* A new waiting request; *id = 0 when the student already has an open (waiting or
+   accepted) one: the unique index help_open_student decides, also between instances
+   inserting at the same moment. */
 int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
                       call_text_t mentor, int64_t timeout_ms, int64_t *id);
 
