@@ -417,4 +417,9 @@ const pl_migration_t chat_migrations[] = {
      "    UPDATE chat.messages SET temp_id = '#' || temp_id WHERE id = r.id;"
      "  END LOOP;"
      "END $$;"},
+    {6,
+     /* Conversations a user created lately: create_conversation counts them against
+        CREATE_CONVERSATIONS_PER_MIN (chat_store.c, "created_lately"). Migrations from
+        here on may run again on a schema that has them (tests replay them). */
+     "CREATE INDEX IF NOT EXISTS conversations_creator ON chat.conversations(created_by, created_at);"},
     {0, NULL}};

@@ -121,6 +121,13 @@ const pl_stmt_t chat_stmts[] = {
                " EXISTS(SELECT 1 FROM chat.participants WHERE conversation_id = $1::bigint"
                " AND user_id = $2)", 2},
     {"find_direct", "SELECT id FROM chat.conversations WHERE direct_key = $1", 1},
+    /* Creations are counted per user under a per-user lock, so that two instances
+       creating for the same user at once count each other's (the second waits, then
+       its count, a new statement, sees the first's commit). */
+    {"lock_creator", "SELECT pg_advisory_xact_lock(hashtext('parley.chat.create'), hashtext($1))",
+     1},
+    {"created_lately", "SELECT count(*) FROM chat.conversations WHERE created_by = $1"
+                       " AND created_at > clock_timestamp() - interval '1 minute'", 1},
     {"insert_conv", "INSERT INTO chat.conversations(kind, title, direct_key, created_by)"
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING RETURNING id", 4},
     {"insert_participant", "INSERT INTO chat.participants(conversation_id, user_id)"
@@ -211,6 +218,16 @@ static PGresult *run_one(PGconn *db, const char *stmt, pl_pg_params_t *p)
         return NULL;
     }
     return r;
+}
+
+/* Run a statement whose result only matters as success. */
+static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
+{
+    PGresult *r = run(db, stmt, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
 }
 
 static void post_params(pl_pg_params_t *p, const chat_post_t *m)
@@ -417,18 +434,45 @@ static char *direct_key(const char *const *ids)
     return key;
 }
 
+/* Has `creator` created fewer than `per_min` conversations in the last minute?
+   Takes the creator's lock first (held until the end of the transaction). */
+static int under_quota(PGconn *db, const char *creator, int64_t per_min, int *ok)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, creator);
+    if (run_void(db, "lock_creator", &p))
+        return -1;
+    PGresult *r = run_one(db, "created_lately", &p);
+    if (!r)
+        return -1;
+    *ok = pl_pg_int(r, 0, 0) < per_min;
+    PQclear(r);
+    return 0;
+}
+
 int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char *creator,
-                      const char *const *participants, size_t n, int64_t *conv, int *created)
+                      const char *const *participants, size_t n, int64_t per_min,
+                      int64_t *conv, chat_status_t *status)
 {
     char *key = NULL;
     int rc = -1;
-    *created = 0;
+    *status = CHAT_DUPLICATE;
     if (strcmp(kind, "direct") == 0) {
         if (!(key = direct_key(participants)))
             return -1;
         if (find_direct(db, key, conv))
             goto done;
         if (*conv) {
+            rc = 0;
+            goto done;
+        }
+    }
+    if (per_min > 0) {
+        int ok;
+        if (under_quota(db, creator, per_min, &ok))
+            goto done;
+        if (!ok) {
+            *status = CHAT_RATE_LIMITED;
             rc = 0;
             goto done;
         }
@@ -461,7 +505,7 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
             goto done;
         PQclear(ri);
     }
-    *created = 1;
+    *status = CHAT_OK;
     rc = 0;
 done:
     free(key);
@@ -573,16 +617,6 @@ int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_
     out->status = parse_status(PQgetvalue(r, 0, 0));
     out->conv = pl_pg_int(r, 0, 1);
     out->changed = PQgetvalue(r, 0, 2)[0] == 't';
-    PQclear(r);
-    return 0;
-}
-
-/* Run a statement whose result only matters as success. */
-static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
-{
-    PGresult *r = run(db, stmt, p);
-    if (!r)
-        return -1;
     PQclear(r);
     return 0;
 }

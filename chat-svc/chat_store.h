@@ -28,6 +28,7 @@ typedef enum {
     CHAT_BAD_REPLY, /* reply_to_id is not a message of this conversation */
     CHAT_GONE,      /* the message is deleted: it can be neither edited nor reacted to */
     CHAT_TOO_MANY,  /* the user holds the maximum number of reactions on the message */
+    CHAT_RATE_LIMITED, /* the user created too many conversations in the last minute */
     CHAT_UNDECIDED  /* chat_store_post_many: not the common case, ask chat_store_post */
 } chat_status_t;
 
@@ -65,9 +66,13 @@ int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_po
 int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, int *member);
 
 /* Create a conversation (or find the existing direct one). `participants` are
-   distinct user ids including the creator. *created tells whether it is new. */
+   distinct user ids including the creator. *status: OK (created: *conv is new),
+   DUPLICATE (the existing direct conversation is *conv) or RATE_LIMITED (the creator
+   created `per_min` or more conversations in the last minute, counted in the
+   database under a per-user lock, so across instances; per_min 0: no limit). */
 int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char *creator,
-                      const char *const *participants, size_t n, int64_t *conv, int *created);
+                      const char *const *participants, size_t n, int64_t per_min,
+                      int64_t *conv, chat_status_t *status);
 
 /* Conversations as rows: id, kind, title, last_seq, participants (joined by 0x1f),
    unread_count. For one user (all of theirs) or one conversation (unread for `user`).

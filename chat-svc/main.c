@@ -17,7 +17,8 @@ int main(void)
 {
     chat_app_t app = {0};
     int rc = 1;
-    if (pl_env_int("CHAT_PRESENCE_RESYNC_MS", 30000, 1000, 3600000, &app.resync_ms))
+    if (pl_env_int("CHAT_PRESENCE_RESYNC_MS", 30000, 1000, 3600000, &app.resync_ms) ||
+        pl_env_int("CREATE_CONVERSATIONS_PER_MIN", 30, 0, 100000, &app.creates_per_min))
         return 2;
     /* The first re-check comes soon after a start: marks may have gone stale while no
        chat-svc was running to hear presence's events. */
