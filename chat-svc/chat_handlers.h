@@ -26,6 +26,9 @@ typedef struct {
     chat_members_t *members; /* membership cache (typing, history) */
     int64_t resync_ms;       /* re-check a connected mark with presence after this */
     int64_t creates_per_min; /* CREATE_CONVERSATIONS_PER_MIN per user (0: no limit) */
+    int64_t notif_retention_days; /* NOTIFICATION_RETENTION_DAYS */
+    int64_t notif_max_per_user;   /* NOTIFICATION_MAX_PER_USER */
+    int64_t next_sweep_ms;        /* monotonic time of the next notification sweep */
     int64_t next_resync_ms;  /* monotonic time of the next re-check */
     chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
     size_t nstaged, staged_cap;
@@ -50,6 +53,10 @@ typedef int(chat_handler_fn)(chat_app_t *app, pl_service_t *svc, const proto_req
 /* chat_messages.c */
 chat_handler_fn chat_on_message, chat_on_history, chat_on_edit, chat_on_delete, chat_on_react,
     chat_on_unreact;
+/* chat_notify.c: retention and per-user cap of notification rows, from the tick
+   (its own pace: at most once a second unless a backlog is left). */
+int chat_notify_sweep(chat_app_t *app, pl_service_t *svc);
+
 /* chat_receipts.c */
 chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
 

@@ -111,6 +111,28 @@
     " SELECT num.i, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
     "   FROM ins JOIN num ON num.conv = ins.conversation_id AND num.seq = ins.seq"
 
+/* The per-user cap, for the users among the next $2 rows after id $1 (rows arrived
+   since the last sweep): each keeps its $3 newest rows; the older ones go, oldest
+   first, at most $4 per user and sweep. Rows locked by a mark_read in progress are
+   skipped (it deletes them), and the kept rows are not locked. Returns the highest id
+   read ($1 if none), the rows deleted, and whether a user used up the $4 budget (the
+   caller then reads the same rows again next time). */
+#define NOTIF_TRIM                                                                       \
+    "WITH fresh AS MATERIALIZED (SELECT id, user_id FROM chat.notifications"             \
+    "   WHERE id > $1::bigint ORDER BY id LIMIT $2::int),"                               \
+    " extra AS MATERIALIZED (SELECT x.id, u.user_id"                                     \
+    "   FROM (SELECT DISTINCT user_id FROM fresh) u"                                     \
+    "   CROSS JOIN LATERAL (SELECT c.id AS keep_from FROM chat.notifications c"          \
+    "     WHERE c.user_id = u.user_id ORDER BY c.id DESC OFFSET $3::int - 1 LIMIT 1) k"  \
+    "   CROSS JOIN LATERAL (SELECT m.id FROM chat.notifications m"                       \
+    "     WHERE m.user_id = u.user_id AND m.id < k.keep_from"                            \
+    "     ORDER BY m.id LIMIT $4::int FOR UPDATE SKIP LOCKED) x),"                       \
+    " gone AS (DELETE FROM chat.notifications n USING extra WHERE n.id = extra.id"       \
+    "   RETURNING n.id)"                                                                 \
+    " SELECT coalesce((SELECT max(id) FROM fresh), $1::bigint), (SELECT count(*) FROM gone)," \
+    "  coalesce((SELECT max(k.c) FROM (SELECT count(*) AS c FROM extra GROUP BY user_id) k)," \
+    "   0) >= $4::int"
+
 const pl_stmt_t chat_stmts[] = {
     {"post_fast", POST_FAST, 6},
     {"lock_convs", LOCK_CONVS, 1},
@@ -180,6 +202,17 @@ const pl_stmt_t chat_stmts[] = {
                     "  AND p.user_id = n.user_id"
                     " JOIN chat.messages m ON m.id = n.message_id"
                     " WHERE n.user_id = $1 AND n.seq > p.read_seq AND NOT m.deleted", 1},
+    /* Retention: the oldest expired rows, a bounded batch, skipping rows another
+       instance (or a mark_read) holds. */
+    {"notif_expire", "DELETE FROM chat.notifications WHERE id IN (SELECT id FROM chat.notifications"
+                     " WHERE created_at < now() - $1::bigint * interval '1 day'"
+                     " ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)", 2},
+    /* The per-user cap. No row back: another instance is sweeping. */
+    {"notif_sweep_claim", "SELECT last_id FROM chat.notification_sweep WHERE id = 1"
+                          " FOR UPDATE SKIP LOCKED", 0},
+    {"notif_sweep_mark", "UPDATE chat.notification_sweep SET last_id = $1::bigint WHERE id = 1",
+     1},
+    {"notif_trim", NOTIF_TRIM, 4},
     {NULL, NULL, 0}};
 
 /* An optional integer parameter: NULL is SQL NULL. */
@@ -689,4 +722,53 @@ int chat_store_notification_count(PGconn *db, const char *user, int64_t *count)
     *count = pl_pg_int(r, 0, 0);
     PQclear(r);
     return 0;
+}
+
+int chat_store_notif_expire(PGconn *db, int64_t days, int limit, int64_t *deleted)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, days);
+    pl_pg_param_int(&p, limit);
+    PGresult *r = run(db, "notif_expire", &p);
+    if (!r)
+        return -1;
+    *deleted = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget,
+                          chat_trim_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pl_pg_params_t none = {.n = 0};
+    PGresult *r = run(db, "notif_sweep_claim", &none);
+    if (!r)
+        return -1;
+    int claimed = PQntuples(r) == 1;
+    int64_t last = claimed ? pl_pg_int(r, 0, 0) : 0;
+    PQclear(r);
+    if (!claimed) /* another instance is sweeping */
+        return 0;
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, last);
+    pl_pg_param_int(&p, scan);
+    pl_pg_param_int(&p, max_per_user);
+    pl_pg_param_int(&p, budget);
+    if (!(r = run_one(db, "notif_trim", &p)))
+        return -1;
+    int64_t read_to = pl_pg_int(r, 0, 0);
+    out->deleted = pl_pg_int(r, 0, 1);
+    int saturated = PQgetvalue(r, 0, 2)[0] == 't';
+    PQclear(r);
+    if (saturated) { /* the mark stays: the same rows are read again until trimmed */
+        out->more = 1;
+        return 0;
+    }
+    if (read_to == last)
+        return 0;
+    out->more = read_to - last >= scan; /* a full page: more may be waiting */
+    pl_pg_params_t m = {.n = 0};
+    pl_pg_param_int(&m, read_to);
+    return run_void(db, "notif_sweep_mark", &m);
 }

@@ -142,4 +142,18 @@ int chat_store_online_checked(PGconn *db, const char *user, int online, int64_t 
 /* Pending in-app notifications of a user (messages not read, not deleted). */
 int chat_store_notification_count(PGconn *db, const char *user, int64_t *count);
 
+/* Retention: delete up to `limit` rows older than `days` (the database's clock),
+   oldest first; rows locked elsewhere are left for the next time. */
+int chat_store_notif_expire(PGconn *db, int64_t days, int limit, int64_t *deleted);
+
+/* The per-user cap: users who got rows since the last sweep keep their
+   `max_per_user` newest. Reads at most `scan` new rows and deletes at most `budget`
+   rows per user. Does nothing when another instance is sweeping. */
+typedef struct {
+    int64_t deleted; /* rows deleted */
+    int more;        /* work is left: call again soon */
+} chat_trim_t;
+int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget,
+                          chat_trim_t *out);
+
 #endif
