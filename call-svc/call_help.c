@@ -255,8 +255,8 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
         rc = -1;
         goto done;
     }
-    pl_info("help requested", "request=%lld student=%s available=%zu offered=%d",
-            (long long)id, req->uid, n, offered);
+    pl_info("help requested", "request=%lld student=%s available=%zu offered=%d", (long long)id,
+            req->uid, n, offered);
 done:
     call_answer_destroy(&answer);
     return rc;

@@ -171,7 +171,7 @@ static int on_create_conversation(chat_app_t *app, pl_service_t *svc, const prot
         rc = -1;
         goto done;
     }
-    if (st == CHAT_RATE_LIMITED) {
+    if (st == CHAT_LIMITED) {
         pl_service_error(svc, req, "rate_limited",
                          "too many conversations created in the last minute, try again later");
         pl_info("conversation refused", "user=%s reason=rate_limited", req->uid);

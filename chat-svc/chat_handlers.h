@@ -11,7 +11,8 @@
 #include "pl_service.h"
 
 /* Limits that are chat-svc's own (the contract's are in proto/). */
-#define CHAT_MAX_PARTICIPANTS 256 /* in one conversation, the creator included */
+/* in one conversation, the creator included */
+#define CHAT_MAX_PARTICIPANTS 256
 #define CHAT_MAX_REACTIONS_PER_USER 20 /* different emoji one user may put on a message */
 
 /* A message of the current batch that chat_prepare already stored. */
@@ -25,14 +26,16 @@ typedef struct {
 typedef struct {
     chat_members_t *members; /* membership cache (typing, history) */
     int64_t resync_ms;       /* re-check a connected mark with presence after this */
-    int64_t creates_per_min; /* CREATE_CONVERSATIONS_PER_MIN per user (0: no limit) */
-    int64_t notif_retention_days; /* NOTIFICATION_RETENTION_DAYS */
-    int64_t notif_max_per_user;   /* NOTIFICATION_MAX_PER_USER */
-    int64_t next_sweep_ms;        /* monotonic time of the next notification sweep */
     int64_t next_resync_ms;  /* monotonic time of the next re-check */
     chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
     size_t nstaged, staged_cap;
     pl_map_t *marks;         /* user -> latest presence heard, not yet in chat.online */
+
+    /* Limits (main.c reads them) */
+    int64_t creates_per_min;      /* CREATE_CONVERSATIONS_PER_MIN per user (0: no limit) */
+    int64_t notif_retention_days; /* NOTIFICATION_RETENTION_DAYS */
+    int64_t notif_max_per_user;   /* NOTIFICATION_MAX_PER_USER */
+    int64_t next_sweep_ms;        /* monotonic time of the next notification sweep */
 } chat_app_t;
 
 /* ---- runtime entry points (app is a chat_app_t) -------------------------------- */

@@ -505,7 +505,7 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
         if (under_quota(db, creator, per_min, &ok))
             goto done;
         if (!ok) {
-            *status = CHAT_RATE_LIMITED;
+            *status = CHAT_LIMITED;
             rc = 0;
             goto done;
         }

@@ -28,7 +28,7 @@ typedef enum {
     CHAT_BAD_REPLY, /* reply_to_id is not a message of this conversation */
     CHAT_GONE,      /* the message is deleted: it can be neither edited nor reacted to */
     CHAT_TOO_MANY,  /* the user holds the maximum number of reactions on the message */
-    CHAT_RATE_LIMITED, /* the user created too many conversations in the last minute */
+    CHAT_LIMITED,   /* over a per-user limit (conversations created per minute) */
     CHAT_UNDECIDED  /* chat_store_post_many: not the common case, ask chat_store_post */
 } chat_status_t;
 
@@ -67,12 +67,12 @@ int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, i
 
 /* Create a conversation (or find the existing direct one). `participants` are
    distinct user ids including the creator. *status: OK (created: *conv is new),
-   DUPLICATE (the existing direct conversation is *conv) or RATE_LIMITED (the creator
+   DUPLICATE (the existing direct conversation is *conv) or LIMITED (the creator
    created `per_min` or more conversations in the last minute, counted in the
    database under a per-user lock, so across instances; per_min 0: no limit). */
 int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char *creator,
-                      const char *const *participants, size_t n, int64_t per_min,
-                      int64_t *conv, chat_status_t *status);
+                      const char *const *participants, size_t n, int64_t per_min, int64_t *conv,
+                      chat_status_t *status);
 
 /* Conversations as rows: id, kind, title, last_seq, participants (joined by 0x1f),
    unread_count. For one user (all of theirs) or one conversation (unread for `user`).
@@ -153,7 +153,6 @@ typedef struct {
     int64_t deleted; /* rows deleted */
     int more;        /* work is left: call again soon */
 } chat_trim_t;
-int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget,
-                          chat_trim_t *out);
+int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget, chat_trim_t *out);
 
 #endif
