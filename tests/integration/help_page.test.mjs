@@ -1,7 +1,7 @@
 // Help offers are paged: a mentor holds at most HELP_OFFERS_PER_MENTOR (3 here) live
 // offers. A mentor who becomes available gets the oldest waiting requests; the
 // others come one by one as earlier ones close (cancelled, declined by them, taken by
-// another mentor), requests naming them first. Two call-svc instances run, and both
+// another mentor, expired), requests naming them first. Two call-svc instances run, and both
 // react to every presence event.
 // Needs presence-svc: available_mentors, presence_changed events.
 import { describe, it, before, after } from 'node:test';
@@ -112,5 +112,20 @@ describe('help offers are paged per mentor', () => {
     await eventually(async () => (await liveOffers(m)) === PAGE, { what: `${m.id} still holds ${PAGE}` });
     const offered = Number(await stack.sql(`SELECT count(*) FROM call.help_offers WHERE mentor_id = '${m.id}'`));
     assert.equal(offered, PAGE, 'coming back offers nothing while the page is full');
+  });
+
+  it('an expiring request makes room too', async () => {
+    for (let i = 1; i <= PAGE + 1; i++) await ask(await student(`e${i}`));
+    const waiting = (await stack.sql(
+      "SELECT string_agg(id::text, ',' ORDER BY id) FROM call.help_requests WHERE state = 'waiting' AND mentor_id IS NULL",
+    )).split(',').map(Number);
+    const m = await mentor('exp');
+    for (const id of waiting.slice(0, PAGE)) await m.c.next(offer(id));
+    await m.c.expectNone(isOffer(waiting.slice(PAGE)), QUIET_MS);
+    // due now: the tick expires it (the timer is a column)
+    await stack.sql(`UPDATE call.help_requests SET expires_at = clock_timestamp() WHERE id = ${waiting[0]}`);
+    assert.equal((await m.c.next({ type: 'help_request_closed', request_id: waiting[0] })).reason, 'expired');
+    await m.c.next(offer(waiting[PAGE]));
+    assert.equal(await liveOffers(m), PAGE);
   });
 });
