@@ -21,7 +21,8 @@ int call_config_from_env(call_cfg_t *cfg)
         pl_env_int("HELP_TIMEOUT_MS", 120000, 1, 7 * day, &cfg->help_ms) ||
         pl_env_int("CALL_GRACE_MS", 15000, 0, day, &cfg->grace_ms) ||
         pl_env_int("CALL_ASK_TIMEOUT_MS", 1000, 10, 60000, &cfg->ask_ms) ||
-        pl_env_int("CALL_TICK_MS", 200, 10, 60000, &cfg->tick_ms))
+        pl_env_int("CALL_TICK_MS", 200, 10, 60000, &cfg->tick_ms) ||
+        pl_env_int("HELP_OFFERS_PER_MENTOR", 20, 1, 1000, &cfg->offer_page))
         return -1;
     return 0;
 }

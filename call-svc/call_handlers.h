@@ -13,11 +13,12 @@
 #include "pl_service.h"
 
 typedef struct {
-    int64_t ring_ms;  /* RING_TIMEOUT_MS: ringing → missed */
-    int64_t help_ms;  /* HELP_TIMEOUT_MS: waiting help request → expired */
-    int64_t grace_ms; /* CALL_GRACE_MS: a party's connections gone → disconnected */
-    int64_t ask_ms;   /* CALL_ASK_TIMEOUT_MS: longest wait for presence's answer */
-    int64_t tick_ms;  /* CALL_TICK_MS: how often due timers are looked for */
+    int64_t ring_ms;    /* RING_TIMEOUT_MS: ringing → missed */
+    int64_t help_ms;    /* HELP_TIMEOUT_MS: waiting help request → expired */
+    int64_t grace_ms;   /* CALL_GRACE_MS: a party's connections gone → disconnected */
+    int64_t ask_ms;     /* CALL_ASK_TIMEOUT_MS: longest wait for presence's answer */
+    int64_t tick_ms;    /* CALL_TICK_MS: how often due timers are looked for */
+    int64_t offer_page; /* HELP_OFFERS_PER_MENTOR: live help offers a mentor holds at most */
 } call_cfg_t;
 
 /* Read the configuration from the environment; -1 (logged) on a bad value. */

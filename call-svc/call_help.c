@@ -8,8 +8,14 @@
     mentors may accept or decline, and they are the ones told when the request closes.
     An offer is recorded with ON CONFLICT DO NOTHING and help_request is sent only by
     whoever inserted it, so a mentor is offered a request once however many instances
-    react to the same presence event. */
+    react to the same presence event.
+    Offers are paged: a mentor holds at most HELP_OFFERS_PER_MENTOR live offers
+    (waiting, not declined). Every offer goes through refill(), which tops a mentor's
+    page up with the oldest waiting requests they may take (those naming them first);
+    it runs when a request is made, when presence says a mentor changed, and for the
+    mentors who held a request when it closes, so the rest come as earlier ones go. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "call_handlers.h"
@@ -47,16 +53,37 @@ static void send_offer(pl_service_t *svc, const char *mentor, int64_t id, const 
     pl_service_end(svc);
 }
 
-/* Record the offer and, if it is new, make it. */
-static int offer(pl_service_t *svc, int64_t id, const char *mentor, const char *student,
-                 call_text_t topic, call_text_t message)
+/* Top up the pages of `mentors` (see help_store_refill; `available` -1: as
+   help_mentors says) and send the offers made. Returns how many were made for
+   request `id` (0 when none or id is 0), or -1 on database failure. */
+static int refill(const call_cfg_t *cfg, pl_service_t *svc, const call_text_t *mentors, size_t n,
+                  int available, int64_t id)
 {
-    int fresh;
-    if (help_store_offer(pl_service_db(svc), id, mentor, &fresh))
+    PGresult *r = help_store_refill(pl_service_db(svc), mentors, n, cfg->offer_page, available);
+    if (!r)
         return -1;
-    if (fresh)
-        send_offer(svc, mentor, id, student, topic, message);
-    return 0;
+    int for_id = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t rid = pl_pg_int(r, i, 0);
+        call_text_t topic = {PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)};
+        call_text_t message = {NULL, 0};
+        if (!PQgetisnull(r, i, 3)) {
+            message.ptr = PQgetvalue(r, i, 3);
+            message.len = (size_t)PQgetlength(r, i, 3);
+        }
+        send_offer(svc, PQgetvalue(r, i, 4), rid, PQgetvalue(r, i, 1), topic, message);
+        for_id += rid == id;
+    }
+    if (PQntuples(r) > for_id) /* older requests, to mentors whose page had room */
+        pl_debug("help offers made", "offers=%d mentors=%zu", PQntuples(r), n);
+    PQclear(r);
+    return for_id;
+}
+
+static int refill_one(const call_cfg_t *cfg, pl_service_t *svc, const char *mentor, int available)
+{
+    call_text_t m = {mentor, strlen(mentor)};
+    return refill(cfg, svc, &m, 1, available, 0) < 0 ? -1 : 0;
 }
 
 /* {type, request_id, <key>: <value>}: the student's and parties' events. */
@@ -74,17 +101,36 @@ static void send_pair(pl_service_t *svc, const char *to, const proto_exclude_t *
     pl_service_end(svc);
 }
 
-/* help_request_closed {request_id, reason} to every mentor still holding an offer of
-   request `id` (those who declined have dismissed it), except `except`. */
-static int close_offers(pl_service_t *svc, int64_t id, const char *except, const char *reason)
+/* Request `id` left `waiting`: its offers close. Every mentor still holding one
+   (those who declined have dismissed it), except `except`, gets help_request_closed
+   {request_id, reason} (none when reason is NULL) and the room it leaves on their
+   page is filled. */
+static int close_offers(const call_cfg_t *cfg, pl_service_t *svc, int64_t id, const char *except,
+                        const char *reason)
 {
-    PGresult *r = help_store_offered(pl_service_db(svc), id, except);
+    PGresult *r = help_store_close_offers(pl_service_db(svc), id);
     if (!r)
         return -1;
-    for (int i = 0; i < PQntuples(r); i++)
-        send_pair(svc, PQgetvalue(r, i, 0), NULL, "help_request_closed", id, "reason", reason);
+    int n = PQntuples(r), k = 0, rc = 0;
+    call_text_t *held = calloc((size_t)(n ? n : 1), sizeof *held);
+    if (!held) {
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *m = PQgetvalue(r, i, 0);
+        if (PQgetvalue(r, i, 1)[0] != 't' || (except && strcmp(m, except) == 0))
+            continue;
+        if (reason)
+            send_pair(svc, m, NULL, "help_request_closed", id, "reason", reason);
+        held[k].ptr = m;
+        held[k++].len = (size_t)PQgetlength(r, i, 0);
+    }
+    if (k && refill(cfg, svc, held, (size_t)k, -1, 0) < 0)
+        rc = -1;
+    free(held);
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 /* Replies not_found itself. 1 = go on, 0 = refused, -1 = database. */
@@ -121,8 +167,17 @@ static void send_requested(pl_service_t *svc, const proto_request_t *req, int64_
     pl_service_end(svc);
 }
 
+/* The student already has an open request (waiting or accepted). */
+static int refuse_second(pl_service_t *svc, const proto_request_t *req)
+{
+    pl_service_error(svc, req, "conflict",
+                     "you already have an open help request: cancel or end it first");
+    return 0;
+}
+
 /* A request naming a mentor: offered to them alone, whatever their status, as soon as
-   they are connected (now, or when presence says they came online). */
+   they are connected (now, or when presence says they came online) and their page
+   has room (requests naming them come before those naming nobody). */
 static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req,
                          const char *mentor, call_text_t topic, call_text_t message)
 {
@@ -139,15 +194,22 @@ static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_r
     int64_t id;
     if (help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
         return -1;
+    if (!id)
+        return refuse_second(svc, req);
     send_requested(svc, req, id);
-    if (p.connections > 0 && offer(svc, id, mentor, req->uid, topic, message))
-        return -1;
-    pl_info("help requested", "request=%lld student=%s mentor=%s", (long long)id, req->uid, mentor);
+    int offered = 0;
+    if (p.connections > 0) {
+        call_text_t m = {mentor, strlen(mentor)};
+        if ((offered = refill(cfg, svc, &m, 1, -1, id)) < 0)
+            return -1;
+    }
+    pl_info("help requested", "request=%lld student=%s mentor=%s offered=%d", (long long)id,
+            req->uid, mentor, offered);
     return 0;
 }
 
-/* A request for anyone: offered to every mentor available now; the others get it when
-   they become available. */
+/* A request for anyone: offered to every mentor available now whose page has room;
+   the others get it when they become available or their page makes room. */
 static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req,
                        call_text_t topic, call_text_t message)
 {
@@ -166,23 +228,35 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
         rc = -1;
         goto done;
     }
-    send_requested(svc, req, id);
-    uint32_t offered = 0;
-    for (uint32_t i = 0; i < mentors->via.array.size && rc == 0; i++) {
-        const msgpack_object *m = &mentors->via.array.ptr[i];
-        char mentor[CALL_UID_MAX];
-        if (m->type != MSGPACK_OBJECT_STR || m->via.str.size == 0 ||
-            m->via.str.size >= sizeof mentor || memchr(m->via.str.ptr, '\0', m->via.str.size))
-            continue;
-        memcpy(mentor, m->via.str.ptr, m->via.str.size);
-        mentor[m->via.str.size] = '\0';
-        if (strcmp(mentor, req->uid) == 0)
-            continue;
-        rc = offer(svc, id, mentor, req->uid, topic, message);
-        offered++;
+    if (!id) {
+        rc = refuse_second(svc, req);
+        goto done;
     }
-    pl_info("help requested", "request=%lld student=%s offered=%u", (long long)id, req->uid,
-            offered);
+    send_requested(svc, req, id);
+    uint32_t size = mentors->via.array.size;
+    call_text_t *list = calloc(size ? size : 1, sizeof *list);
+    if (!list) {
+        rc = -1;
+        goto done;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < size; i++) {
+        const msgpack_object *m = &mentors->via.array.ptr[i];
+        if (m->type != MSGPACK_OBJECT_STR || m->via.str.size == 0 ||
+            m->via.str.size >= CALL_UID_MAX || memchr(m->via.str.ptr, '\0', m->via.str.size))
+            continue;
+        list[n].ptr = m->via.str.ptr;
+        list[n++].len = m->via.str.size;
+    }
+    /* The student is no mentor, and refill never offers them their own request. */
+    int offered = refill(cfg, svc, list, n, 1, id);
+    free(list);
+    if (offered < 0) {
+        rc = -1;
+        goto done;
+    }
+    pl_info("help requested", "request=%lld student=%s available=%zu offered=%d", (long long)id,
+            req->uid, n, offered);
 done:
     call_answer_destroy(&answer);
     return rc;
@@ -243,7 +317,6 @@ static int load_offered(pl_service_t *svc, const proto_request_t *req, help_row_
 
 int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
 {
-    (void)cfg;
     help_row_t h;
     int ok = load_offered(svc, req, &h, "accept");
     if (ok <= 0)
@@ -264,7 +337,9 @@ int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t 
         pl_service_end(svc);
     }
     send_pair(svc, h.student_id, NULL, "help_accepted", h.id, "mentor_id", req->uid);
-    if (close_offers(svc, h.id, req->uid, "taken"))
+    /* Busy from now on: nothing new for them before presence says they are back. */
+    if (help_store_mentor_available(pl_service_db(svc), req->uid, 0) ||
+        close_offers(cfg, svc, h.id, req->uid, "taken"))
         return -1;
     /* The accepting mentor's other devices drop the offer too. */
     proto_exclude_t actor = pl_service_actor(req);
@@ -276,7 +351,6 @@ int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t 
 
 int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
 {
-    (void)cfg;
     help_row_t h;
     int ok = load_offered(svc, req, &h, "decline");
     if (ok <= 0)
@@ -296,8 +370,11 @@ int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t
             return 0;
         }
         send_pair(svc, h.student_id, NULL, "help_declined", h.id, "mentor_id", req->uid);
+        if (close_offers(cfg, svc, h.id, req->uid, NULL))
+            return -1;
     }
-    if (help_store_decline(db, h.id, req->uid))
+    /* The declined offer leaves room on the mentor's page. */
+    if (help_store_decline(db, h.id, req->uid) || refill_one(cfg, svc, req->uid, -1))
         return -1;
     pl_service_ack(svc, req);
     pl_info("help declined", "request=%lld mentor=%s", (long long)h.id, req->uid);
@@ -308,7 +385,6 @@ int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t
 
 int help_cancel(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
 {
-    (void)cfg;
     help_row_t h;
     int ok = load(svc, req, &h);
     if (ok <= 0)
@@ -324,7 +400,7 @@ int help_cancel(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t 
         pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
         return 0;
     }
-    if (close_offers(svc, h.id, NULL, "cancelled"))
+    if (close_offers(cfg, svc, h.id, NULL, "cancelled"))
         return -1;
     pl_service_ack(svc, req);
     pl_info("help cancelled", "request=%lld student=%s", (long long)h.id, req->uid);
@@ -364,31 +440,18 @@ int help_end(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *re
 int help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
                           const char *role, const char *status, int online)
 {
-    (void)cfg;
-    if (!online || !call_is_mentor(role))
+    if (!call_is_mentor(role))
         return 0;
-    int available = strcmp(status, "available") == 0;
-    PGresult *r = help_store_offer_waiting(pl_service_db(svc), uid, available);
-    if (!r)
+    int available = online && strcmp(status, "available") == 0;
+    if (help_store_mentor_available(pl_service_db(svc), uid, available))
         return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        call_text_t topic = {PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)};
-        call_text_t message = {NULL, 0};
-        if (!PQgetisnull(r, i, 3)) {
-            message.ptr = PQgetvalue(r, i, 3);
-            message.len = (size_t)PQgetlength(r, i, 3);
-        }
-        send_offer(svc, uid, pl_pg_int(r, i, 0), PQgetvalue(r, i, 1), topic, message);
-    }
-    if (PQntuples(r))
-        pl_info("help offered to a mentor who came", "mentor=%s requests=%d", uid, PQntuples(r));
-    PQclear(r);
-    return 0;
+    if (!online)
+        return 0;
+    return refill_one(cfg, svc, uid, available);
 }
 
 int help_timers(const call_cfg_t *cfg, pl_service_t *svc)
 {
-    (void)cfg;
     PGresult *r = help_store_due(pl_service_db(svc), TIMER_BATCH);
     if (!r)
         return -1;
@@ -396,7 +459,7 @@ int help_timers(const call_cfg_t *cfg, pl_service_t *svc)
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         int64_t id = pl_pg_int(r, i, 0);
         send_pair(svc, PQgetvalue(r, i, 1), NULL, "help_expired", id, NULL, NULL);
-        rc = close_offers(svc, id, NULL, "expired");
+        rc = close_offers(cfg, svc, id, NULL, "expired");
         pl_info("help expired", "request=%lld", (long long)id);
     }
     PQclear(r);

@@ -65,4 +65,37 @@ const pl_migration_t call_migrations[] = {
      "  offered_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
      "  declined_at timestamptz,"
      "  PRIMARY KEY (request_id, mentor_id));"},
+    {2,
+     /* One open (waiting or accepted) request per student. A unique index, not a
+        check before the insert: two instances inserting for the same student at once
+        meet in the index, the second waits for the first and then finds the conflict.
+        Students who already hold several open requests keep one (an accepted one,
+        else the oldest); the others are cancelled without telling anyone (a migration
+        cannot publish): a mentor who accepts one later gets `conflict`. */
+     "UPDATE call.help_requests r SET state = 'cancelled', ended_by = r.student_id,"
+     "  ended_at = clock_timestamp()"
+     " WHERE r.state IN ('waiting', 'accepted') AND r.id <> (SELECT k.id FROM call.help_requests k"
+     "   WHERE k.student_id = r.student_id AND k.state IN ('waiting', 'accepted')"
+     "   ORDER BY k.state = 'accepted' DESC, k.id LIMIT 1);"
+     "CREATE UNIQUE INDEX help_open_student ON call.help_requests(student_id)"
+     "  WHERE state IN ('waiting', 'accepted');"},
+    {3,
+     /* A mentor holds at most HELP_OFFERS_PER_MENTOR live offers (call_help.c): an
+        offer is live while its request waits and the mentor has not declined it.
+        closed_at marks the offers of a request that left `waiting`, so that a
+        mentor's live offers are one probe of a small partial index, however many
+        offers they were made over the years. */
+     "ALTER TABLE call.help_offers ADD COLUMN closed_at timestamptz;"
+     "UPDATE call.help_offers o SET closed_at = coalesce(r.accepted_at, r.ended_at,"
+     "  clock_timestamp()) FROM call.help_requests r"
+     " WHERE r.id = o.request_id AND r.state <> 'waiting';"
+     "CREATE INDEX help_offers_live ON call.help_offers(mentor_id)"
+     "  WHERE closed_at IS NULL AND declined_at IS NULL;"
+     /* Mentors who take requests for anyone: available and online, as the last
+        presence_changed said. A row per such mentor, written by every instance (each
+        hears every event; the writes are idempotent); it lets an offer that closes
+        make room for the next waiting request without asking presence. */
+     "CREATE TABLE call.help_mentors ("
+     "  mentor_id text PRIMARY KEY,"
+     "  since timestamptz NOT NULL DEFAULT clock_timestamp());"},
     {0, NULL}};

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_pg_array.h"
+
 #define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 /* The columns every statement that lists calls returns, in call_row_t order. */
@@ -25,6 +27,37 @@ enum {
 };
 
 #define MS_FROM_NOW(p) "clock_timestamp() + " p "::bigint * interval '1 millisecond'"
+
+/* Offers for the mentors $1 (text[]) up to $2 live offers each: the waiting requests
+   naming them, then (when $3, or, with $3 NULL, when help_mentors lists them) those
+   naming nobody, oldest first, that they were never offered and did not ask
+   themselves. ON CONFLICT DO NOTHING waits for a concurrent insert of the same offer
+   and then skips it: two instances reacting to the same presence event offer once.
+   FOR SHARE on the requests picked waits for a transaction closing one of them (its
+   UPDATE holds the row) and then skips it, as it no longer waits: without it, an
+   offer made to a request whose close had not committed yet would never be closed,
+   and would take a place on the mentor's page for good.
+   Rows: request id, student_id, topic, message (NULL = none), mentor_id. */
+#define HELP_REFILL                                                                      \
+    "WITH ms AS (SELECT DISTINCT m AS mentor_id FROM unnest($1::text[]) m),"              \
+    " pick AS (SELECT p.id, ms.mentor_id FROM ms CROSS JOIN LATERAL"                     \
+    "   (SELECT r.id FROM call.help_requests r"                                          \
+    "     WHERE r.state = 'waiting' AND r.expires_at > clock_timestamp()"                \
+    "       AND r.student_id <> ms.mentor_id"                                            \
+    "       AND (r.mentor_id = ms.mentor_id OR (r.mentor_id IS NULL AND coalesce($3::boolean," \
+    "         EXISTS (SELECT 1 FROM call.help_mentors a WHERE a.mentor_id = ms.mentor_id))))" \
+    "       AND NOT EXISTS (SELECT 1 FROM call.help_offers o"                            \
+    "                        WHERE o.request_id = r.id AND o.mentor_id = ms.mentor_id)"  \
+    "     ORDER BY r.mentor_id IS NULL, r.id"                                            \
+    "     LIMIT greatest(0, $2::int - (SELECT count(*) FROM call.help_offers o"          \
+    "       WHERE o.mentor_id = ms.mentor_id AND o.closed_at IS NULL"                    \
+    "         AND o.declined_at IS NULL))"                                               \
+    "     FOR SHARE OF r) p),"                                                           \
+    " ins AS (INSERT INTO call.help_offers(request_id, mentor_id)"                       \
+    "   SELECT id, mentor_id FROM pick ON CONFLICT DO NOTHING RETURNING request_id, mentor_id)" \
+    " SELECT r.id, r.student_id, r.topic, r.message, ins.mentor_id"                      \
+    "   FROM ins JOIN call.help_requests r ON r.id = ins.request_id"                     \
+    "  ORDER BY ins.mentor_id, r.id"
 
 const pl_stmt_t call_stmts[] = {
     /* Two advisory locks in one statement: target entries are evaluated left to
@@ -102,9 +135,10 @@ const pl_stmt_t call_stmts[] = {
     /* help requests */
     {"help_insert",
      "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
-     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ") RETURNING id", 5},
-    {"help_offer", "INSERT INTO call.help_offers(request_id, mentor_id) VALUES ($1::bigint, $2)"
-                   " ON CONFLICT DO NOTHING RETURNING mentor_id", 2},
+     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ")"
+     /* the student's open request (help_open_student): no row back */
+     " ON CONFLICT (student_id) WHERE state IN ('waiting', 'accepted') DO NOTHING"
+     " RETURNING id", 5},
     {"help_get",
      "SELECT r.id, r.student_id, r.mentor_id, r.state, r.accepted_by,"
      " o.mentor_id IS NOT NULL, o.declined_at IS NOT NULL"
@@ -126,20 +160,21 @@ const pl_stmt_t call_stmts[] = {
      "UPDATE call.help_requests SET state = 'ended', ended_by = $2, ended_at = clock_timestamp()"
      " WHERE id = $1::bigint AND state = 'accepted' AND $2 IN (student_id, accepted_by)"
      " RETURNING id", 2},
-    {"help_offered", "SELECT mentor_id FROM call.help_offers WHERE request_id = $1::bigint"
-                     " AND declined_at IS NULL AND mentor_id IS DISTINCT FROM $2"
-                     " ORDER BY mentor_id", 2},
-    /* ON CONFLICT DO NOTHING waits for a concurrent insert of the same offer and then
-       skips it: two instances reacting to the same presence event offer once. */
-    {"help_offer_waiting",
-     "WITH o AS (INSERT INTO call.help_offers(request_id, mentor_id)"
-     "   SELECT r.id, $1 FROM call.help_requests r"
-     "    WHERE r.state = 'waiting' AND r.expires_at > clock_timestamp()"
-     "      AND r.student_id <> $1 AND (r.mentor_id = $1 OR (r.mentor_id IS NULL AND $2::boolean))"
-     "    ORDER BY r.id"
-     "   ON CONFLICT DO NOTHING RETURNING request_id)"
-     " SELECT r.id, r.student_id, r.topic, r.message FROM call.help_requests r"
-     " JOIN o ON o.request_id = r.id ORDER BY r.id", 2},
+    /* Every offer of request $1 closes (the request left `waiting`). Rows: each mentor
+       who held one, and whether it was live (not declined). */
+    {"help_close_offers",
+     "UPDATE call.help_offers SET closed_at = clock_timestamp()"
+     " WHERE request_id = $1::bigint AND closed_at IS NULL"
+     " RETURNING mentor_id, declined_at IS NULL", 1},
+    /* Per-mentor locks for help_refill, in one order (text order of the ids) so that
+       two statements locking overlapping sets never wait on each other in a cycle. */
+    {"help_lock_mentors",
+     "SELECT pg_advisory_xact_lock(hashtext('parley.call.offers'), hashtext(s.m))"
+     " FROM (SELECT DISTINCT m FROM unnest($1::text[]) m ORDER BY m) s", 1},
+    {"help_refill", HELP_REFILL, 3},
+    {"help_mentor_on", "INSERT INTO call.help_mentors(mentor_id) VALUES ($1)"
+                       " ON CONFLICT DO NOTHING", 1},
+    {"help_mentor_off", "DELETE FROM call.help_mentors WHERE mentor_id = $1", 1},
     {"help_due",
      "UPDATE call.help_requests r SET state = 'expired', ended_at = clock_timestamp()"
      " FROM (SELECT id FROM call.help_requests WHERE state = 'waiting'"
@@ -384,20 +419,7 @@ int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_t
     PGresult *r = pl_pg_run_params(db, "help_insert", &p);
     if (!r)
         return -1;
-    *id = pl_pg_int(r, 0, 0);
-    PQclear(r);
-    return 0;
-}
-
-int help_store_offer(PGconn *db, int64_t id, const char *mentor, int *fresh)
-{
-    pl_pg_params_t p = {.n = 0};
-    pl_pg_param_int(&p, id);
-    pl_pg_param_cstr(&p, mentor);
-    PGresult *r = pl_pg_run_params(db, "help_offer", &p);
-    if (!r)
-        return -1;
-    *fresh = PQntuples(r) == 1;
+    *id = PQntuples(r) == 1 ? pl_pg_int(r, 0, 0) : 0;
     PQclear(r);
     return 0;
 }
@@ -469,20 +491,43 @@ int help_store_end(PGconn *db, int64_t id, const char *by, int *won)
     return guarded(db, "help_end", &p, won);
 }
 
-PGresult *help_store_offered(PGconn *db, int64_t id, const char *except)
+PGresult *help_store_close_offers(PGconn *db, int64_t id)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
-    pl_pg_param_cstr(&p, except);
-    return pl_pg_run_params(db, "help_offered", &p);
+    return pl_pg_run_params(db, "help_close_offers", &p);
 }
 
-PGresult *help_store_offer_waiting(PGconn *db, const char *mentor, int available)
+PGresult *help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
+                            int available)
+{
+    if (n == 0)
+        return PQmakeEmptyPGresult(db, PGRES_TUPLES_OK);
+    pl_pg_array_t arr;
+    pl_pg_array_init(&arr, PL_PG_TEXT);
+    for (size_t i = 0; i < n; i++)
+        pl_pg_array_bytes(&arr, mentors[i].ptr, mentors[i].len);
+    PGresult *r = NULL;
+    pl_pg_params_t lock = {.n = 0};
+    if (pl_pg_array_param(&arr, &lock) == 0 && run_void(db, "help_lock_mentors", &lock) == 0) {
+        pl_pg_params_t p = {.n = 0};
+        pl_pg_array_param(&arr, &p); /* the same array, finished already */
+        pl_pg_param_int(&p, page);
+        if (available < 0)
+            pl_pg_param_null(&p);
+        else
+            pl_pg_param_bool(&p, available);
+        r = pl_pg_run_params(db, "help_refill", &p);
+    }
+    pl_pg_array_free(&arr);
+    return r;
+}
+
+int help_store_mentor_available(PGconn *db, const char *mentor, int available)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_cstr(&p, mentor);
-    pl_pg_param_bool(&p, available);
-    return pl_pg_run_params(db, "help_offer_waiting", &p);
+    return run_void(db, available ? "help_mentor_on" : "help_mentor_off", &p);
 }
 
 PGresult *help_store_due(PGconn *db, int limit)

@@ -126,13 +126,11 @@ typedef struct {
     size_t len;
 } call_text_t;
 
+/* A new waiting request; *id = 0 when the student already has an open (waiting or
+   accepted) one: the unique index help_open_student decides, also between instances
+   inserting at the same moment. */
 int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
                       call_text_t mentor, int64_t timeout_ms, int64_t *id);
-
-/* Record that `mentor` was offered request `id`. *fresh: it was not offered before
-   (only then is help_request sent: two instances handling the same presence event
-   offer once). */
-int help_store_offer(PGconn *db, int64_t id, const char *mentor, int *fresh);
 
 /* Request `id` as seen by `uid` (offered / declined are about uid). */
 int help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found);
@@ -149,14 +147,24 @@ int help_store_decline(PGconn *db, int64_t id, const char *mentor);
 /* accepted → ended by `by` (the student or the mentor). */
 int help_store_end(PGconn *db, int64_t id, const char *by, int *won);
 
-/* Mentors (column 0) with a live offer (not declined) of request `id`, except
-   `except` (may be NULL). */
-PGresult *help_store_offered(PGconn *db, int64_t id, const char *except);
+/* Request `id` left `waiting`: every offer of it closes. Rows: mentor_id, and 't'
+   when that offer was live (not declined). Caller PQclear()s; NULL on failure. */
+PGresult *help_store_close_offers(PGconn *db, int64_t id);
 
-/* Offer `mentor` every waiting request that names them, and, when `available`, every
-   waiting request that names nobody; only offers not made before. Rows: id,
-   student_id, topic, message (NULL = none). */
-PGresult *help_store_offer_waiting(PGconn *db, const char *mentor, int available);
+/* Offers for `mentors` (duplicates allowed), each up to `page` live offers (offers
+   of waiting requests they have not declined): first the waiting requests that name
+   them, then, if they take requests for anyone, those that name nobody, oldest
+   first, each at most once per mentor. `available`: 1 or 0 says whether they take
+   requests for anyone; -1 asks help_mentors. The mentors are locked first (per-user
+   advisory locks, held to the end of the transaction), so the page holds also when
+   instances offer to the same mentor at once. Rows: id, student_id, topic, message
+   (NULL = none), mentor_id: the offers just made. Caller PQclear()s; NULL on
+   failure. */
+PGresult *help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
+                            int available);
+
+/* Presence says `mentor` takes requests for anyone (available and online) or not. */
+int help_store_mentor_available(PGconn *db, const char *mentor, int available);
 
 /* waiting requests past their expiry → expired. Rows: id, student_id. */
 PGresult *help_store_due(PGconn *db, int limit);

@@ -73,7 +73,12 @@ static int valid_user_id(const char *s, size_t n)
     return 1;
 }
 
-/* Distinct participants, the creator first. Returns count, or -1 on a bad id. */
+#define BAD_ID (-1)
+#define TOO_MANY (-2)
+
+/* Distinct participants, the creator first, into ids[CHAT_MAX_PARTICIPANTS]. Returns
+   the count, BAD_ID, or TOO_MANY when they are more than CHAT_MAX_PARTICIPANTS with
+   the creator (the gateway lets 256 ids through, which the creator may make 257). */
 static int collect_participants(const proto_request_t *req, char **ids)
 {
     const msgpack_object *list = pl_mp_get(req->body, "participants");
@@ -82,21 +87,55 @@ static int collect_participants(const proto_request_t *req, char **ids)
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *o = &list->via.array.ptr[i];
         if (!valid_user_id(o->via.str.ptr, o->via.str.size))
-            return -1;
+            return BAD_ID;
         int dup = 0;
         for (int k = 0; k < n && !dup; k++)
             dup = ids[k] && strlen(ids[k]) == o->via.str.size &&
                   memcmp(ids[k], o->via.str.ptr, o->via.str.size) == 0;
-        if (!dup && n < CHAT_MAX_PARTICIPANTS + 1)
-            ids[n++] = strndup(o->via.str.ptr, o->via.str.size);
+        if (dup)
+            continue;
+        if (n == CHAT_MAX_PARTICIPANTS)
+            return TOO_MANY;
+        ids[n++] = strndup(o->via.str.ptr, o->via.str.size);
     }
     return n;
 }
 
+/* conversation_created {conversation} as the answer, and, when it is new, to every
+   participant's connections (the creator's other devices included), which are
+   subscribed to it. */
+static int announce_created(pl_service_t *svc, const proto_request_t *req, char **ids, int n,
+                            int64_t conv, int created)
+{
+    PGresult *r = chat_store_conversation(pl_service_db(svc), conv, req->uid);
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    msgpack_packer *pk = pl_service_reply(svc, req, &conv, 1);
+    msgpack_pack_map(pk, 2);
+    pl_pack_kv_str(pk, "type", "conversation_created");
+    pl_pack_str(pk, "conversation");
+    chat_pack_conversation(pk, r, 0);
+    pl_service_end(svc);
+    if (created) {
+        proto_exclude_t actor = pl_service_actor(req);
+        for (int i = 0; i < n; i++) {
+            pk = pl_service_to_user(svc, ids[i], i == 0 ? &actor : NULL, conv);
+            msgpack_pack_map(pk, 2);
+            pl_pack_kv_str(pk, "type", "conversation_created");
+            pl_pack_str(pk, "conversation");
+            chat_pack_conversation(pk, r, 0);
+            pl_service_end(svc);
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
 static int on_create_conversation(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
 {
-    (void)app;
-    char *ids[CHAT_MAX_PARTICIPANTS + 1] = {0};
+    char *ids[CHAT_MAX_PARTICIPANTS] = {0};
     int n = collect_participants(req, ids);
     int rc = 0;
     for (int i = 0; i < n; i++)
@@ -104,8 +143,13 @@ static int on_create_conversation(chat_app_t *app, pl_service_t *svc, const prot
             rc = -1; /* out of memory */
     if (rc)
         goto done;
-    if (n < 0) {
+    if (n == BAD_ID) {
         pl_service_error(svc, req, "bad_request", "participants: invalid user id");
+        goto done;
+    }
+    if (n == TOO_MANY) {
+        pl_service_error(svc, req, "bad_request",
+                         "participants: at most 256 in a conversation, yourself included");
         goto done;
     }
     const char *kind_s;
@@ -121,40 +165,21 @@ static int on_create_conversation(chat_app_t *app, pl_service_t *svc, const prot
     chat_str_t title = {NULL, 0};
     pl_mp_str(req->body, "title", &title.ptr, &title.len);
     int64_t conv;
-    int created;
+    chat_status_t st;
     if (chat_store_create(pl_service_db(svc), kind, title, req->uid, (const char *const *)ids,
-                          (size_t)n, &conv, &created)) {
+                          (size_t)n, app->creates_per_min, &conv, &st)) {
         rc = -1;
         goto done;
     }
-    PGresult *r = chat_store_conversation(pl_service_db(svc), conv, req->uid);
-    if (!r || PQntuples(r) != 1) {
-        PQclear(r);
-        rc = -1;
+    if (st == CHAT_LIMITED) {
+        pl_service_error(svc, req, "rate_limited",
+                         "too many conversations created in the last minute, try again later");
+        pl_info("conversation refused", "user=%s reason=rate_limited", req->uid);
         goto done;
     }
-    msgpack_packer *pk = pl_service_reply(svc, req, &conv, 1);
-    msgpack_pack_map(pk, 2);
-    pl_pack_kv_str(pk, "type", "conversation_created");
-    pl_pack_str(pk, "conversation");
-    chat_pack_conversation(pk, r, 0);
-    pl_service_end(svc);
-    if (created) {
-        /* Every participant's connections, the creator's other devices included,
-           learn of it and are subscribed to it. */
-        proto_exclude_t actor = pl_service_actor(req);
-        for (int i = 0; i < n; i++) {
-            pk = pl_service_to_user(svc, ids[i], i == 0 ? &actor : NULL, conv);
-            msgpack_pack_map(pk, 2);
-            pl_pack_kv_str(pk, "type", "conversation_created");
-            pl_pack_str(pk, "conversation");
-            chat_pack_conversation(pk, r, 0);
-            pl_service_end(svc);
-        }
-    }
-    PQclear(r);
+    rc = announce_created(svc, req, ids, n, conv, st == CHAT_OK);
 done:
-    for (int i = 0; i < CHAT_MAX_PARTICIPANTS + 1; i++)
+    for (int i = 0; i < CHAT_MAX_PARTICIPANTS; i++)
         free(ids[i]);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "pl_service.h"
 
 /* Limits that are chat-svc's own (the contract's are in proto/). */
+/* in one conversation, the creator included */
 #define CHAT_MAX_PARTICIPANTS 256
 #define CHAT_MAX_REACTIONS_PER_USER 20 /* different emoji one user may put on a message */
 
@@ -29,6 +30,12 @@ typedef struct {
     chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
     size_t nstaged, staged_cap;
     pl_map_t *marks;         /* user -> latest presence heard, not yet in chat.online */
+
+    /* Limits (main.c reads them) */
+    int64_t creates_per_min;      /* CREATE_CONVERSATIONS_PER_MIN per user (0: no limit) */
+    int64_t notif_retention_days; /* NOTIFICATION_RETENTION_DAYS */
+    int64_t notif_max_per_user;   /* NOTIFICATION_MAX_PER_USER */
+    int64_t next_sweep_ms;        /* monotonic time of the next notification sweep */
 } chat_app_t;
 
 /* ---- runtime entry points (app is a chat_app_t) -------------------------------- */
@@ -49,6 +56,10 @@ typedef int(chat_handler_fn)(chat_app_t *app, pl_service_t *svc, const proto_req
 /* chat_messages.c */
 chat_handler_fn chat_on_message, chat_on_history, chat_on_edit, chat_on_delete, chat_on_react,
     chat_on_unreact;
+/* chat_notify.c: retention and per-user cap of notification rows, from the tick
+   (its own pace: at most once a second unless a backlog is left). */
+int chat_notify_sweep(chat_app_t *app, pl_service_t *svc);
+
 /* chat_receipts.c */
 chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
 /* chat_asks.c: other services' questions about conversations */

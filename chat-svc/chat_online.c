@@ -190,7 +190,9 @@ int chat_tick(void *app_v, pl_service_t *svc, int64_t now_ms)
 {
     (void)now_ms;
     chat_app_t *app = app_v;
-    if (flush_marks(app, svc))
+    /* Before the marks: if it fails, the tick's transaction rolls back, and marks
+       not yet written stay in memory for the next tick. */
+    if (chat_notify_sweep(app, svc) || flush_marks(app, svc))
         return -1;
     int64_t mono = pl_mono_ms();
     if (mono < app->next_resync_ms)

@@ -417,4 +417,21 @@ const pl_migration_t chat_migrations[] = {
      "    UPDATE chat.messages SET temp_id = '#' || temp_id WHERE id = r.id;"
      "  END LOOP;"
      "END $$;"},
+    {6,
+     /* Conversations a user created lately: create_conversation counts them against
+        CREATE_CONVERSATIONS_PER_MIN (chat_store.c, "created_lately"). Migrations from
+        here on may run again on a schema that has them (tests replay them). */
+     "CREATE INDEX IF NOT EXISTS conversations_creator ON chat.conversations(created_by, created_at);"},
+    {7,
+     /* Notification rows are bounded (chat_notify.c): rows older than
+        NOTIFICATION_RETENTION_DAYS go, oldest first through notifications_created,
+        and a user keeps at most NOTIFICATION_MAX_PER_USER, the newest. The per-user
+        trim looks only at users who got rows since the last sweep: last_id is how
+        far the sweep has read chat.notifications; its single row is also the lock
+        that lets one instance sweep at a time (FOR UPDATE SKIP LOCKED). */
+     "CREATE INDEX IF NOT EXISTS notifications_created ON chat.notifications(created_at);"
+     "CREATE TABLE IF NOT EXISTS chat.notification_sweep ("
+     "  id int PRIMARY KEY CHECK (id = 1),"
+     "  last_id bigint NOT NULL DEFAULT 0);"
+     "INSERT INTO chat.notification_sweep(id) VALUES (1) ON CONFLICT DO NOTHING;"},
     {0, NULL}};

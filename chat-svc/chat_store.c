@@ -111,6 +111,28 @@
     " SELECT num.i, ins.id, ins.seq, (extract(epoch FROM ins.created_at) * 1000000)::bigint" \
     "   FROM ins JOIN num ON num.conv = ins.conversation_id AND num.seq = ins.seq"
 
+/* The per-user cap, for the users among the next $2 rows after id $1 (rows arrived
+   since the last sweep): each keeps its $3 newest rows; the older ones go, oldest
+   first, at most $4 per user and sweep. Rows locked by a mark_read in progress are
+   skipped (it deletes them), and the kept rows are not locked. Returns the highest id
+   read ($1 if none), the rows deleted, and whether a user used up the $4 budget (the
+   caller then reads the same rows again next time). */
+#define NOTIF_TRIM                                                                       \
+    "WITH fresh AS MATERIALIZED (SELECT id, user_id FROM chat.notifications"             \
+    "   WHERE id > $1::bigint ORDER BY id LIMIT $2::int),"                               \
+    " extra AS MATERIALIZED (SELECT x.id, u.user_id"                                     \
+    "   FROM (SELECT DISTINCT user_id FROM fresh) u"                                     \
+    "   CROSS JOIN LATERAL (SELECT c.id AS keep_from FROM chat.notifications c"          \
+    "     WHERE c.user_id = u.user_id ORDER BY c.id DESC OFFSET $3::int - 1 LIMIT 1) k"  \
+    "   CROSS JOIN LATERAL (SELECT m.id FROM chat.notifications m"                       \
+    "     WHERE m.user_id = u.user_id AND m.id < k.keep_from"                            \
+    "     ORDER BY m.id LIMIT $4::int FOR UPDATE SKIP LOCKED) x),"                       \
+    " gone AS (DELETE FROM chat.notifications n USING extra WHERE n.id = extra.id"       \
+    "   RETURNING n.id)"                                                                 \
+    " SELECT coalesce((SELECT max(id) FROM fresh), $1::bigint), (SELECT count(*) FROM gone)," \
+    "  coalesce((SELECT max(k.c) FROM (SELECT count(*) AS c FROM extra GROUP BY user_id) k)," \
+    "   0) >= $4::int"
+
 const pl_stmt_t chat_stmts[] = {
     {"post_fast", POST_FAST, 6},
     {"lock_convs", LOCK_CONVS, 1},
@@ -121,6 +143,13 @@ const pl_stmt_t chat_stmts[] = {
                " EXISTS(SELECT 1 FROM chat.participants WHERE conversation_id = $1::bigint"
                " AND user_id = $2)", 2},
     {"find_direct", "SELECT id FROM chat.conversations WHERE direct_key = $1", 1},
+    /* Creations are counted per user under a per-user lock, so that two instances
+       creating for the same user at once count each other's (the second waits, then
+       its count, a new statement, sees the first's commit). */
+    {"lock_creator", "SELECT pg_advisory_xact_lock(hashtext('parley.chat.create'), hashtext($1))",
+     1},
+    {"created_lately", "SELECT count(*) FROM chat.conversations WHERE created_by = $1"
+                       " AND created_at > clock_timestamp() - interval '1 minute'", 1},
     {"insert_conv", "INSERT INTO chat.conversations(kind, title, direct_key, created_by)"
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING RETURNING id", 4},
     {"insert_participant", "INSERT INTO chat.participants(conversation_id, user_id)"
@@ -187,6 +216,17 @@ const pl_stmt_t chat_stmts[] = {
                " SELECT q.i FROM q JOIN s ON s.asker = q.asker AND s.other = q.other", 2},
     {"members_among", "SELECT p.user_id FROM chat.participants p"
                       " WHERE p.conversation_id = $1::bigint AND p.user_id = ANY($2::text[])", 2},
+    /* Retention: the oldest expired rows, a bounded batch, skipping rows another
+       instance (or a mark_read) holds. */
+    {"notif_expire", "DELETE FROM chat.notifications WHERE id IN (SELECT id FROM chat.notifications"
+                     " WHERE created_at < now() - $1::bigint * interval '1 day'"
+                     " ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED)", 2},
+    /* The per-user cap. No row back: another instance is sweeping. */
+    {"notif_sweep_claim", "SELECT last_id FROM chat.notification_sweep WHERE id = 1"
+                          " FOR UPDATE SKIP LOCKED", 0},
+    {"notif_sweep_mark", "UPDATE chat.notification_sweep SET last_id = $1::bigint WHERE id = 1",
+     1},
+    {"notif_trim", NOTIF_TRIM, 4},
     {NULL, NULL, 0}};
 
 /* An optional integer parameter: NULL is SQL NULL. */
@@ -225,6 +265,16 @@ static PGresult *run_one(PGconn *db, const char *stmt, pl_pg_params_t *p)
         return NULL;
     }
     return r;
+}
+
+/* Run a statement whose result only matters as success. */
+static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
+{
+    PGresult *r = run(db, stmt, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
 }
 
 static void post_params(pl_pg_params_t *p, const chat_post_t *m)
@@ -431,18 +481,45 @@ static char *direct_key(const char *const *ids)
     return key;
 }
 
+/* Has `creator` created fewer than `per_min` conversations in the last minute?
+   Takes the creator's lock first (held until the end of the transaction). */
+static int under_quota(PGconn *db, const char *creator, int64_t per_min, int *ok)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, creator);
+    if (run_void(db, "lock_creator", &p))
+        return -1;
+    PGresult *r = run_one(db, "created_lately", &p);
+    if (!r)
+        return -1;
+    *ok = pl_pg_int(r, 0, 0) < per_min;
+    PQclear(r);
+    return 0;
+}
+
 int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char *creator,
-                      const char *const *participants, size_t n, int64_t *conv, int *created)
+                      const char *const *participants, size_t n, int64_t per_min,
+                      int64_t *conv, chat_status_t *status)
 {
     char *key = NULL;
     int rc = -1;
-    *created = 0;
+    *status = CHAT_DUPLICATE;
     if (strcmp(kind, "direct") == 0) {
         if (!(key = direct_key(participants)))
             return -1;
         if (find_direct(db, key, conv))
             goto done;
         if (*conv) {
+            rc = 0;
+            goto done;
+        }
+    }
+    if (per_min > 0) {
+        int ok;
+        if (under_quota(db, creator, per_min, &ok))
+            goto done;
+        if (!ok) {
+            *status = CHAT_LIMITED;
             rc = 0;
             goto done;
         }
@@ -475,7 +552,7 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
             goto done;
         PQclear(ri);
     }
-    *created = 1;
+    *status = CHAT_OK;
     rc = 0;
 done:
     free(key);
@@ -591,16 +668,6 @@ int chat_store_react(PGconn *db, int64_t message_id, const char *user, chat_str_
     return 0;
 }
 
-/* Run a statement whose result only matters as success. */
-static int run_void(PGconn *db, const char *stmt, pl_pg_params_t *p)
-{
-    PGresult *r = run(db, stmt, p);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
 int chat_store_set_online(PGconn *db, const char *user, int online)
 {
     pl_pg_params_t p = {.n = 0};
@@ -703,4 +770,53 @@ PGresult *chat_store_members_among(PGconn *db, int64_t conv, const chat_str_t *u
     PGresult *r = pl_pg_array_param(&u, &p) == 0 ? run(db, "members_among", &p) : NULL;
     pl_pg_array_free(&u);
     return r;
+}
+
+int chat_store_notif_expire(PGconn *db, int64_t days, int limit, int64_t *deleted)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, days);
+    pl_pg_param_int(&p, limit);
+    PGresult *r = run(db, "notif_expire", &p);
+    if (!r)
+        return -1;
+    *deleted = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget,
+                          chat_trim_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pl_pg_params_t none = {.n = 0};
+    PGresult *r = run(db, "notif_sweep_claim", &none);
+    if (!r)
+        return -1;
+    int claimed = PQntuples(r) == 1;
+    int64_t last = claimed ? pl_pg_int(r, 0, 0) : 0;
+    PQclear(r);
+    if (!claimed) /* another instance is sweeping */
+        return 0;
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, last);
+    pl_pg_param_int(&p, scan);
+    pl_pg_param_int(&p, max_per_user);
+    pl_pg_param_int(&p, budget);
+    if (!(r = run_one(db, "notif_trim", &p)))
+        return -1;
+    int64_t read_to = pl_pg_int(r, 0, 0);
+    out->deleted = pl_pg_int(r, 0, 1);
+    int saturated = PQgetvalue(r, 0, 2)[0] == 't';
+    PQclear(r);
+    if (saturated) { /* the mark stays: the same rows are read again until trimmed */
+        out->more = 1;
+        return 0;
+    }
+    if (read_to == last)
+        return 0;
+    out->more = read_to - last >= scan; /* a full page: more may be waiting */
+    pl_pg_params_t m = {.n = 0};
+    pl_pg_param_int(&m, read_to);
+    return run_void(db, "notif_sweep_mark", &m);
 }

@@ -28,6 +28,7 @@ typedef enum {
     CHAT_BAD_REPLY, /* reply_to_id is not a message of this conversation */
     CHAT_GONE,      /* the message is deleted: it can be neither edited nor reacted to */
     CHAT_TOO_MANY,  /* the user holds the maximum number of reactions on the message */
+    CHAT_LIMITED,   /* over a per-user limit (conversations created per minute) */
     CHAT_UNDECIDED  /* chat_store_post_many: not the common case, ask chat_store_post */
 } chat_status_t;
 
@@ -65,9 +66,13 @@ int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_po
 int chat_store_access(PGconn *db, int64_t conv, const char *user, int *exists, int *member);
 
 /* Create a conversation (or find the existing direct one). `participants` are
-   distinct user ids including the creator. *created tells whether it is new. */
+   distinct user ids including the creator. *status: OK (created: *conv is new),
+   DUPLICATE (the existing direct conversation is *conv) or LIMITED (the creator
+   created `per_min` or more conversations in the last minute, counted in the
+   database under a per-user lock, so across instances; per_min 0: no limit). */
 int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char *creator,
-                      const char *const *participants, size_t n, int64_t *conv, int *created);
+                      const char *const *participants, size_t n, int64_t per_min, int64_t *conv,
+                      chat_status_t *status);
 
 /* Conversations as rows: id, kind, title, last_seq, participants (joined by 0x1f),
    unread_count. For one user (all of theirs) or one conversation (unread for `user`).
@@ -144,5 +149,18 @@ PGresult *chat_store_shared(PGconn *db, const chat_str_t *askers, const chat_str
                             size_t n);
 /* The participants of `conv` among users: one row (user_id) each. NULL on failure. */
 PGresult *chat_store_members_among(PGconn *db, int64_t conv, const chat_str_t *users, size_t n);
+
+/* Retention: delete up to `limit` rows older than `days` (the database's clock),
+   oldest first; rows locked elsewhere are left for the next time. */
+int chat_store_notif_expire(PGconn *db, int64_t days, int limit, int64_t *deleted);
+
+/* The per-user cap: users who got rows since the last sweep keep their
+   `max_per_user` newest. Reads at most `scan` new rows and deletes at most `budget`
+   rows per user. Does nothing when another instance is sweeping. */
+typedef struct {
+    int64_t deleted; /* rows deleted */
+    int more;        /* work is left: call again soon */
+} chat_trim_t;
+int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget, chat_trim_t *out);
 
 #endif

@@ -17,7 +17,10 @@ int main(void)
 {
     chat_app_t app = {0};
     int rc = 1;
-    if (pl_env_int("CHAT_PRESENCE_RESYNC_MS", 30000, 1000, 3600000, &app.resync_ms))
+    if (pl_env_int("CHAT_PRESENCE_RESYNC_MS", 30000, 1000, 3600000, &app.resync_ms) ||
+        pl_env_int("CREATE_CONVERSATIONS_PER_MIN", 30, 0, 100000, &app.creates_per_min) ||
+        pl_env_int("NOTIFICATION_RETENTION_DAYS", 30, 1, 3650, &app.notif_retention_days) ||
+        pl_env_int("NOTIFICATION_MAX_PER_USER", 1000, 1, 1000000, &app.notif_max_per_user))
         return 2;
     /* The first re-check comes soon after a start: marks may have gone stale while no
        chat-svc was running to hear presence's events. */

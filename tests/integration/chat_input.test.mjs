@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
-import { login, uid } from './lib/client.mjs';
+import { eventually, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, history, pipeline, sendMessage } from './lib/chat.mjs';
 
@@ -251,6 +251,10 @@ describe('migration 5 on an existing database', () => {
         ' DELETE FROM chat.schema_migrations WHERE version >= 5',
     );
     await stack.restart('chat');
+    // the gateways answer /healthz before chat-svc has migrated: wait for it
+    await eventually(async () => (await stack.sql('SELECT count(*) FROM chat.schema_migrations WHERE version = 5')) === '1', {
+      what: 'chat-svc applies migration 5',
+    });
     const stored = await stack.sql(
       `SELECT string_agg(temp_id, ',' ORDER BY id) FROM chat.messages WHERE id IN (${one.message_id}, ${two.message_id})`,
     );

@@ -132,6 +132,47 @@ describe('student_request_help', () => {
   });
 });
 
+// ---- one open request per student ---------------------------------------------------
+
+describe('one open request per student', () => {
+  it('a second request while one waits or is accepted: conflict; after it closes, a new one is fine', async () => {
+    const s = await student();
+    const id = await requestHelp(s);
+    await expectError(s.c, { type: 'student_request_help', topic: 'again' }, 'conflict');
+    const m = await mentor('m');
+    await expectError(s.c, { type: 'student_request_help', topic: 'named', mentor_id: m.id }, 'conflict');
+    await m.c.next({ type: 'help_request', request_id: id });
+    assert.equal((await m.c.request({ type: 'accept_help', request_id: id })).type, 'help_assigned');
+    await expectError(s.c, { type: 'student_request_help', topic: 'during the session' }, 'conflict');
+    assert.equal((await s.c.request({ type: 'end_help', request_id: id })).type, 'ack');
+    const id2 = await requestHelp(s);
+    assert.notEqual(id2, id);
+    assert.equal((await s.c.request({ type: 'cancel_help', request_id: id2 })).type, 'ack');
+    const id3 = await requestHelp(s, { mentor_id: m.id }); // cancelled: closed too
+    assert.notEqual(id3, id2);
+  });
+
+  it(`two connections of one student asking at once: exactly one request (${RACE_ROUNDS} rounds)`, async () => {
+    const s = await student('twice');
+    const c2 = await login(url, s.id, 'student', { label: 'twice-2' });
+    for (let round = 0; round < RACE_ROUNDS; round++) {
+      const answers = await Promise.all(
+        [s.c, c2].map((c) => c.request({ type: 'student_request_help', topic: `race ${round}` })),
+      );
+      const won = answers.filter((a) => a.type === 'help_requested');
+      assert.equal(won.length, 1, `round ${round}: ${JSON.stringify(answers)}`);
+      const lost = answers.find((a) => a.type !== 'help_requested');
+      assert.equal(lost.type, 'error', JSON.stringify(lost));
+      assert.equal(lost.code, 'conflict', JSON.stringify(lost));
+      const rows = await stack.sql(
+        `SELECT count(*) FROM call.help_requests WHERE student_id = '${s.id}' AND state IN ('waiting', 'accepted')`,
+      );
+      assert.equal(rows, '1');
+      assert.equal((await s.c.request({ type: 'cancel_help', request_id: won[0].request_id })).type, 'ack');
+    }
+  });
+});
+
 // ---- accept -------------------------------------------------------------------------
 
 describe('accept_help', () => {
