@@ -250,6 +250,19 @@ int gw_bus_request(gw_t *gw, proto_svc_t svc, const char *packed, size_t len);
 void gw_bus_flush(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
+/* ---- gw_deliver.c: frames from the services to the connections they are for ---- */
+/* An event from the bus on topic `kind` + id (a user, conversation, role or presence
+   watchers); root is the envelope, its body the event. */
+void gw_deliver_event(gw_t *gw, char kind, const char *id, size_t idlen,
+                      const msgpack_object *root);
+/* One frame `m` (body encoded; NULL: nothing to send) to one connection, after what it
+   implies: the conversations root lists are subscribed, the contacts body names are
+   watched. */
+void gw_deliver_frame(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
+                      const msgpack_object *body, gw_msg_t *m);
+/* An event map to the local subscribers of `conv` (skipping `skip_uid`). */
+void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
+
 /* ---- gw_router.c: client frames ---- */
 /* A whole text frame. `admitted`: whether the rate limiter let it through; the caller
    counts every frame before it is parsed (gw_conn_admit), and a refused one is parsed
@@ -280,8 +293,7 @@ void gw_watch_free(gw_t *gw);
 void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body);
 void gw_typing_expire(gw_t *gw, int64_t now_ms);
 void gw_typing_free(gw_t *gw);
-/* Deliver an event map to the local subscribers of `conv` (skipping `skip_uid`). */
-void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
+
 
 /* ---- gw_expiry.c: a session lives no longer than its token ---- */
 /* The session's token expires at exp_s (epoch s; 0: never). An authenticated
