@@ -20,6 +20,7 @@
 #include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_log.h"
+#include "pl_text.h"
 
 #ifndef PARLEY_WEB_ROOT
 #define PARLEY_WEB_ROOT "web"
@@ -157,12 +158,8 @@ static int dev_sub_ok(const char *s)
 
 static int dev_name_ok(const char *s)
 {
-    if (strlen(s) > DEV_NAME_MAX)
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
+    size_t n = strlen(s);
+    return n <= DEV_NAME_MAX && !pl_text_has_control(s, n);
 }
 
 /* GET /dev/token: {"token","user_id","role","expires_in"} or 400 with a reason. */
