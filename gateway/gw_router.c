@@ -185,21 +185,9 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
        id names this connection uniquely across gateways. */
     char sid[48];
     gw_conn_session_id(gw, c, sid, sizeof sid);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pl_pack_kv_str(&pk, "session_id", sid);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    int rc = msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS
-                 ? forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &up.data,
-                           id_json, 1)
-                 : -1;
-    msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_object_kv kv[1] = {{pl_mp_obj_str("session_id"), pl_mp_obj_str(sid)}};
+    msgpack_object body = pl_mp_obj_map(kv, 1);
+    int rc = forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &body, id_json, 1);
     if (rc != 0)
         session_failed(gw, c, id_json, "unavailable", "the chat service is unavailable");
 }
