@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "gw_config.h"
+#include "gw_limit.h"
 #include "gw_metrics.h"
 #include "gw_rel.h"
 #include "pl_buf.h"
@@ -75,10 +76,7 @@ struct gw_conn {
     uint32_t out_head, out_count, out_cap;
     size_t out_bytes;
     pl_buf_t rx;        /* reassembly of a fragmented message */
-    double tokens;      /* rate limit bucket */
-    int64_t refill_ms;
-    int64_t limited_since; /* start of the current rate-limited window, 0 if none */
-    uint32_t limited_frames;
+    gw_bucket_t rate;   /* rate limit (gw_limit.h) */
     uint8_t binary_frames;
     uint16_t close_code; /* when set, close with it at the next writeable */
     uint8_t close_sent;  /* our close frame is out: waiting for the client's */
