@@ -314,10 +314,12 @@ void gw_http_done(gw_conn_t *c);
 /* ---- gw_static.c: the demo page (WEB_ROOT) and dev tokens (DEV_TOKENS=1) ---- */
 int gw_static_init(gw_t *gw); /* -1 on a bad DEV_TOKENS */
 void gw_static_free(gw_t *gw);
-/* 0 when `path` is the page, a file or /dev/token (b, type, status filled; a missing
-   file is a 404 filled here), -1 when it is none of these. */
-int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
-                      const char **type, int *status);
+/* What `path` is: none of the page's paths; a body (b, type, status filled: /dev/token,
+   or a 404 for a missing file); or a file of WEB_ROOT (its path in file, type set) for
+   the caller to send with lws_serve_http_file. */
+typedef enum { GW_STATIC_NONE = -1, GW_STATIC_BODY = 0, GW_STATIC_FILE = 1 } gw_static_t;
+gw_static_t gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
+                              const char **type, int *status, char *file, size_t filecap);
 
 /* ---- gw_admission.c: connection caps and the client's address ---- */
 int gw_admission_init(gw_t *gw); /* -1 on a bad TRUSTED_PROXIES (logged) or no memory */
