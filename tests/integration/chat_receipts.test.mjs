@@ -5,22 +5,16 @@
 // messages. A user who was offline gets last_seq/unread_count in auth_success and
 // catches up exactly with history {after_seq}; participants with no live connection
 // when a message arrived get an in-app notification row (notification_count).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError, assertIso } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, history, sendMessage, settle } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // A direct conversation: a on two devices, b on one.
 async function pair() {
