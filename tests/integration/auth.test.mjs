@@ -1,6 +1,6 @@
 // Authentication: where the token may come from, what a bad one gets, what is allowed
-// before authenticating, and the auth timeout (client-protocol.md "Identity and
-// authentication" and "Envelope").
+// before authenticating, and the auth timeout (docs/protocol/basics.md "Authentication"
+// and "Envelope").
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';

@@ -31,7 +31,7 @@ export function assertInt(v, what) {
   assert.ok(Number.isInteger(v), `${what} must be an integer, got ${JSON.stringify(v)}`);
 }
 
-// A full message object as client-protocol.md defines it.
+// A full message object as docs/protocol/chat.md defines it.
 export function assertMessage(m, expected = {}) {
   assert.equal(typeof m, 'object', `message must be an object: ${JSON.stringify(m)}`);
   for (const k of ['message_id', 'conversation_id', 'seq', 'sender_id', 'content', 'reply_to_id',
