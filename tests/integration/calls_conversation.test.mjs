@@ -1,5 +1,5 @@
-// A call's conversation_id (client-protocol.md, calls: "A conversation_id must be a
-// conversation of both parties, else forbidden"). call-svc owns calls, chat-svc owns
+// A call's conversation_id (docs/protocol/calls.md: "A `conversation_id` must be a
+// conversation of both caller and callee, else `forbidden`"). call-svc owns calls, chat-svc owns
 // conversations: call-svc asks chat-svc at the moment of the call
 // (conversation_members), so a conversation created a moment ago counts. Both
 // parties participants → the call rings and incoming_call carries the id; the caller

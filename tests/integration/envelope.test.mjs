@@ -1,4 +1,4 @@
-// The envelope of client-protocol.md: JSON objects with `type` and an optional `id`
+// The envelope of docs/protocol/basics.md: JSON objects with `type` and an optional `id`
 // (string or integer) echoed on the one answer; errors for bad frames that cost the
 // sender an error, never the connection; the exceptions that close it (oversized frame
 // 1009, second binary frame 1003). Default limits (MAX_FRAME_BYTES 131072).

@@ -1,6 +1,6 @@
 // Configurable limits: RATE_LIMIT_PER_S / RATE_LIMIT_BURST (rate_limited, then close
 // 1008 for flooding) and MAX_FRAME_BYTES (close 1009), set small through the environment
-// as running.md promises.
+// as README.md's Configuration promises.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';

@@ -1,5 +1,5 @@
-// The contract's size limits are configurable (client-protocol.md, "Limits
-// (configurable; defaults)"): MESSAGE_MAX_CHARS, STATUS_MESSAGE_MAX_CHARS and
+// The contract's size limits are configurable (docs/protocol/basics.md, "Limits
+// (defaults; environment variables)"): MESSAGE_MAX_CHARS, STATUS_MESSAGE_MAX_CHARS and
 // SIGNAL_MAX_BYTES, read by the gateway. Set small here; one over each is too_large,
 // exactly each is accepted. The defaults (16384, 140, 64 KiB) are tested elsewhere
 // (messages, presence, calls).
@@ -21,7 +21,7 @@ useStack(() => ({
       MESSAGE_MAX_CHARS: String(CONTENT),
       STATUS_MESSAGE_MAX_CHARS: String(STATUS),
       SIGNAL_MAX_BYTES: String(SIGNAL),
-      // timers far below their defaults, as a test harness sets them (running.md)
+      // timers far below their defaults, as a test harness sets them (README.md)
       TYPING_TTL_MS: '50',
       RING_TIMEOUT_MS: '50',
       HELP_TIMEOUT_MS: '50',

@@ -35,7 +35,7 @@ const KINDS = {
   gateway: 'parley-gateway',
 };
 
-// Configuration variables of running.md and docs/internals.md: never inherited from the
+// Configuration variables of README.md and docs/internals.md: never inherited from the
 // environment of whoever runs the tests, only set by the stack.
 const CONFIG_VARS = [
   'PORT', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'CORS_ORIGIN', 'DB_CONNECTION_STRING', 'CHAT_DB_URL',
