@@ -245,6 +245,10 @@ void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on);
 int gw_bus_request(gw_t *gw, proto_svc_t svc, const char *packed, size_t len);
 /* Send every request held back now. */
 void gw_bus_flush(gw_t *gw);
+/* Tell a service something about a connection (conn_open, conn_close); no reply. */
+void gw_bus_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
+/* Renew this gateway's lease with presence (GW_LEASE_INTERVAL_MS). */
+void gw_bus_lease(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
 /* ---- gw_deliver.c: frames from the services to the connections they are for ---- */
@@ -273,9 +277,7 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
 void gw_router_reply(gw_t *gw, const msgpack_object *root);
 void gw_router_expire(gw_t *gw, int64_t now_ms);
 void gw_router_forget_pending(gw_t *gw);
-/* Tell a service something about a connection; no reply is expected. */
-void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
-void gw_router_lease(gw_t *gw);
+
 
 /* ---- gw_watch.c: presence watchers ---- */
 void gw_watch_add(gw_t *gw, gw_conn_t *c, const char *uid, size_t len);

@@ -95,6 +95,34 @@ static void on_loop_check(uv_check_t *h)
         gw_bus_drain(gw);
 }
 
+/* ---- notifications: what the gateway tells services without a client asking -------- */
+
+void gw_bus_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev)
+{
+    msgpack_sbuffer_clear(&gw->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, ev, ev, gw->gwid, c->id, 0, c->uid, pl_role_name(c->role),
+                            c->name, 0);
+    msgpack_pack_map(&pk, 0);
+    if (gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) == 0)
+        gw->metrics.requests_forwarded--; /* not a client request */
+}
+
+void gw_bus_lease(gw_t *gw)
+{
+    msgpack_sbuffer_clear(&gw->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, PROTO_EV_GW_LEASE, PROTO_EV_GW_LEASE, gw->gwid, 0, 0, NULL,
+                            NULL, NULL, 0);
+    msgpack_pack_map(&pk, 1);
+    /* Three missed renewals make a gateway dead: one lost message is not enough. */
+    pl_pack_kv_int(&pk, "ttl_ms", gw->cfg.lease_interval_ms * 3);
+    if (gw_bus_request(gw, PROTO_SVC_PRESENCE, gw->scratch.data, gw->scratch.size) == 0)
+        gw->metrics.requests_forwarded--;
+}
+
 /* ---- requests to the services ------------------------------------------------------
    Each send to the broker wakes ZeroMQ's I/O thread here, the broker's two threads and
    the service's I/O thread. Under load, requests are therefore held back and sent

@@ -192,8 +192,8 @@ static void end_session(gw_t *gw, gw_conn_t *c)
     if (c->state != GW_CONN_AUTHED)
         return;
     gw->metrics.connections_authed--;
-    gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_CLOSE);
-    gw_router_notify(gw, c, PROTO_SVC_CALL, PROTO_EV_CONN_CLOSE);
+    gw_bus_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_CLOSE);
+    gw_bus_notify(gw, c, PROTO_SVC_CALL, PROTO_EV_CONN_CLOSE);
     if (--gw->role_conns[c->role] == 0) {
         const char *role = pl_role_name(c->role);
         gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 0);

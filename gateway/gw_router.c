@@ -136,32 +136,6 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
     return 0;
 }
 
-void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev)
-{
-    msgpack_sbuffer_clear(&gw->scratch);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    proto_pack_request_head(&pk, ev, ev, gw->gwid, c->id, 0, c->uid, pl_role_name(c->role),
-                            c->name, 0);
-    msgpack_pack_map(&pk, 0);
-    if (gw_bus_request(gw, svc, gw->scratch.data, gw->scratch.size) == 0)
-        gw->metrics.requests_forwarded--; /* not a client request */
-}
-
-void gw_router_lease(gw_t *gw)
-{
-    msgpack_sbuffer_clear(&gw->scratch);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    proto_pack_request_head(&pk, PROTO_EV_GW_LEASE, PROTO_EV_GW_LEASE, gw->gwid, 0, 0, NULL,
-                            NULL, NULL, 0);
-    msgpack_pack_map(&pk, 1);
-    /* Three missed renewals make a gateway dead: one lost message is not enough. */
-    pl_pack_kv_int(&pk, "ttl_ms", gw->cfg.lease_interval_ms * 3);
-    if (gw_bus_request(gw, PROTO_SVC_PRESENCE, gw->scratch.data, gw->scratch.size) == 0)
-        gw->metrics.requests_forwarded--;
-}
-
 void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id)
 {
@@ -495,7 +469,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
                 const char *role = pl_role_name(c->role);
                 gw_bus_topic(gw, PROTO_TOPIC_ROLE, role, strlen(role), 1);
             }
-            gw_router_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
+            gw_bus_notify(gw, c, PROTO_SVC_PRESENCE, PROTO_EV_CONN_OPEN);
             gw_expiry_set(gw, c, c->exp_s); /* the token's lifetime starts counting */
             if (c->sio)
                 gw_sio_session_connected(gw, c); /* 40{"sid"} goes out before auth_success */

@@ -48,7 +48,7 @@ static void on_tick(uv_timer_t *t)
     gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
     if (now >= gw->next_lease_ms) {
-        gw_router_lease(gw);
+        gw_bus_lease(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
     }
     if (now >= gw->next_probe_ms) {
