@@ -121,6 +121,7 @@ function saveSession() {
       token: state.token, devLogin: state.devLogin, me: state.me, current: state.current, call,
       help: [...state.help.values()].filter((h) => ['waiting', 'offered', 'accepted'].includes(h.state)),
       tab: document.querySelector('.app').dataset.tab,
+      callMini: $('call').classList.contains('mini'),
     }));
   } catch { /* storage full or disabled: the session just won't survive a reload */ }
 }
@@ -385,6 +386,7 @@ function loadMentors() {
       renderHelp();
       renderCalls();
       renderChatHeader();
+      if (state.call) showCall(state.call.peer, state.call.media); // the name may be new
     })
     .catch(fail('Mentor directory'));
 }
@@ -851,6 +853,14 @@ function renderAttachments() {
   box.classList.toggle('hidden', state.attachments.length === 0);
 }
 
+const MIME = { pdf: 'application/pdf', png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif',
+  txt: 'text/plain', md: 'text/markdown', zip: 'application/zip', mp4: 'video/mp4', mp3: 'audio/mpeg' };
+
+function guessMime(name) {
+  const ext = /\.([a-z0-9]+)$/i.exec(name);
+  return (ext && MIME[ext[1].toLowerCase()]) || 'application/octet-stream';
+}
+
 function addAttachment() {
   const url = $('attach-url').value.trim();
   const href = safeUrl(url);
@@ -863,7 +873,9 @@ function addAttachment() {
     return;
   }
   const name = decodeURIComponent(new URL(href).pathname.split('/').filter(Boolean).pop() || new URL(href).host).slice(0, 255);
-  state.attachments.push({ url, name });
+  // The protocol wants {url, name, mime, size} (all four): a link has no known size
+  // (0) and its type is guessed from the name.
+  state.attachments.push({ url, name, mime: guessMime(name), size: 0 });
   $('attach-url').value = '';
   $('attach-row').classList.add('hidden');
   renderAttachments();
@@ -1163,7 +1175,8 @@ function showCall(peer, media) {
 
 async function startCall(peer, media) {
   if (state.call) return toast('You are already in a call.');
-  state.call = { call_id: null, peer, media, role: 'caller', pc: null, early: [], stream: null };
+  state.call = { call_id: null, peer, media, role: 'caller', pc: null, early: [], stream: null, restarts: new Set() };
+  setCallMini(false);
   showCall(peer, media);
   setCallState('calling', 'calling…');
   const call = state.call;
@@ -1196,8 +1209,9 @@ async function acceptIncoming() {
   state.incoming = null;
   $('incoming').classList.add('hidden');
   if (!f) return;
-  state.call = { call_id: f.call_id, peer: f.caller_id, media: f.media, role: 'callee', pc: null, early: [], stream: null };
+  state.call = { call_id: f.call_id, peer: f.caller_id, media: f.media, role: 'callee', pc: null, early: [], stream: null, restarts: new Set() };
   const call = state.call;
+  setCallMini(false);
   showCall(f.caller_id, f.media);
   setCallState('connecting', 'connecting…');
   call.stream = await getMedia(f.media);
@@ -1240,7 +1254,10 @@ function makePeer(call) {
   pc.onconnectionstatechange = () => {
     if (state.call !== call || call.pc !== pc) return;
     const s = pc.connectionState;
-    if (s === 'connected') setCallState('connected', 'connected');
+    if (s === 'connected') {
+      if ($('call-state').dataset.state !== 'connected') loadCalls(); // shows it "in progress"
+      setCallState('connected', 'connected');
+    }
     else if (s === 'failed') setCallState('failed', 'media failed (no route between the browsers)');
     else if (s === 'disconnected') setCallState('connecting', 'reconnecting…');
   };
@@ -1253,7 +1270,7 @@ async function sendOffer(call, opts = {}) {
   try {
     const offer = await pc.createOffer(opts.iceRestart ? { iceRestart: true } : {});
     await pc.setLocalDescription(offer);
-    send({ type: 'call_signal', call_id: call.call_id, signal: { type: offer.type, sdp: offer.sdp, ...(opts.restart ? { restart: true } : {}) } });
+    send({ type: 'call_signal', call_id: call.call_id, signal: { type: offer.type, sdp: offer.sdp, ...(opts.restart ? { restart: opts.restart } : {}) } });
   } finally {
     call.makingOffer = false;
   }
@@ -1276,8 +1293,17 @@ async function onSignal(f) {
     if (s.type === 'offer') {
       const collision = call.makingOffer || call.pc.signalingState !== 'stable';
       if (collision && call.role === 'caller') return; // impolite: our offer wins
-      // The other side came back with a new peer connection (a reload): start afresh.
-      if (s.restart) makePeer(call);
+      // The other side came back with a new peer connection (a reload): start afresh,
+      // once per restart (the offer is repeated until answered; see sendRestartOffer).
+      if (s.restart && call.restarts.has(s.restart)) {
+        const d = call.pc.localDescription;
+        if (d && d.type === 'answer') send({ type: 'call_signal', call_id: call.call_id, signal: { type: d.type, sdp: d.sdp } });
+        return;
+      }
+      if (s.restart) {
+        call.restarts.add(s.restart);
+        makePeer(call);
+      }
       else if (collision) await call.pc.setLocalDescription({ type: 'rollback' });
       const pc = call.pc;
       await pc.setRemoteDescription({ type: 'offer', sdp: s.sdp });
@@ -1330,7 +1356,7 @@ async function resumeCallIfAny() {
     return;
   }
   logEvent(`rejoining call ${want.call_id} after a reload`);
-  state.call = { call_id: want.call_id, peer: want.peer, media: want.media, role: want.role, pc: null, early: [], stream: null };
+  state.call = { call_id: want.call_id, peer: want.peer, media: want.media, role: want.role, pc: null, early: [], stream: null, restarts: new Set() };
   const call = state.call;
   showCall(call.peer, call.media);
   setCallState('connecting', 'rejoining…');
@@ -1338,7 +1364,23 @@ async function resumeCallIfAny() {
   if (state.call !== call) return stopStream(call.stream);
   $('local-video').srcObject = call.stream;
   makePeer(call);
-  await sendOffer(call, { restart: true });
+  await sendRestartOffer(call);
+}
+
+// Our new connection becomes our side only once it signals, so an offer sent before the
+// other side's page is back went to its old connection and is lost: repeat it (same
+// `restart` tag, so it is answered once) until an answer comes.
+async function sendRestartOffer(call) {
+  const tag = `r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  await sendOffer(call, { restart: tag });
+  let tries = 0;
+  const again = () => {
+    const pc = call.pc;
+    if (state.call !== call || !pc || pc.signalingState !== 'have-local-offer' || ++tries > 10) return;
+    send({ type: 'call_signal', call_id: call.call_id, signal: { type: 'offer', sdp: pc.localDescription.sdp, restart: tag } });
+    setTimeout(again, 1500);
+  };
+  setTimeout(again, 1500);
 }
 
 function onCallGone(f, reason) {
@@ -1356,6 +1398,14 @@ function onCallGone(f, reason) {
   endCall(null, true);
   setCallState('ended', text);
   $('call-state').dataset.reason = reason;
+}
+
+function setCallMini(mini) {
+  $('call').classList.toggle('mini', mini);
+  $('call-min').setAttribute('aria-pressed', String(mini));
+  $('call-min').textContent = mini ? '▢' : '▁';
+  $('call-min').title = mini ? 'Show the video' : 'Minimise';
+  saveSession();
 }
 
 function stopStream(stream) {
@@ -1390,8 +1440,8 @@ function renderCalls() {
       ? (c.answered_at ? `${durationOf(c.duration_s)} · ${c.end_reason === 'hangup' ? 'ended' : c.end_reason}` : { missed: out ? 'no answer' : 'missed', rejected: 'declined', cancelled: 'cancelled', offline: 'offline', busy: 'busy' }[c.end_reason] || c.end_reason)
       : c.answered_at ? 'in progress' : 'ringing';
     list.append(el('li', { 'data-testid': 'call-history-item', 'data-call': c.call_id, 'data-reason': c.end_reason || '' },
-      el('span', { class: `dir ${out ? 'out' : 'in'}${!c.answered_at && c.end_reason ? ' missed' : ''}`, text: out ? '↗' : '↙' }),
-      el('span', { class: 'name', text: what }),
+      el('span', { class: 'name' },
+        el('span', { class: `dir ${out ? 'out' : 'in'}${!c.answered_at && c.end_reason ? ' missed' : ''}`, text: out ? '↗ ' : '↙ ' }), what),
       el('span', { class: 'when', text: `${whenOf(c.created_at)} ${whenOf(c.created_at) === timeOf(c.created_at) ? '' : timeOf(c.created_at)}`.trim() }),
       el('span', { class: 'sub', text: how })));
   }
@@ -1407,11 +1457,6 @@ function isNarrow() {
 function showTab(name) {
   const app = document.querySelector('.app');
   app.dataset.tab = name;
-  $('call-min').addEventListener('click', () => {
-    const mini = $('call').classList.toggle('mini');
-    $('call-min').setAttribute('aria-pressed', String(mini));
-    $('call-min').textContent = mini ? '▢' : '▁';
-  });
   for (const b of document.querySelectorAll('#tabs button')) {
     b.setAttribute('aria-selected', b.dataset.tab === name ? 'true' : 'false');
     if (b.dataset.tab === name) b.dataset.flag = 'false';
@@ -1487,6 +1532,7 @@ function wire() {
     if (state.call) endCall(null, false);
     else $('call').classList.add('hidden');
   });
+  $('call-min').addEventListener('click', () => setCallMini(!$('call').classList.contains('mini')));
   for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => showTab(b.dataset.tab));
   document.addEventListener('visibilitychange', () => state.current && markRead());
   // A reload is not a hang-up: the call stays up for CALL_GRACE_MS and the reloaded page
@@ -1506,6 +1552,7 @@ function restore() {
   if (state.me?.name) state.names.set(state.me.user_id, state.me.name);
   state.current = s.current || null;
   state.resumeCall = s.call || null;
+  if (s.call && s.callMini) setCallMini(true);
   for (const h of s.help || []) state.help.set(h.request_id, h);
   state.restoring = true;
   document.body.classList.add('restoring');
