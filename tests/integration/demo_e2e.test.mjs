@@ -86,7 +86,8 @@ async function toastText(page) {
 async function waitOr(page, selector, what, other) {
   await page.waitForSelector(selector, { timeout: WAIT }).catch(async (e) => {
     const toasts = `${await toastText(page)}${other ? ` / other page: ${await toastText(other)}` : ''}`;
-    throw new Error(`${what} (toast: ${toasts}): ${e.message}`);
+    const events = await page.$$eval('[data-testid=event-log] li', (l) => l.slice(0, 8).map((x) => x.textContent).join(' | ')).catch(() => '');
+    throw new Error(`${what} (toast: ${toasts}; call: ${await page.locator('[data-testid=call-state]').textContent().catch(() => '')}; events: ${events}): ${e.message}`);
   });
 }
 
@@ -308,7 +309,7 @@ describe('demo page', { skip: SKIP }, () => {
         await sp.waitForSelector('[data-testid=help-item][data-state=ended]', { timeout: WAIT });
         await shot(mp, `${L}-9-mentor-history`);
         // The dev token was renewed with `refresh` (the gateway warned 5 s after login).
-        assert.match(await sp.locator('[data-testid=event-log]').textContent(), /token refreshed/);
+        await sp.waitForFunction(() => /token refreshed/.test(document.querySelector('[data-testid=event-log]').textContent), null, { timeout: WAIT });
       });
 
       it('invisible says so, and logging out ends the session', async () => {
