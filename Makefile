@@ -1,5 +1,5 @@
-# Parley: a thin driver over CMake (CMake is the build; see README and
-# shared/spec/running.md for the contract of these targets).
+# Parley: a thin driver over CMake (CMake is the build; README.md's "Two commands"
+# is the contract of these targets).
 #
 #   make build   configure + build in build/ (warnings are errors)
 #   make run     install missing packages, build, start the whole stack (scripts/run-stack.sh)

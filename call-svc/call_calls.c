@@ -122,12 +122,21 @@ static void reason_text(const proto_request_t *req, const char **s, size_t *n)
 
 /* ---- initiate_call ------------------------------------------------------------- */
 
-/* What the new call is, from what presence and our own table say. */
-static const char *first_state(const call_presence_t *p, int callee_busy)
+static int busy_mentor(const call_presence_t *p)
+{
+    return call_is_mentor(p->role) && strcmp(p->status, "busy") == 0;
+}
+
+/* What the new call is, from what presence and our own table say. `callee_busy`: the
+   callee is party to a ringing or active call, which nobody gets past (a party has
+   one call at a time). `partners`: caller and callee are the student and the mentor
+   of an accepted help session; the session is what makes the mentor busy, and
+   talking is what it is for, so a busy mentor's status does not stop them. */
+static const char *first_state(const call_presence_t *p, int callee_busy, int partners)
 {
     if (p->connections <= 0)
         return "offline";
-    if (callee_busy || (call_is_mentor(p->role) && strcmp(p->status, "busy") == 0))
+    if (callee_busy || (busy_mentor(p) && !partners))
         return "busy";
     return "ringing";
 }
@@ -193,6 +202,11 @@ int call_initiate(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_
         pl_service_error(svc, req, "conflict", "you are already in a call");
         return 0;
     }
+    /* Asked only when it decides something: most calls reach a mentor who is not busy. */
+    int partners = 0;
+    if (!callee_busy && busy_mentor(&p) &&
+        call_store_help_partners(db, req->uid, callee, &partners))
+        return -1;
     call_new_t n = {.caller = req->uid,
                     .caller_role = req->role,
                     .caller_gw = req->gw,
@@ -200,7 +214,7 @@ int call_initiate(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_
                     .callee = callee,
                     .media = media,
                     .conversation_id = conv,
-                    .state = first_state(&p, callee_busy),
+                    .state = first_state(&p, callee_busy, partners),
                     .ring_ms = cfg->ring_ms};
     int64_t id;
     if (call_store_insert(db, &n, &id))

@@ -71,6 +71,12 @@ const pl_stmt_t call_stmts[] = {
              "   AND state IN ('ringing', 'active'))"
              " OR EXISTS(SELECT 1 FROM call.calls WHERE callee_id = $2"
              "   AND state IN ('ringing', 'active'))", 2},
+    /* A probe of help_open_student per direction (state 'accepted' implies its
+       predicate). */
+    {"help_partners",
+     "SELECT EXISTS(SELECT 1 FROM call.help_requests WHERE state = 'accepted'"
+     " AND ((student_id = $1 AND accepted_by = $2) OR (student_id = $2 AND accepted_by = $1)))",
+     2},
     {"insert_call",
      "INSERT INTO call.calls(caller_id, caller_role, caller_gw, caller_cn, callee_id, media,"
      " conversation_id, state, end_reason, ended_at, ring_due)"
@@ -282,6 +288,19 @@ int call_store_busy(PGconn *db, const char *caller, const char *callee, int *cal
         return -1;
     *caller_busy = is_true(r, 0, 0);
     *callee_busy = is_true(r, 0, 1);
+    PQclear(r);
+    return 0;
+}
+
+int call_store_help_partners(PGconn *db, const char *a, const char *b, int *partners)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, a);
+    pl_pg_param_cstr(&p, b);
+    PGresult *r = pl_pg_run_params(db, "help_partners", &p);
+    if (!r)
+        return -1;
+    *partners = is_true(r, 0, 0);
     PQclear(r);
     return 0;
 }

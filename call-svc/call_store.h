@@ -56,6 +56,10 @@ int call_store_lock_users(PGconn *db, const char *a, const char *b);
 int call_store_busy(PGconn *db, const char *caller, const char *callee, int *caller_busy,
                     int *callee_busy);
 
+/* `a` and `b` are the student and the mentor of an accepted help session, either way
+   round (a help session in progress is what lets them call a busy mentor). */
+int call_store_help_partners(PGconn *db, const char *a, const char *b, int *partners);
+
 typedef struct {
     const char *caller, *caller_role, *caller_gw;
     uint64_t caller_cn;

@@ -12,6 +12,7 @@
 #include "chat_store.h"
 #include "pl_log.h"
 #include "pl_mp.h"
+#include "pl_text.h"
 
 /* ---- session_open: the conversations listed in auth_success ------------------ */
 
@@ -67,10 +68,7 @@ static int valid_user_id(const char *s, size_t n)
 {
     if (n == 0 || n > 128)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
+    return !pl_text_has_control(s, n);
 }
 
 #define BAD_ID (-1)

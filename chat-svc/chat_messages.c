@@ -15,19 +15,12 @@
 #include "chat_temp_id.h"
 #include "pl_clock.h"
 #include "pl_mp.h"
+#include "pl_text.h"
 
 #define URL_MAX 2048
 #define ATTACHMENT_TEXT_MAX 255
 
 /* ---- message -------------------------------------------------------------------- */
-
-static int has_control(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 1;
-    return 0;
-}
 
 static int is_http_url(const msgpack_object *o)
 {
@@ -45,7 +38,7 @@ static int is_http_url(const msgpack_object *o)
 static int short_text(const msgpack_object *o, size_t max)
 {
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size >= 1 &&
-           o->via.str.size <= max && !has_control(o->via.str.ptr, o->via.str.size);
+           o->via.str.size <= max && !pl_text_has_control(o->via.str.ptr, o->via.str.size);
 }
 
 static int longer_than(const msgpack_object *o, size_t max)
@@ -479,7 +472,7 @@ static int reaction(chat_app_t *app, pl_service_t *svc, const proto_request_t *r
     pl_mp_int(req->body, "message_id", &id);
     chat_str_t emoji;
     pl_mp_str(req->body, "emoji", &emoji.ptr, &emoji.len);
-    if (has_control(emoji.ptr, emoji.len)) {
+    if (pl_text_has_control(emoji.ptr, emoji.len)) {
         pl_service_error(svc, req, "bad_request", "emoji: must not contain control characters");
         return 0;
     }

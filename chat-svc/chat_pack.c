@@ -1,6 +1,7 @@
 /*  chat_pack: protocol objects from database rows (see chat_pack.h). */
 #include "chat_pack.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat_store.h"
@@ -39,28 +40,48 @@ static void pack_int_or_nil(msgpack_packer *pk, const char *key, const PGresult 
         pl_pack_kv_int(pk, key, pl_pg_int(r, row, col));
 }
 
+/* The next item of a list joined by `sep`: its length; *list moves past it (and
+   stays at the end once there, so a short list reads as empty items). */
+static size_t next_item(const char **list, char sep, const char **item)
+{
+    const char *s = *list, *end = strchr(s, sep);
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    *item = s;
+    *list = s + n + (end ? 1 : 0);
+    return n;
+}
+
 void chat_pack_conversation(msgpack_packer *pk, const PGresult *r, int row)
 {
-    msgpack_pack_map(pk, 6);
-    pl_pack_kv_int(pk, "conversation_id", pl_pg_int(r, row, 0));
-    pack_text(pk, "kind", r, row, 1);
-    pack_text(pk, "title", r, row, 2);
-    pl_pack_str(pk, "participants");
     /* The store joins the ids with 0x1f, which a user id cannot contain (the gateway
-       refuses control characters in `sub`). */
-    const char *list = PQgetvalue(r, row, 4);
+       refuses control characters in `sub`, chat-svc in participants). */
+    const char *ids = PQgetvalue(r, row, CV_PARTICIPANTS), *item;
     size_t count = 0;
-    for (const char *s = list; *s; s++)
+    for (const char *s = ids; *s; s++)
         count += *s == '\x1f';
-    msgpack_pack_array(pk, *list ? count + 1 : 0);
-    while (*list) {
-        const char *sep = strchr(list, '\x1f');
-        size_t n = sep ? (size_t)(sep - list) : strlen(list);
-        pl_pack_strn(pk, list, n);
-        list += n + (sep ? 1 : 0);
+    count += *ids ? 1 : 0;
+    msgpack_pack_map(pk, 7);
+    pl_pack_kv_int(pk, "conversation_id", pl_pg_int(r, row, CV_ID));
+    pack_text(pk, "kind", r, row, CV_KIND);
+    pack_text(pk, "title", r, row, CV_TITLE);
+    pl_pack_str(pk, "participants");
+    msgpack_pack_array(pk, count);
+    for (const char *list = ids; *list;) {
+        size_t n = next_item(&list, '\x1f', &item);
+        pl_pack_strn(pk, item, n);
     }
-    pl_pack_kv_int(pk, "last_seq", pl_pg_int(r, row, 3));
-    pl_pack_kv_int(pk, "unread_count", pl_pg_int(r, row, 5));
+    pl_pack_kv_int(pk, "last_seq", pl_pg_int(r, row, CV_LAST_SEQ));
+    pl_pack_kv_int(pk, "unread_count", pl_pg_int(r, row, CV_UNREAD));
+    /* {user_id: seq}, the two lists walked side by side (same order, same length). */
+    pl_pack_str(pk, "read_positions");
+    msgpack_pack_map(pk, count);
+    const char *seqs = PQgetvalue(r, row, CV_READ_SEQS);
+    for (const char *list = ids; *list;) {
+        size_t n = next_item(&list, '\x1f', &item);
+        pl_pack_strn(pk, item, n);
+        next_item(&seqs, ',', &item);
+        msgpack_pack_int64(pk, strtoll(item, NULL, 10));
+    }
 }
 
 /* Attachments are stored as the MessagePack they were validated into; unpack them to

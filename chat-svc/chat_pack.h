@@ -9,8 +9,8 @@
 #include <msgpack.h>
 #include <stdint.h>
 
-/* {conversation_id, kind, title, participants, last_seq, unread_count} from a
-   chat_store conversation row. */
+/* {conversation_id, kind, title, participants, last_seq, unread_count,
+   read_positions: {user_id: seq}} from a chat_store conversation row. */
 void chat_pack_conversation(msgpack_packer *pk, const PGresult *r, int row);
 
 /* The message object from a history row (chat_store_history / chat_store_message):

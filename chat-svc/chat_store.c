@@ -18,12 +18,20 @@
     " (extract(epoch FROM m.edited_at) * 1000000)::bigint, m.deleted, m.temp_id,"      \
     " EXISTS(SELECT 1 FROM chat.reactions r WHERE r.message_id = m.id)"
 
+/* A conversation row (chat_store.h, CV_*). The participants and their read positions
+   come from one walk of the conversation's primary-key range (at most 256 rows), as
+   two lists in the same user order; one statement answers for all of a user's
+   conversations. */
 #define CONV_COLS                                                                        \
-    "c.id, c.kind, c.title, c.last_seq,"                                                 \
-    " (SELECT string_agg(pp.user_id, E'\\x1f' ORDER BY pp.user_id)"                      \
-    "    FROM chat.participants pp WHERE pp.conversation_id = c.id),"                    \
+    "c.id, c.kind, c.title, c.last_seq, pl.ids,"                                         \
     " (SELECT count(*) FROM chat.messages m WHERE m.conversation_id = c.id"              \
-    "    AND m.seq > p.read_seq AND m.sender_id <> p.user_id AND NOT m.deleted)"
+    "    AND m.seq > p.read_seq AND m.sender_id <> p.user_id AND NOT m.deleted),"        \
+    " pl.seqs"
+#define CONV_FROM                                                                        \
+    " FROM chat.participants p JOIN chat.conversations c ON c.id = p.conversation_id"    \
+    " CROSS JOIN LATERAL (SELECT string_agg(pp.user_id, E'\\x1f' ORDER BY pp.user_id) AS ids," \
+    "   string_agg(pp.read_seq::text, ',' ORDER BY pp.user_id) AS seqs"                 \
+    "   FROM chat.participants pp WHERE pp.conversation_id = c.id) pl"
 
 /* The message path in one statement, for the common case: the sender is a
    participant, the reply target (if any) is in the conversation and the temp_id (if
@@ -154,10 +162,8 @@ const pl_stmt_t chat_stmts[] = {
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING RETURNING id", 4},
     {"insert_participant", "INSERT INTO chat.participants(conversation_id, user_id)"
                            " VALUES ($1::bigint, $2) ON CONFLICT DO NOTHING", 2},
-    {"user_convs", "SELECT " CONV_COLS " FROM chat.participants p JOIN chat.conversations c"
-                   " ON c.id = p.conversation_id WHERE p.user_id = $1 ORDER BY c.id", 1},
-    {"one_conv", "SELECT " CONV_COLS " FROM chat.participants p JOIN chat.conversations c"
-                 " ON c.id = p.conversation_id WHERE c.id = $1::bigint AND p.user_id = $2", 2},
+    {"user_convs", "SELECT " CONV_COLS CONV_FROM " WHERE p.user_id = $1 ORDER BY c.id", 1},
+    {"one_conv", "SELECT " CONV_COLS CONV_FROM " WHERE c.id = $1::bigint AND p.user_id = $2", 2},
     {"history_asc", "SELECT " MSG_COLS " FROM chat.messages m WHERE m.conversation_id = $1::bigint"
                     " AND ($2::bigint IS NULL OR m.seq > $2::bigint)"
                     " AND ($3::bigint IS NULL OR m.seq < $3::bigint)"

@@ -74,12 +74,13 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
                       const char *const *participants, size_t n, int64_t per_min, int64_t *conv,
                       chat_status_t *status);
 
-/* Conversations as rows: id, kind, title, last_seq, participants (joined by 0x1f),
-   unread_count. For one user (all of theirs) or one conversation (unread for `user`).
-   Caller PQclear()s. NULL on database failure. */
+/* Conversations as rows (columns CV_*): id, kind, title, last_seq, participants
+   (sorted, joined by 0x1f), unread_count (for `user`), and every participant's read
+   position (decimal, joined by ',', in the participants' order). For one user (all
+   of theirs) or one conversation. Caller PQclear()s. NULL on database failure. */
 PGresult *chat_store_user_conversations(PGconn *db, const char *user);
 PGresult *chat_store_conversation(PGconn *db, int64_t conv, const char *user);
-#define CHAT_CONV_COLS 6
+enum { CV_ID = 0, CV_KIND, CV_TITLE, CV_LAST_SEQ, CV_PARTICIPANTS, CV_UNREAD, CV_READ_SEQS };
 
 /* History page rows in ascending seq order after the caller reverses a descending
    read: columns id, conversation_id, seq, sender_id, content, reply_to_id,

@@ -191,9 +191,10 @@ static void test_deleted_message_is_blank(void)
 
 static void test_conversation_object(void)
 {
-    const char *cells[] = {"7", "group", NULL, "12", "a\x1f" "b\x1f" "c", "3",
-                           "8", "direct", NULL, "0", "solo", "0"};
-    PGresult *r = rows_of(6, 2, cells);
+    const char *cells[] = {"7", "group",  NULL, "12", "a\x1f" "b\x1f" "c", "3", "12,0,9",
+                           "8", "direct", NULL, "0",  "solo",               "0", "0",
+                           "9", "group",  NULL, "4",  "x\x1f" "y",          "0", "4"};
+    PGresult *r = rows_of(7, 3, cells);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -201,12 +202,21 @@ static void test_conversation_object(void)
     chat_pack_conversation(&pk, r, 0);
     char *j = json_of(&sb);
     PL_CHECK_STR(j, "{\"conversation_id\":7,\"kind\":\"group\",\"title\":null,"
-                    "\"participants\":[\"a\",\"b\",\"c\"],\"last_seq\":12,\"unread_count\":3}");
+                    "\"participants\":[\"a\",\"b\",\"c\"],\"last_seq\":12,\"unread_count\":3,"
+                    "\"read_positions\":{\"a\":12,\"b\":0,\"c\":9}}");
     free(j);
     msgpack_sbuffer_clear(&sb);
     chat_pack_conversation(&pk, r, 1);
     j = json_of(&sb);
     PL_CHECK(strstr(j, "\"participants\":[\"solo\"]") != NULL);
+    PL_CHECK(strstr(j, "\"read_positions\":{\"solo\":0}") != NULL);
+    free(j);
+    msgpack_sbuffer_clear(&sb);
+    /* a positions list shorter than the participants (never made by the store) reads
+       the missing ones as 0 and packs a well-formed map */
+    chat_pack_conversation(&pk, r, 2);
+    j = json_of(&sb);
+    PL_CHECK(strstr(j, "\"read_positions\":{\"x\":4,\"y\":0}") != NULL);
     free(j);
     msgpack_sbuffer_destroy(&sb);
     PQclear(r);

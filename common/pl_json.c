@@ -23,6 +23,8 @@
       limit (MSGPACK_EMBED_STACK_SIZE), so services can always unpack what we emit. */
 #include "pl_json.h"
 
+#include "pl_text.h"
+
 #include <assert.h>
 #include <float.h>
 #include <limits.h>
@@ -34,68 +36,7 @@
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Length (1..4) of the well-formed UTF-8 sequence at p, or 0 if it is ill-formed, in
-   which case *bad is the length of its maximal ill-formed prefix (>= 1): the bytes one
-   U+FFFD replaces, as the Unicode standard recommends. Following its Table 3-7, the
-   allowed range of the second byte depends on the lead byte; that is what rules out
-   overlongs (C0, C1, E0 80..9F, F0 80..8F), UTF-8-encoded surrogates (ED A0..BF) and
-   code points above U+10FFFF (F4 90.., F5..FF). */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end, size_t *bad)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t avail = (size_t)(end - p);
-    for (size_t i = 1; i < n; i++) {
-        if (i >= avail || p[i] < lo || p[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80; /* only the second byte has a lead-dependent range */
-        hi = 0xBF;
-    }
-    return n;
-}
-
-long pl_utf8_count(const char *s, size_t len)
-{
-    if (len == 0)
-        return 0;
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    long n = 0;
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-        } else {
-            size_t bad, k = utf8_seq(p, end, &bad);
-            if (!k)
-                return -1;
-            p += k;
-        }
-        n++;
-    }
-    return n;
-}
+/* Well-formed UTF-8 and code point counts: pl_text.c. */
 
 /* ------------------------------------------------- MessagePack emission */
 
@@ -451,7 +392,7 @@ static int parse_string(parser_t *ps)
         } else if (c < 0x80) {
             q++;
         } else {
-            size_t bad, n = utf8_seq(q, end, &bad);
+            size_t bad, n = pl_utf8_seq(q, end, &bad);
             if (!n && !(ps->flags & PL_JSON_RAW_TEXT))
                 return fail(ps, q, "invalid UTF-8");
             q += n ? n : bad; /* an ill-formed prefix never swallows the closing quote */
@@ -710,7 +651,7 @@ static int put_str(pl_buf_t *out, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t bad, k = utf8_seq(p, end, &bad);
+            size_t bad, k = pl_utf8_seq(p, end, &bad);
             if (k) {
                 p += k;
                 continue;
@@ -751,7 +692,7 @@ static int put_str(pl_buf_t *out, const char *str, size_t n)
             } else { /* ill-formed UTF-8: one U+FFFD per maximal ill-formed prefix */
                 memcpy(esc, "\xEF\xBF\xBD", 3);
                 elen = 3;
-                utf8_seq(p, end, &skip);
+                pl_utf8_seq(p, end, &skip);
             }
         }
         if (pl_buf_append(out, esc, elen))

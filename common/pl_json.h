@@ -6,10 +6,12 @@
 #ifndef PL_JSON_H
 #define PL_JSON_H
 
+
 #include <msgpack.h>
 #include <stddef.h>
 
 #include "pl_buf.h"
+#include "pl_text.h" /* pl_utf8_count, which callers had from here */
 
 #define PL_JSON_MAX_DEPTH 32
 
@@ -49,8 +51,5 @@ int pl_msgpack_to_json(const msgpack_object *obj, pl_buf_t *out);
    Returns the number of members written, or -1 (not a map, or bad content). */
 int pl_msgpack_map_members_to_json(const msgpack_object *obj, pl_buf_t *out);
 
-/* Count Unicode code points of valid UTF-8 text (for content limits). Returns -1 if
-   the bytes are not valid UTF-8. */
-long pl_utf8_count(const char *s, size_t len);
 
 #endif

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pl_text.h"
+
 struct pl_jwt_verifier_t {
     jwt_alg_t alg;
     const char *alg_name; /* exactly as it must appear in the header */
@@ -229,38 +231,6 @@ static const char *check_header(const pl_jwt_verifier_t *self, const seg_t *s)
     return why;
 }
 
-/* Decode one UTF-8 sequence at s[0..n); returns its length and the code point in *cp,
-   or 0 if it is malformed (overlong, surrogate, beyond U+10FFFF, truncated). */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t len;
-    uint32_t c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return len;
-}
-
 /* A user id ends up in logs and in other users' frames: valid UTF-8 and no C0, DEL
    or C1 control characters. */
 static int clean_text(const char *s, size_t n)
@@ -268,7 +238,7 @@ static int clean_text(const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t k = utf8_next(u + i, n - i, &cp);
+        size_t k = pl_utf8_next(u + i, u + n, &cp);
         if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
             return 0;
         i += k;

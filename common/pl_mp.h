@@ -23,6 +23,45 @@ int pl_mp_strcpy(const msgpack_object *map, const char *key, char *out, size_t c
 /* Compare a str object with a C string. */
 int pl_mp_str_eq(const msgpack_object *o, const char *s);
 
+/* Objects built in place, for a small map handed to code that reads msgpack_object
+   (no pack and unpack in between). The strings are borrowed, not copied. */
+static inline msgpack_object pl_mp_obj_str(const char *s)
+{
+    msgpack_object o;
+    o.type = MSGPACK_OBJECT_STR;
+    o.via.str.ptr = s;
+    o.via.str.size = (uint32_t)strlen(s);
+    return o;
+}
+
+static inline msgpack_object pl_mp_obj_int(int64_t v)
+{
+    msgpack_object o;
+    o.type = v < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER : MSGPACK_OBJECT_POSITIVE_INTEGER;
+    if (v < 0)
+        o.via.i64 = v;
+    else
+        o.via.u64 = (uint64_t)v;
+    return o;
+}
+
+static inline msgpack_object pl_mp_obj_bool(int v)
+{
+    msgpack_object o;
+    o.type = MSGPACK_OBJECT_BOOLEAN;
+    o.via.boolean = v != 0;
+    return o;
+}
+
+static inline msgpack_object pl_mp_obj_map(msgpack_object_kv *kv, uint32_t n)
+{
+    msgpack_object o;
+    o.type = MSGPACK_OBJECT_MAP;
+    o.via.map.ptr = kv;
+    o.via.map.size = n;
+    return o;
+}
+
 static inline int pl_pack_str(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);

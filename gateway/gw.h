@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "gw_config.h"
+#include "gw_limit.h"
 #include "gw_metrics.h"
 #include "gw_rel.h"
 #include "pl_buf.h"
@@ -75,10 +76,7 @@ struct gw_conn {
     uint32_t out_head, out_count, out_cap;
     size_t out_bytes;
     pl_buf_t rx;        /* reassembly of a fragmented message */
-    double tokens;      /* rate limit bucket */
-    int64_t refill_ms;
-    int64_t limited_since; /* start of the current rate-limited window, 0 if none */
-    uint32_t limited_frames;
+    gw_bucket_t rate;   /* rate limit (gw_limit.h) */
     uint8_t binary_frames;
     uint16_t close_code; /* when set, close with it at the next writeable */
     uint8_t close_sent;  /* our close frame is out: waiting for the client's */
@@ -250,6 +248,19 @@ int gw_bus_request(gw_t *gw, proto_svc_t svc, const char *packed, size_t len);
 void gw_bus_flush(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
+/* ---- gw_deliver.c: frames from the services to the connections they are for ---- */
+/* An event from the bus on topic `kind` + id (a user, conversation, role or presence
+   watchers); root is the envelope, its body the event. */
+void gw_deliver_event(gw_t *gw, char kind, const char *id, size_t idlen,
+                      const msgpack_object *root);
+/* One frame `m` (body encoded; NULL: nothing to send) to one connection, after what it
+   implies: the conversations root lists are subscribed, the contacts body names are
+   watched. */
+void gw_deliver_frame(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
+                      const msgpack_object *body, gw_msg_t *m);
+/* An event map to the local subscribers of `conv` (skipping `skip_uid`). */
+void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
+
 /* ---- gw_router.c: client frames ---- */
 /* A whole text frame. `admitted`: whether the rate limiter let it through; the caller
    counts every frame before it is parsed (gw_conn_admit), and a refused one is parsed
@@ -280,8 +291,7 @@ void gw_watch_free(gw_t *gw);
 void gw_typing_observe(gw_t *gw, int64_t conv, const msgpack_object *body);
 void gw_typing_expire(gw_t *gw, int64_t now_ms);
 void gw_typing_free(gw_t *gw);
-/* Deliver an event map to the local subscribers of `conv` (skipping `skip_uid`). */
-void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid);
+
 
 /* ---- gw_expiry.c: a session lives no longer than its token ---- */
 /* The session's token expires at exp_s (epoch s; 0: never). An authenticated
@@ -304,10 +314,12 @@ void gw_http_done(gw_conn_t *c);
 /* ---- gw_static.c: the demo page (WEB_ROOT) and dev tokens (DEV_TOKENS=1) ---- */
 int gw_static_init(gw_t *gw); /* -1 on a bad DEV_TOKENS */
 void gw_static_free(gw_t *gw);
-/* 0 when `path` is the page, a file or /dev/token (b, type, status filled; a missing
-   file is a 404 filled here), -1 when it is none of these. */
-int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
-                      const char **type, int *status);
+/* What `path` is: none of the page's paths; a body (b, type, status filled: /dev/token,
+   or a 404 for a missing file); or a file of WEB_ROOT (its path in file, type set) for
+   the caller to send with lws_serve_http_file. */
+typedef enum { GW_STATIC_NONE = -1, GW_STATIC_BODY = 0, GW_STATIC_FILE = 1 } gw_static_t;
+gw_static_t gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
+                              const char **type, int *status, char *file, size_t filecap);
 
 /* ---- gw_admission.c: connection caps and the client's address ---- */
 int gw_admission_init(gw_t *gw); /* -1 on a bad TRUSTED_PROXIES (logged) or no memory */

@@ -1,4 +1,6 @@
 /*  gw_bus: the gateway's ZeroMQ side: request queues out, replies and events in.
+    What comes in goes one way: replies to the router (gw_router_reply), events to
+    their recipients (gw_deliver_event); nothing here writes to a connection.
     The one thing to know: ZMQ_FD is edge-triggered and only says "look at
     ZMQ_EVENTS". So the uv_poll callback drains while ZMQ_EVENTS has POLLIN, and a
     uv_check (run after every loop pass) drains too, because sends and other socket
@@ -28,170 +30,6 @@ void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on)
         pl_warn("zmq subscription failed", "err=\"%s\"", zmq_strerror(errno));
 }
 
-/* Who an event skips: the acting connection (xg/xc) and/or a whole user (xu). */
-typedef struct {
-    int skip_conn;
-    uint64_t xc;
-    const char *xu;
-    size_t xulen;
-    int64_t sub;
-} targeting_t;
-
-static targeting_t read_targeting(gw_t *gw, const msgpack_object *root)
-{
-    targeting_t t = {0};
-    const char *xg = NULL;
-    size_t xglen = 0;
-    pl_mp_str(root, PK_XG, &xg, &xglen);
-    pl_mp_uint(root, PK_XC, &t.xc);
-    pl_mp_str(root, PK_XU, &t.xu, &t.xulen);
-    pl_mp_int(root, PK_SUB, &t.sub);
-    t.skip_conn = xg && xglen == PROTO_GWID_LEN && memcmp(xg, gw->gwid, xglen) == 0;
-    return t;
-}
-
-static int skipped(const targeting_t *t, const gw_conn_t *c)
-{
-    if (t->skip_conn && c->id == t->xc)
-        return 1;
-    return t->xu && c->uid && strlen(c->uid) == t->xulen && memcmp(c->uid, t->xu, t->xulen) == 0;
-}
-
-static void to_user(gw_t *gw, const char *uid, size_t len, const msgpack_object *body,
-                    const targeting_t *t)
-{
-    gw_user_t *u = gw_index_user(gw, uid, len);
-    if (!u)
-        return;
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (!m)
-        return;
-    for (gw_conn_t *c = u->head; c; c = c->user_next) {
-        if (skipped(t, c))
-            continue;
-        if (t->sub > 0)
-            gw_index_subscribe(gw, c, t->sub);
-        gw_watch_observe(gw, c, body);
-        gw_conn_send(gw, c, m);
-    }
-    gw_msg_unref(m);
-}
-
-static void to_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const targeting_t *t)
-{
-    gw_conv_t *v = gw_index_conv(gw, conv);
-    if (!v)
-        return;
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (m) {
-        const gw_group_t *g = &v->subscribers; /* sending never changes membership inline */
-        for (uint32_t i = 0; i < g->n; i++)
-            if (!skipped(t, GW_GROUP_CONN(g, i)))
-                gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
-        gw_msg_unref(m);
-    }
-    /* After the event itself: a typer's message reaches the others before the
-       is_typing:false it causes (docs/protocol/chat.md). */
-    gw_typing_observe(gw, conv, body);
-}
-
-void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const char *skip_uid)
-{
-    targeting_t t = {0};
-    t.xu = skip_uid;
-    t.xulen = skip_uid ? strlen(skip_uid) : 0;
-    gw_conv_t *v = gw_index_conv(gw, conv);
-    if (!v)
-        return;
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (!m)
-        return;
-    const gw_group_t *g = &v->subscribers;
-    for (uint32_t i = 0; i < g->n; i++)
-        if (!skipped(&t, GW_GROUP_CONN(g, i)))
-            gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
-    gw_msg_unref(m);
-}
-
-typedef struct {
-    gw_t *gw;
-    pl_role_t role;
-    gw_msg_t *m;
-    const targeting_t *t;
-    const gw_watch_t *about; /* watchers of the user the event is about, if any here */
-} role_walk_t;
-
-
-static void role_each(const void *k, size_t kl, void *value, void *arg)
-{
-    (void)k;
-    (void)kl;
-    role_walk_t *w = arg;
-    gw_conn_t *c = value;
-    /* a connection that watches the user hears the event on p<uid> already */
-    if (c->state == GW_CONN_AUTHED && c->role == w->role && !skipped(w->t, c) &&
-        !(w->about && gw_rel_has(&w->gw->watchers, c, &w->about->watchers)))
-        gw_conn_send(w->gw, c, w->m);
-}
-
-/* Role events are rare (a mentor's status change): a walk over the connections is
-   simpler than one more index, and costs nothing while nobody changes status. */
-static void to_role(gw_t *gw, const char *role, size_t len, const msgpack_object *body,
-                    const targeting_t *t)
-{
-    role_walk_t w = {gw, pl_role_parse(role, len), NULL, t, NULL};
-    if (w.role == PL_ROLE_NONE || !gw->role_conns[w.role])
-        return;
-    /* Presence events go to p<uid> and to the role: a student who also watches the
-       mentor (they share a conversation) must hear the change once. */
-    const char *uid;
-    size_t ulen;
-    if (pl_mp_str(body, "user_id", &uid, &ulen) == 0)
-        w.about = pl_map_get(gw->watch, uid, ulen);
-    w.m = gw_msg_from_event(gw, body, NULL);
-    if (!w.m)
-        return;
-    pl_map_each(gw->conns, role_each, &w);
-    gw_msg_unref(w.m);
-}
-
-static void to_watchers(gw_t *gw, const char *uid, size_t len, const msgpack_object *body,
-                        const targeting_t *t)
-{
-    gw_watch_t *w = pl_map_get(gw->watch, uid, len);
-    if (!w)
-        return;
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (!m)
-        return;
-    const gw_group_t *g = &w->watchers;
-    for (uint32_t i = 0; i < g->n; i++)
-        if (GW_GROUP_CONN(g, i)->state == GW_CONN_AUTHED && !skipped(t, GW_GROUP_CONN(g, i)))
-            gw_conn_send(gw, GW_GROUP_CONN(g, i), m);
-    gw_msg_unref(m);
-}
-
-static void deliver(gw_t *gw, char kind, const char *id, size_t idlen, const msgpack_object *root)
-{
-    const msgpack_object *body = pl_mp_get(root, PK_B);
-    if (!body || body->type != MSGPACK_OBJECT_MAP)
-        return;
-    targeting_t t = read_targeting(gw, root);
-    if (kind == PROTO_TOPIC_USER) {
-        to_user(gw, id, idlen, body, &t);
-    } else if (kind == PROTO_TOPIC_ROLE) {
-        to_role(gw, id, idlen, body, &t);
-    } else if (kind == PROTO_TOPIC_PRESENCE) {
-        to_watchers(gw, id, idlen, body, &t);
-    } else {
-        char num[24];
-        size_t k = idlen < sizeof num - 1 ? idlen : sizeof num - 1;
-        memcpy(num, id, k);
-        num[k] = '\0';
-        to_conv(gw, strtoll(num, NULL, 10), body, &t);
-    }
-}
-
 static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
 {
     const char *t = zmq_msg_data((zmq_msg_t *)topic);
@@ -209,7 +47,7 @@ static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
             gw_router_reply(gw, &up.data);
         else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV || t[0] == PROTO_TOPIC_ROLE ||
                  t[0] == PROTO_TOPIC_PRESENCE)
-            deliver(gw, t[0], t + 1, tlen - 2, &up.data);
+            gw_deliver_event(gw, t[0], t + 1, tlen - 2, &up.data);
     } else {
         pl_warn("dropped malformed bus message", "bytes=%zu", zmq_msg_size((zmq_msg_t *)body));
     }

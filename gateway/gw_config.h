@@ -1,4 +1,4 @@
-/*  gw_config: the gateway's environment (names and defaults are running.md's). */
+/*  gw_config: the gateway's environment (names and defaults: README.md, Configuration). */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 

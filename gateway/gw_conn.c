@@ -174,8 +174,7 @@ void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)
     c->id = ++gw->next_conn_id;
     c->state = GW_CONN_NEW;
     c->opened_ms = pl_mono_ms();
-    c->tokens = (double)gw->cfg.rate_burst;
-    c->refill_ms = c->opened_ms;
+    gw_bucket_init(&c->rate, gw->cfg.rate_burst, c->opened_ms);
     pl_buf_init(&c->rx, 0);
     if (pl_map_puti(gw->conns, c->id, c) != 0) {
         gw_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
@@ -403,25 +402,11 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
 
 int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms)
 {
-    if (gw->cfg.rate_per_s == 0)
+    gw_limit_t v = gw_bucket_take(&c->rate, gw->cfg.rate_per_s, gw->cfg.rate_burst, now_ms);
+    if (v == GW_LIMIT_PASS)
         return 1;
-    double burst = (double)gw->cfg.rate_burst;
-    c->tokens += (double)(now_ms - c->refill_ms) * (double)gw->cfg.rate_per_s / 1000.0;
-    if (c->tokens > burst)
-        c->tokens = burst;
-    c->refill_ms = now_ms;
-    if (c->tokens >= 1.0) {
-        c->tokens -= 1.0;
-        return 1;
-    }
-    /* Flood rule: more than `burst` further frames while limited, within 10 s. */
-    if (!c->limited_since || now_ms - c->limited_since > 10000) {
-        c->limited_since = now_ms;
-        c->limited_frames = 0;
-    }
-    c->limited_frames++;
     gw->metrics.rate_limited++;
-    if (c->limited_frames > (uint32_t)gw->cfg.rate_burst) {
+    if (v == GW_LIMIT_FLOOD) {
         gw->metrics.floods_closed++;
         pl_warn("flooding client closed", "conn=%llu user=%s", (unsigned long long)c->id,
                 c->uid ? c->uid : "-");

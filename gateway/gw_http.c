@@ -67,6 +67,19 @@ static void render_socketio_refusal(struct lws *wsi, pl_buf_t *b)
                        "(/socket.io/?EIO=4&transport=websocket)\"}\n");
 }
 
+/* A file of the demo page, sent by lws in pieces as the socket takes them. */
+static int serve_file(struct lws *wsi, const char *file, const char *type)
+{
+    unsigned char hdr[LWS_PRE + 128], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    int n = lws_serve_http_file(wsi, file, type, (const char *)start, (int)(p - start));
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
 int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
 {
     gw_conn_t *c = lws_wsi_user(wsi);
@@ -76,6 +89,8 @@ int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
     pl_buf_init(b, 0);
     const char *type = "application/json";
     int status = HTTP_STATUS_OK;
+    char file[1536];
+    gw_static_t st;
     if (strcmp(path, "/healthz") == 0) {
         render_health(gw, b, &status);
     } else if (strcmp(path, "/metrics") == 0) {
@@ -84,8 +99,12 @@ int gw_http_request(gw_t *gw, struct lws *wsi, const char *path)
     } else if (is_socketio(path)) {
         status = HTTP_STATUS_BAD_REQUEST;
         render_socketio_refusal(wsi, b);
-    } else if (gw_static_request(gw, wsi, path, b, &type, &status) == 0) {
-        /* the demo page, its files, or a dev token */
+    } else if ((st = gw_static_request(gw, wsi, path, b, &type, &status, file, sizeof file)) ==
+               GW_STATIC_FILE) {
+        pl_buf_free(b);
+        return serve_file(wsi, file, type);
+    } else if (st == GW_STATIC_BODY) {
+        /* a dev token, or a 404 for a file that is not there */
     } else {
         status = HTTP_STATUS_NOT_FOUND;
         pl_buf_puts(b, "{\"error\":\"not found\"}\n");

@@ -185,21 +185,9 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
        id names this connection uniquely across gateways. */
     char sid[48];
     gw_conn_session_id(gw, c, sid, sizeof sid);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pl_pack_kv_str(&pk, "session_id", sid);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    int rc = msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS
-                 ? forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &up.data,
-                           id_json, 1)
-                 : -1;
-    msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_object_kv kv[1] = {{pl_mp_obj_str("session_id"), pl_mp_obj_str(sid)}};
+    msgpack_object body = pl_mp_obj_map(kv, 1);
+    int rc = forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &body, id_json, 1);
     if (rc != 0)
         session_failed(gw, c, id_json, "unavailable", "the chat service is unavailable");
 }
@@ -446,29 +434,6 @@ void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int ad
 
 /* ---- answers in ---------------------------------------------------------------- */
 
-static void subscribe_listed(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
-{
-    const msgpack_object *sub = pl_mp_get(root, PK_SUB);
-    if (sub && sub->type == MSGPACK_OBJECT_ARRAY)
-        for (uint32_t i = 0; i < sub->via.array.size; i++) {
-            int64_t conv;
-            if (pl_mp_as_int(&sub->via.array.ptr[i], &conv) == 0)
-                gw_index_subscribe(gw, c, conv);
-        }
-}
-
-static void deliver_push(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
-                         const msgpack_object *body)
-{
-    subscribe_listed(gw, c, root);
-    gw_watch_observe(gw, c, body);
-    gw_msg_t *m = gw_msg_from_event(gw, body, NULL);
-    if (m) {
-        gw_conn_send(gw, c, m);
-        gw_msg_unref(m);
-    }
-}
-
 static void note_health(gw_t *gw, const msgpack_object *body)
 {
     const msgpack_object *svc = pl_mp_get(body, "svc");
@@ -490,8 +455,13 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     }
     if (rq == 0) { /* a push to one connection, answering nothing */
         gw_conn_t *target = pl_map_geti(gw->conns, cn);
-        if (target && target->state == GW_CONN_AUTHED)
-            deliver_push(gw, target, root, body);
+        gw_msg_t *m = target && target->state == GW_CONN_AUTHED
+                          ? gw_msg_from_event(gw, body, NULL)
+                          : NULL;
+        if (m) {
+            gw_deliver_frame(gw, target, root, body, m);
+            gw_msg_unref(m);
+        }
         return;
     }
     gw_pending_t *p = pl_map_geti(gw->pending, rq);
@@ -531,10 +501,10 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
                 gw_sio_session_connected(gw, c); /* 40{"sid"} goes out before auth_success */
         }
     }
-    subscribe_listed(gw, c, root);
-    gw_watch_observe(gw, c, body);
-    if (pl_mp_str_eq(type, "ack") && !has_id)
+    if (pl_mp_str_eq(type, "ack") && !has_id) {
+        gw_deliver_frame(gw, c, root, body, NULL); /* no frame, but what it subscribes */
         return; /* requests without an id get no ack */
+    }
     if (pl_mp_str_eq(type, "error")) {
         const msgpack_object *code = pl_mp_get(body, "code");
         char cs[32] = "internal";
@@ -544,7 +514,7 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     }
     gw_msg_t *m = gw_msg_from_event(gw, body, id_json);
     if (m) {
-        gw_conn_send(gw, c, m);
+        gw_deliver_frame(gw, c, root, body, m);
         gw_msg_unref(m);
     }
 }

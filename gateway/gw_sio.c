@@ -212,26 +212,26 @@ done:
     return rc;
 }
 
-int gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap)
+gw_sio_token_t gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap)
 {
     if (!data || len == 0)
-        return 0;
+        return GW_SIO_TOKEN_NONE;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    int rc;
+    gw_sio_token_t rc;
     if (unpack_json(data, len, 0, &sb, &up, NULL, 0) != 0 || up.data.type != MSGPACK_OBJECT_MAP) {
-        rc = -1;
+        rc = GW_SIO_TOKEN_NOT_OBJECT;
         goto done;
     }
     const msgpack_object *tok = pl_mp_get(&up.data, "token");
     if (!tok || tok->type == MSGPACK_OBJECT_NIL) {
-        rc = 0;
+        rc = GW_SIO_TOKEN_NONE;
         goto done;
     }
     if (tok->type != MSGPACK_OBJECT_STR) {
-        rc = -2;
+        rc = GW_SIO_TOKEN_BAD;
         goto done;
     }
     const char *s = tok->via.str.ptr;
@@ -243,13 +243,13 @@ int gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap)
             s++, n--;
     }
     if (n == 0) {
-        rc = 0;
+        rc = GW_SIO_TOKEN_NONE;
     } else if (n >= cap || memchr(s, '\0', n)) {
-        rc = -2; /* too long for any token we accept, or cut short by a NUL */
+        rc = GW_SIO_TOKEN_BAD; /* too long for any token we accept, or cut short by a NUL */
     } else {
         memcpy(out, s, n);
         out[n] = '\0';
-        rc = 1;
+        rc = GW_SIO_TOKEN_FOUND;
     }
 done:
     msgpack_unpacked_destroy(&up);

@@ -92,11 +92,14 @@ int gw_sio_default_nsp(const gw_sio_packet_t *p);
 int gw_sio_event_request(const char *data, size_t len, int64_t ack, msgpack_sbuffer *out, char *err,
                          size_t errlen);
 
-/* The token of a CONNECT auth payload `{"token":"…"}` (a leading "Bearer " is dropped):
-   copied NUL-terminated into out. Returns 1 with a token, 0 when the payload is absent or
-   has no (or an empty) "token", -1 when the payload is not a JSON object, -2 when
-   "token" is not a string or does not fit in cap. */
-int gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap);
+/* What a CONNECT auth payload `{"token":"…"}` holds. */
+typedef enum {
+    GW_SIO_TOKEN_FOUND = 1, /* copied NUL-terminated into out ("Bearer " dropped) */
+    GW_SIO_TOKEN_NONE = 0,  /* no payload, or no (or an empty) "token" */
+    GW_SIO_TOKEN_NOT_OBJECT = -1, /* the payload is not a JSON object */
+    GW_SIO_TOKEN_BAD = -2,  /* "token" is not a string, or does not fit in cap */
+} gw_sio_token_t;
+gw_sio_token_t gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap);
 
 /* ---- encoders (append to out; 0, or -1 when out could not grow) ---- */
 

@@ -175,23 +175,23 @@ static void sio_connect(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p)
     if (c->state != GW_CONN_NEW || c->sio_connecting)
         return; /* connected, or on its way: a repeated CONNECT changes nothing */
     char token[PL_TOKEN_MAX + 1];
-    int have = gw_sio_auth_token(p->data, p->data_len, token, sizeof token);
-    if (have == -1) {
+    gw_sio_token_t have = gw_sio_auth_token(p->data, p->data_len, token, sizeof token);
+    if (have == GW_SIO_TOKEN_NOT_OBJECT) {
         gw_sio_session_refused(gw, c, "bad_request",
                           "the CONNECT payload must be a JSON object: {\"token\": \"...\"}");
         return;
     }
-    if (have == -2) {
+    if (have == GW_SIO_TOKEN_BAD) {
         gw_sio_session_refused(gw, c, "unauthenticated",
                           "invalid token: a string of at most 8192 bytes is required");
         return;
     }
-    if (have == 0 && !c->sio_token) {
+    if (have == GW_SIO_TOKEN_NONE && !c->sio_token) {
         gw_sio_session_refused(gw, c, "unauthenticated",
                           "authentication required: connect with auth: {token} or ?token=");
         return;
     }
-    if (have == 0)
+    if (have == GW_SIO_TOKEN_NONE)
         snprintf(token, sizeof token, "%s", c->sio_token);
     pl_identity_t id;
     char why[96], msg[128];

@@ -5,7 +5,9 @@
     otherwise that path does not exist (404), so a production gateway never mints.
     The one thing to know: a path is served only if every segment is a plain name
     ([A-Za-z0-9._-], not starting with a dot), so nothing outside WEB_ROOT (no `..`,
-    no hidden file) can be named; files are read whole (the page is a few small files). */
+    no hidden file) can be named, and no symlink is followed; libwebsockets sends a file
+    in pieces as the socket takes them (lws_serve_http_file), never reading it whole on
+    the loop thread. */
 #include "gw.h"
 
 #include <errno.h>
@@ -20,12 +22,12 @@
 #include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_log.h"
+#include "pl_text.h"
 
 #ifndef PARLEY_WEB_ROOT
 #define PARLEY_WEB_ROOT "web"
 #endif
 
-#define FILE_MAX (8 * 1024 * 1024)
 #define PATH_MAX_BYTES 256
 #define DEV_TOKEN_TTL_S 86400
 #define DEV_SUB_MAX 64
@@ -112,33 +114,14 @@ static int plain_path(const char *rel)
     }
 }
 
-/* Read WEB_ROOT/rel into b. 0, or -1 when it is not a readable regular file. */
-static int read_file(gw_t *gw, const char *rel, pl_buf_t *b)
+/* WEB_ROOT/rel into full, if it is a regular file (a symlink is not followed: nothing
+   outside WEB_ROOT is served). 0, or -1. */
+static int find_file(gw_t *gw, const char *rel, char *full, size_t cap)
 {
-    char full[PATH_MAX_BYTES + 1024];
-    if ((size_t)snprintf(full, sizeof full, "%s/%s", gw->web_root, rel) >= sizeof full)
-        return -1;
-    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    if ((size_t)snprintf(full, cap, "%s/%s", gw->web_root, rel) >= cap)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FILE_MAX ||
-        pl_buf_grow(b, (size_t)st.st_size + 1) != 0) {
-        close(fd);
-        return -1;
-    }
-    size_t want = (size_t)st.st_size;
-    while (b->len < want) {
-        ssize_t r = read(fd, b->data + b->len, want - b->len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        b->len += (size_t)r;
-    }
-    close(fd);
-    b->data[b->len] = '\0';
-    return b->len == want ? 0 : -1;
+    return lstat(full, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -1;
 }
 
 static int dev_sub_ok(const char *s)
@@ -157,12 +140,8 @@ static int dev_sub_ok(const char *s)
 
 static int dev_name_ok(const char *s)
 {
-    if (strlen(s) > DEV_NAME_MAX)
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
+    size_t n = strlen(s);
+    return n <= DEV_NAME_MAX && !pl_text_has_control(s, n);
 }
 
 /* GET /dev/token: {"token","user_id","role","expires_in"} or 400 with a reason. */
@@ -218,15 +197,15 @@ static void dev_token(gw_t *gw, struct lws *wsi, pl_buf_t *b, int *status)
     pl_info("dev token minted", "user=%s role=%s", sub, pl_role_name(r));
 }
 
-int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b, const char **type,
-                      int *status)
+gw_static_t gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b,
+                              const char **type, int *status, char *file, size_t filecap)
 {
     if (strcmp(path, "/dev/token") == 0) {
         if (!gw->dev_tokens)
-            return -1; /* not a path of a production gateway */
+            return GW_STATIC_NONE; /* not a path of a production gateway */
         *type = "application/json";
         dev_token(gw, wsi, b, status);
-        return 0;
+        return GW_STATIC_BODY;
     }
     const char *rel = NULL;
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 || strcmp(path, "/web/") == 0 ||
@@ -239,15 +218,15 @@ int gw_static_request(gw_t *gw, struct lws *wsi, const char *path, pl_buf_t *b, 
     else if (strcmp(path, "/favicon.ico") == 0)
         rel = "favicon.ico";
     if (!rel)
-        return -1;
-    if (!plain_path(rel) || read_file(gw, rel, b) != 0) {
+        return GW_STATIC_NONE;
+    if (!plain_path(rel) || find_file(gw, rel, file, filecap) != 0) {
         pl_buf_reset(b);
         *status = HTTP_STATUS_NOT_FOUND;
         *type = "text/plain; charset=utf-8";
         pl_buf_puts(b, "not found\n");
-        return 0;
+        return GW_STATIC_BODY;
     }
     *status = HTTP_STATUS_OK;
     *type = content_type(rel);
-    return 0;
+    return GW_STATIC_FILE;
 }

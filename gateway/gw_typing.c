@@ -26,22 +26,14 @@ static size_t typing_key(char *out, size_t cap, int64_t conv, const char *uid, s
    conversation's local subscribers other than the user. */
 static void announce_stop(gw_t *gw, int64_t conv, const char *uid)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 4);
-    pl_pack_kv_str(&pk, "type", "user_typing");
-    pl_pack_kv_int(&pk, "conversation_id", conv);
-    pl_pack_kv_str(&pk, "user_id", uid);
-    pl_pack_kv_bool(&pk, "is_typing", 0);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
-        gw_deliver_conv(gw, conv, &up.data, uid);
-    msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_object_kv kv[4] = {
+        {pl_mp_obj_str("type"), pl_mp_obj_str("user_typing")},
+        {pl_mp_obj_str("conversation_id"), pl_mp_obj_int(conv)},
+        {pl_mp_obj_str("user_id"), pl_mp_obj_str(uid)},
+        {pl_mp_obj_str("is_typing"), pl_mp_obj_bool(0)},
+    };
+    msgpack_object body = pl_mp_obj_map(kv, 4);
+    gw_deliver_conv(gw, conv, &body, uid);
 }
 
 static void unlink_typing(gw_t *gw, gw_typing_t *t)

@@ -2,7 +2,7 @@
 # run-stack.sh: the whole Parley stack in the foreground (what `make run` starts).
 #
 # broker, chat, presence, call and one gateway, each log line prefixed with its name.
-# Configuration comes from the environment (shared/spec/running.md) and is passed
+# Configuration comes from the environment (README.md, Configuration) and is passed
 # through untouched; only these get defaults here:
 #   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
 #                         (default 25432, below the ephemeral port range), kept between runs, stopped on exit

@@ -1,6 +1,6 @@
 // Authentication: where the token may come from, what a bad one gets, what is allowed
-// before authenticating, and the auth timeout (client-protocol.md "Identity and
-// authentication" and "Envelope").
+// before authenticating, and the auth timeout (docs/protocol/basics.md "Authentication"
+// and "Envelope").
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './lib/stack.mjs';
@@ -25,6 +25,10 @@ function assertAuthSuccess(f, user, role) {
   assert.equal(f.role, role);
   assert.ok(f.session_id !== undefined && f.session_id !== null && f.session_id !== '', 'session_id');
   assert.ok(Array.isArray(f.conversations), 'conversations is a list');
+  assert.ok(Number.isInteger(f.notification_count) && f.notification_count >= 0, 'notification_count');
+  // exactly the fields docs/protocol/basics.md lists (id only when the auth frame had one)
+  const fields = ['type', 'user_id', 'role', 'session_id', 'conversations', 'notification_count'];
+  assert.deepEqual(Object.keys(f).filter((k) => k !== 'id').sort(), fields.sort(), JSON.stringify(f));
 }
 
 const past = () => Math.floor(Date.now() / 1000) - 3600;
@@ -112,8 +116,9 @@ describe('auth frame', () => {
   it('{type:"auth", token} → auth_success carrying the request id', async () => {
     const u = uid('f');
     const c = await open(url);
-    const f = await c.request({ type: 'auth', token: token(u, 'student') });
+    const f = await c.request({ type: 'auth', token: token(u, 'student'), id: 'auth-1' });
     assertAuthSuccess(f, u, 'student');
+    assert.equal(f.id, 'auth-1');
     c.close();
   });
 

@@ -361,7 +361,7 @@ describe('call_signal (browser-free WebRTC)', () => {
 describe('call_history', () => {
   it('lists every call of the user, newest first, with how it ended', async () => {
     const a = await user('a');
-    const b = await user('b');
+    const b = await user('b', 'mentor');
     const a1 = a.devices[0];
     const b1 = b.devices[0];
     // 1: rejected
@@ -379,19 +379,33 @@ describe('call_history', () => {
     // 3: offline
     const c3 = await initiate(a1, uid('nobody'));
     await a1.next('call_ended');
+    // 4: cancelled by the caller while it rang
+    const c4 = await initiate(a1, b.id);
+    await b1.next('incoming_call');
+    await a1.request({ type: 'end_call', call_id: c4.call_id });
+    await b1.next({ type: 'call_ended', call_id: c4.call_id });
+    // 5: busy (b chose busy; b is a mentor in no help session with a)
+    assert.equal((await b1.request({ type: 'mentor_busy' })).type, 'status_change');
+    const c5 = await initiate(a1, b.id);
+    await a1.next({ type: 'call_rejected', call_id: c5.call_id });
 
     const h = await a1.request({ type: 'call_history' });
     assert.equal(h.type, 'call_history', JSON.stringify(h));
-    assert.deepEqual(h.calls.map((c) => c.call_id), [c3.call_id, c2.call_id, c1.call_id]);
+    assert.deepEqual(h.calls.map((c) => c.call_id), [c5.call_id, c4.call_id, c3.call_id, c2.call_id, c1.call_id]);
     for (const c of h.calls) {
-      for (const k of ['call_id', 'caller_id', 'callee_id', 'media', 'end_reason', 'created_at', 'answered_at', 'ended_at', 'duration_s']) {
+      for (const k of ['call_id', 'caller_id', 'callee_id', 'media', 'state', 'end_reason', 'conversation_id', 'created_at', 'answered_at', 'ended_at', 'duration_s']) {
         assert.ok(k in c, `history entry lacks ${k}: ${JSON.stringify(c)}`);
       }
       assert.equal(c.caller_id, a.id);
+      assert.equal(c.conversation_id, null);
       assertIso(c.created_at, 'created_at');
       assertIso(c.ended_at, 'ended_at');
+      // docs/protocol/calls.md: an answered call is `ended`, the others are named by how they ended
+      assert.equal(c.state, c.end_reason === 'hangup' ? 'ended' : c.end_reason);
     }
-    const [e3, e2, e1] = h.calls;
+    const [e5, e4, e3, e2, e1] = h.calls;
+    assert.equal(e5.end_reason, 'busy');
+    assert.equal(e4.end_reason, 'cancelled');
     assert.equal(e1.end_reason, 'rejected');
     assert.equal(e1.answered_at, null);
     assert.equal(e1.duration_s, null);
@@ -402,8 +416,8 @@ describe('call_history', () => {
     assert.equal(e3.end_reason, 'offline');
 
     // the callee sees the calls it was part of
-    const hb = await b1.request({ type: 'call_history', limit: 1 });
-    assert.deepEqual(hb.calls.map((c) => c.call_id), [c2.call_id]);
+    const hb = await b1.request({ type: 'call_history', limit: 2 });
+    assert.deepEqual(hb.calls.map((c) => c.call_id), [c5.call_id, c4.call_id]);
     // a stranger sees none of them
     const c = await user('c');
     assert.deepEqual((await c.devices[0].request({ type: 'call_history' })).calls, []);

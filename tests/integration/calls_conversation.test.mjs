@@ -1,25 +1,19 @@
-// A call's conversation_id (client-protocol.md, calls: "A conversation_id must be a
-// conversation of both parties, else forbidden"). call-svc owns calls, chat-svc owns
+// A call's conversation_id (docs/protocol/calls.md: "A `conversation_id` must be a
+// conversation of both caller and callee, else `forbidden`"). call-svc owns calls, chat-svc owns
 // conversations: call-svc asks chat-svc at the moment of the call
 // (conversation_members), so a conversation created a moment ago counts. Both
 // parties participants → the call rings and incoming_call carries the id; the caller
 // or the callee not a participant, or an unknown id → forbidden, and nothing rings.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
-import { login, uid } from './lib/client.mjs';
+import { useStack } from './lib/stack.mjs';
+import { login, uid, eventually } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // Three connected users: caller a, callee b, outsider c.
 async function three() {
@@ -27,6 +21,15 @@ async function three() {
   const a1 = await login(url, a, 'student', { label: 'a1' });
   const b1 = await login(url, b, 'mentor', { label: 'b1' });
   const c1 = await login(url, c, 'student', { label: 'c1' });
+  // conn_open reaches presence as a notification racing the test's next request: a
+  // call placed before presence counts b connected would end `offline`.
+  await eventually(
+    async () => {
+      const f = await a1.request({ type: 'get_presence', user_ids: [b] }); // b is a mentor: visible
+      return f.users?.[0] && f.users[0].status !== 'offline';
+    },
+    { what: `presence sees ${b} online` },
+  );
   return { a, b, c, a1, b1, c1 };
 }
 

@@ -3,22 +3,16 @@
 // editing or deleting someone else's message is forbidden even for a participant;
 // unknown conversation or message ids are not_found. A refused request changes
 // nothing and nobody hears of it.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation, fullHistory, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 const UNKNOWN = 987654321;
 const CHAT_EVENTS = ['new_message', 'message_updated', 'message_deleted', 'reaction', 'user_typing',

@@ -5,22 +5,16 @@
 // another transaction (what two chat-svc instances do). The races are made
 // deterministic: one transaction is held open in a psql session, and the other is
 // only let go once PostgreSQL shows it waiting on the per-user lock.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // A psql session kept open: run() sends statements and resolves when they are done.
 function session() {

@@ -4,22 +4,16 @@
 // included) gets it too; a deleted message is a tombstone (deleted: true, content "",
 // no attachments, no reactions); one reaction per (user, emoji, message), counted in
 // history as reactions: [{emoji, count, user_ids}].
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError, assertIso } from './lib/expect.mjs';
 import { createConversation, history, sendMessage, settle } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // A group: a (two devices), b, c; one message from a already there.
 async function room() {

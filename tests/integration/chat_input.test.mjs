@@ -3,22 +3,16 @@
 // reply_to_id must be a message of the same conversation; a refused message takes no
 // seq (the sequence stays gapless through refusals and retries); conversation and
 // history limits.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, history, pipeline, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 async function pair() {
   const [a, b] = [uid('a'), uid('b')];

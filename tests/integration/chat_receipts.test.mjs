@@ -5,22 +5,18 @@
 // messages. A user who was offline gets last_seq/unread_count in auth_success and
 // catches up exactly with history {after_seq}; participants with no live connection
 // when a message arrived get an in-app notification row (notification_count).
-import { describe, it, before, after } from 'node:test';
+// Every participant's read position is in each conversation object (read_positions),
+// so read receipts survive a reload.
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
-import { assertError, assertIso } from './lib/expect.mjs';
+import { assertConversation, assertError, assertIso } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, history, sendMessage, settle } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // A direct conversation: a on two devices, b on one.
 async function pair() {
@@ -133,6 +129,57 @@ describe('unread_count', () => {
     assert.equal((await listed(b, cid)).entry.unread_count, 2);
     assert.equal((await a1.request({ type: 'delete_message', message_id: m1.message_id })).type, 'message_deleted');
     assert.equal((await listed(b, cid)).entry.unread_count, 1);
+  });
+});
+
+describe('read_positions', () => {
+  it('a fresh login shows every participant\'s position: after mark_read by one user, the other sees it', async () => {
+    const { a, b, a1, b1, cid } = await pair();
+    await sendN(a1, cid, 3);
+    // sending moved a's own position to its last message
+    assert.deepEqual((await listed(b, cid)).entry.read_positions, { [a]: 3, [b]: 0 });
+    await b1.request({ type: 'mark_read', conversation_id: cid, seq: 2 });
+    const seen = (await listed(a, cid)).entry;
+    assertConversation(seen, { read_positions: { [a]: 3, [b]: 2 }, unread_count: 0 });
+    // b's own reload shows the same positions, and its unread_count follows its own
+    const own = (await listed(b, cid)).entry;
+    assertConversation(own, { read_positions: { [a]: 3, [b]: 2 }, unread_count: 1 });
+    // a stale mark_read does not move it back; a reply moves b to the end
+    await b1.request({ type: 'mark_read', conversation_id: cid, seq: 1 });
+    await sendMessage(b1, cid, 'reply');
+    assert.deepEqual((await listed(a, cid)).entry.read_positions, { [a]: 3, [b]: 4 });
+  });
+
+  it('conversation_created: every participant starts at 0; asking again for a direct one shows the positions as they are', async () => {
+    const [a, b, ghost] = [uid('a'), uid('b'), uid('ghost')];
+    const a1 = await login(url, a, 'student', { label: 'a1' });
+    const b1 = await login(url, b, 'mentor', { label: 'b1' });
+    const group = await createConversation(a1, [b, ghost], { kind: 'group' });
+    assertConversation(group, { read_positions: { [a]: 0, [b]: 0, [ghost]: 0 } });
+    const ev = await b1.next({ type: 'conversation_created' });
+    assert.deepEqual(ev.conversation.read_positions, { [a]: 0, [b]: 0, [ghost]: 0 });
+
+    const direct = await createConversation(a1, [b]);
+    assert.deepEqual(direct.read_positions, { [a]: 0, [b]: 0 });
+    await b1.next((f) => f.type === 'conversation_created' && f.conversation.conversation_id === direct.conversation_id);
+    await sendN(a1, direct.conversation_id, 2);
+    await b1.request({ type: 'mark_read', conversation_id: direct.conversation_id, seq: 1 });
+    const again = await createConversation(b1, [a]);
+    assert.equal(again.conversation_id, direct.conversation_id);
+    assertConversation(again, { read_positions: { [a]: 2, [b]: 1 }, last_seq: 2, unread_count: 1 });
+  });
+
+  it('a conversation of 256 participants lists all 256 positions', async () => {
+    const a = uid('big');
+    const a1 = await login(url, a, 'student', { label: 'big' });
+    const others = Array.from({ length: 255 }, (_, i) => `${a}-p${i}`);
+    const conv = await createConversation(a1, others, { kind: 'group' });
+    await sendMessage(a1, conv.conversation_id, 'hello all');
+    const { entry } = await listed(a, conv.conversation_id);
+    assert.equal(Object.keys(entry.read_positions).length, 256);
+    assert.equal(entry.read_positions[a], 1);
+    assert.equal(entry.read_positions[others[254]], 0);
+    assertConversation(entry);
   });
 });
 

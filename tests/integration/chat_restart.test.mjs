@@ -3,9 +3,9 @@
 // it was down catches up exactly with history {after_seq: last seen}; a reader that was
 // offline the whole time finds last_seq and unread_count right in auth_success; the
 // restarted instance serves every chat event (its caches start empty).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, history, sendMessage } from './lib/chat.mjs';
@@ -14,13 +14,7 @@ const REQUEST_TIMEOUT_MS = 1500;
 const WAIT = REQUEST_TIMEOUT_MS + 15000;
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), RATE_LIMIT_PER_S: '0', TYPING_TTL_MS: '1500' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), RATE_LIMIT_PER_S: '0', TYPING_TTL_MS: '1500' } }), (s) => ((stack = s), (url = s.url())));
 
 describe('chat-svc SIGKILLed mid-stream and restarted', () => {
   it('acknowledged messages survive; readers catch up exactly; the restarted instance serves every event', async () => {

@@ -3,11 +3,11 @@
 // never the typer's own connections; an ack answers a request with an id; an indicator
 // that is not refreshed expires (is_typing: false) and a message from the typer clears
 // it, once per recipient; typing writes nothing to the database.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { collect, createConversation, sendMessage, settle } from './lib/chat.mjs';
@@ -15,13 +15,7 @@ import { collect, createConversation, sendMessage, settle } from './lib/chat.mjs
 const TTL = 1500;
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { TYPING_TTL_MS: String(TTL), RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { TYPING_TTL_MS: String(TTL), RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // A group of a (two devices), b and c.
 async function room() {

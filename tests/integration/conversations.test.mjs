@@ -1,22 +1,16 @@
 // Conversations: create_conversation (direct is unique, group with title), who gets
 // conversation_created and is subscribed, subscribe/unsubscribe, and the errors for
 // non-participants and unknown conversations.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertConversation, assertError } from './lib/expect.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack();
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(undefined, (s) => ((stack = s), (url = s.url())));
 
 describe('direct conversations', () => {
   it('create direct: answer, the peer and the creator\'s other device get conversation_created', async () => {

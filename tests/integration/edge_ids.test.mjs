@@ -2,20 +2,14 @@
 // much JSON escaping it needs. Regression test for a stack overflow reachable before
 // login: a ping whose id was 128 control characters re-encoded to ~770 bytes of JSON
 // and was written through a 320-byte stack buffer (the pong carried the stack).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { open, login, uid } from './lib/client.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // Ids at the 128-byte limit that each need the most escaping JSON has.
 const controls = String.fromCharCode(...Array.from({ length: 128 }, (_, i) => 1 + (i % 31)));

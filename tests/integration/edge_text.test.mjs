@@ -1,5 +1,5 @@
-// Text at the edge (client-protocol.md, errors: "a string field with a NUL character or
-// invalid UTF-8" is bad_request). Every string of every client event — nested ones in
+// Text at the edge (docs/protocol/basics.md, "Text": a string with a NUL character or
+// invalid UTF-8 is bad_request). Every string of every client event — nested ones in
 // lists and objects, the call signal and unknown fields included — is refused when it
 // holds NUL (the JSON escape \u0000) or invalid UTF-8 (raw bytes in the text frame, or a
 // lone surrogate escape). The refusal carries the request's id and names the field, for

@@ -1,23 +1,17 @@
-// The envelope of client-protocol.md: JSON objects with `type` and an optional `id`
+// The envelope of docs/protocol/basics.md: JSON objects with `type` and an optional `id`
 // (string or integer) echoed on the one answer; errors for bad frames that cost the
 // sender an error, never the connection; the exceptions that close it (oversized frame
 // 1009, second binary frame 1003). Default limits (MAX_FRAME_BYTES 131072).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack();
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(undefined, (s) => ((stack = s), (url = s.url())));
 
 const me = () => login(url, uid('env'), 'student');
 

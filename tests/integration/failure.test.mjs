@@ -2,9 +2,9 @@
 // REQUEST_TIMEOUT_MS, short here), /healthz says 503, the rest of the gateway keeps
 // working; once chat-svc is back, sending works again and nothing that was
 // acknowledged is lost. Every request with an id is answered exactly once throughout.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, httpGet, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, sendMessage } from './lib/chat.mjs';
@@ -13,13 +13,7 @@ const REQUEST_TIMEOUT_MS = 1500;
 const WAIT = REQUEST_TIMEOUT_MS + 15000;
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 async function conversation() {
   const [a, b] = [uid('a'), uid('b')];

@@ -3,9 +3,9 @@
 // each once although two call-svc instances run; the timer survives a call-svc
 // restart.
 // Needs presence-svc: available_mentors.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
 import { expectError } from './lib/expect.mjs';
 
@@ -15,13 +15,7 @@ const WAIT = HELP_MS + 20000 * SLOW;
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ calls: 2, env: { RATE_LIMIT_PER_S: '0', HELP_TIMEOUT_MS: String(HELP_MS) } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ calls: 2, env: { RATE_LIMIT_PER_S: '0', HELP_TIMEOUT_MS: String(HELP_MS) } }), (s) => ((stack = s), (url = s.url())));
 
 async function mentor(label) {
   const id = uid(label);

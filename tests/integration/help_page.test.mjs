@@ -4,9 +4,9 @@
 // another mentor, expired), requests naming them first. Two call-svc instances run, and both
 // react to every presence event.
 // Needs presence-svc: available_mentors, presence_changed events.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 
 const PAGE = 3;
@@ -14,13 +14,7 @@ const QUIET_MS = 500 * (SANITIZE ? 2 : 1);
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ calls: 2, env: { RATE_LIMIT_PER_S: '0', HELP_OFFERS_PER_MENTOR: String(PAGE) } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ calls: 2, env: { RATE_LIMIT_PER_S: '0', HELP_OFFERS_PER_MENTOR: String(PAGE) } }), (s) => ((stack = s), (url = s.url())));
 
 async function student(label) {
   const id = uid(label);

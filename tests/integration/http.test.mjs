@@ -1,20 +1,14 @@
 // The gateway's plain HTTP side and origin check: GET /healthz (JSON, 200 when the
 // services answer), GET /metrics (Prometheus text with a connection gauge), CORS_ORIGIN.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { httpGet, login, open, refusedStatus, token, uid, eventually } from './lib/client.mjs';
 
 const ORIGINS = ['https://app.example.com', 'https://admin.example.com'];
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { CORS_ORIGIN: ORIGINS.join(',') } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { CORS_ORIGIN: ORIGINS.join(',') } }), (s) => ((stack = s), (url = s.url())));
 
 describe('/healthz', () => {
   it('200 with a small JSON object body', async () => {

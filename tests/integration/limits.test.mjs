@@ -1,9 +1,9 @@
 // Configurable limits: RATE_LIMIT_PER_S / RATE_LIMIT_BURST (rate_limited, then close
 // 1008 for flooding) and MAX_FRAME_BYTES (close 1009), set small through the environment
-// as running.md promises.
-import { describe, it, before, after } from 'node:test';
+// as README.md's Configuration promises.
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid, eventually } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 
@@ -12,15 +12,9 @@ const BURST = 5;
 const MAX_FRAME = 4096;
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({
+useStack(() => ({
     env: { RATE_LIMIT_PER_S: String(PER_S), RATE_LIMIT_BURST: String(BURST), MAX_FRAME_BYTES: String(MAX_FRAME) },
-  });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+  }), (s) => ((stack = s), (url = s.url())));
 
 // Wait until the bucket has refilled: a ping answered by pong.
 async function refilled(c) {

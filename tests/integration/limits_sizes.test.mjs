@@ -1,11 +1,11 @@
-// The contract's size limits are configurable (client-protocol.md, "Limits
-// (configurable; defaults)"): MESSAGE_MAX_CHARS, STATUS_MESSAGE_MAX_CHARS and
+// The contract's size limits are configurable (docs/protocol/basics.md, "Limits
+// (defaults; environment variables)"): MESSAGE_MAX_CHARS, STATUS_MESSAGE_MAX_CHARS and
 // SIGNAL_MAX_BYTES, read by the gateway. Set small here; one over each is too_large,
 // exactly each is accepted. The defaults (16384, 140, 64 KiB) are tested elsewhere
 // (messages, presence, calls).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation, sendMessage, twoInConversation } from './lib/chat.mjs';
@@ -15,24 +15,18 @@ const STATUS = 5;
 const SIGNAL = 40;
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({
+useStack(() => ({
     env: {
       RATE_LIMIT_PER_S: '0',
       MESSAGE_MAX_CHARS: String(CONTENT),
       STATUS_MESSAGE_MAX_CHARS: String(STATUS),
       SIGNAL_MAX_BYTES: String(SIGNAL),
-      // timers far below their defaults, as a test harness sets them (running.md)
+      // timers far below their defaults, as a test harness sets them (README.md)
       TYPING_TTL_MS: '50',
       RING_TIMEOUT_MS: '50',
       HELP_TIMEOUT_MS: '50',
     },
-  });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+  }), (s) => ((stack = s), (url = s.url())));
 
 describe('configured size limits', () => {
   it(`MESSAGE_MAX_CHARS=${CONTENT}: message and edit_message content, counted in characters`, async () => {

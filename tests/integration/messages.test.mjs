@@ -1,22 +1,16 @@
 // Messages: message / send_message, who gets message_sent and new_message, the message
 // object, content limits (code points), reply_to_id, attachments, temp_id idempotency,
 // permissions, and gapless seq under concurrent senders.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError, assertInt, assertIso, assertMessage } from './lib/expect.mjs';
 import { assertGapless, collect, createConversation, fullHistory, history, pipeline, sendMessage } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack();
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(undefined, (s) => ((stack = s), (url = s.url())));
 
 // A direct conversation between a (2 devices) and b (2 devices), all subscribed.
 async function pair() {

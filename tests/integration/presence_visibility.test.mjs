@@ -1,6 +1,6 @@
-// get_presence answers only for the users the asker may see (client-protocol.md,
-// presence): themselves, users who share a conversation with them, and mentors; the
-// others are left out of `users`, without an error. presence-svc asks chat-svc who
+// get_presence answers only for the users the asker may see (docs/protocol/presence.md):
+// themselves, users who share a conversation with them, and mentors; the others are
+// left out of `users`, without an error. presence-svc asks chat-svc who
 // shares a conversation (shared_contacts) at the moment of the request, so a
 // conversation created a moment ago counts, on any gateway. Two gateways and two
 // presence-svc instances, so the asker, the contact and the service instance that

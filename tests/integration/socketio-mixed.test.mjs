@@ -1,4 +1,4 @@
-// Socket.IO and raw WebSocket clients together (client-protocol.md "Socket.IO clients"):
+// Socket.IO and raw WebSocket clients together (docs/protocol/socketio.md):
 // the same conversation, presence and calls seen from both endpoints, in both
 // directions; and reconnection: the gateway goes away, the socket.io-client reconnects
 // on its own, re-authenticates with its auth payload and carries on.

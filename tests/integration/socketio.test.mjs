@@ -1,4 +1,4 @@
-// Socket.IO clients (client-protocol.md "Socket.IO clients"), driven by the real
+// Socket.IO clients (docs/protocol/socketio.md), driven by the real
 // socket.io-client package with transports: ['websocket'], plus a raw WebSocket speaking
 // Engine.IO/Socket.IO by hand where the exact wire form or hostile input is the point:
 // connect with a token (auth payload or ?token=), CONNECT_ERROR for bad tokens and other

@@ -98,7 +98,7 @@ static const char *token(const char *payload, int *rc)
     size_t n = strlen(payload);
     out[0] = '\0';
     *rc = gw_sio_auth_token(n ? dup(payload, n) : NULL, n, out, sizeof out);
-    snprintf(s_text, sizeof s_text, "%s", *rc == 1 ? out : "");
+    snprintf(s_text, sizeof s_text, "%s", *rc == GW_SIO_TOKEN_FOUND ? out : "");
     return s_text;
 }
 
@@ -323,33 +323,33 @@ static void test_auth_token(void)
 {
     int rc;
     PL_CHECK_STR(token("{\"token\":\"abc.def.ghi\"}", &rc), "abc.def.ghi");
-    PL_CHECK(rc == 1);
+    PL_CHECK(rc == GW_SIO_TOKEN_FOUND);
     PL_CHECK_STR(token("{\"token\":\"Bearer abc\"}", &rc), "abc");
-    PL_CHECK(rc == 1);
+    PL_CHECK(rc == GW_SIO_TOKEN_FOUND);
     PL_CHECK_STR(token("{\"token\":\"a\\/b\"}", &rc), "a/b"); /* escapes decoded */
-    PL_CHECK(rc == 1);
+    PL_CHECK(rc == GW_SIO_TOKEN_FOUND);
     token("", &rc);
-    PL_CHECK(rc == 0);
+    PL_CHECK(rc == GW_SIO_TOKEN_NONE);
     token("{}", &rc);
-    PL_CHECK(rc == 0);
+    PL_CHECK(rc == GW_SIO_TOKEN_NONE);
     token("{\"token\":null}", &rc);
-    PL_CHECK(rc == 0);
+    PL_CHECK(rc == GW_SIO_TOKEN_NONE);
     token("{\"token\":\"\"}", &rc);
-    PL_CHECK(rc == 0);
+    PL_CHECK(rc == GW_SIO_TOKEN_NONE);
     token("{\"other\":1}", &rc);
-    PL_CHECK(rc == 0);
+    PL_CHECK(rc == GW_SIO_TOKEN_NONE);
     token("[\"token\"]", &rc);
-    PL_CHECK(rc == -1);
+    PL_CHECK(rc == GW_SIO_TOKEN_NOT_OBJECT);
     token("{\"token\":", &rc);
-    PL_CHECK(rc == -1);
+    PL_CHECK(rc == GW_SIO_TOKEN_NOT_OBJECT);
     token("\"abc\"", &rc);
-    PL_CHECK(rc == -1);
+    PL_CHECK(rc == GW_SIO_TOKEN_NOT_OBJECT);
     token("{\"token\":42}", &rc);
-    PL_CHECK(rc == -2);
+    PL_CHECK(rc == GW_SIO_TOKEN_BAD);
     token("{\"token\":\"a\\u0000b\"}", &rc); /* a NUL would cut the token short */
-    PL_CHECK(rc == -2);
+    PL_CHECK(rc == GW_SIO_TOKEN_BAD);
     token("{\"token\":\"0123456789012345678901234567890123456789012345678901234567890123\"}", &rc);
-    PL_CHECK(rc == -2); /* 64 bytes do not fit the 64-byte buffer with its NUL */
+    PL_CHECK(rc == GW_SIO_TOKEN_BAD); /* 64 bytes do not fit the 64-byte buffer with its NUL */
 }
 
 /* ------------------------------------------------------------ encoders */

@@ -31,7 +31,7 @@ export function assertInt(v, what) {
   assert.ok(Number.isInteger(v), `${what} must be an integer, got ${JSON.stringify(v)}`);
 }
 
-// A full message object as client-protocol.md defines it.
+// A full message object as docs/protocol/chat.md defines it.
 export function assertMessage(m, expected = {}) {
   assert.equal(typeof m, 'object', `message must be an object: ${JSON.stringify(m)}`);
   for (const k of ['message_id', 'conversation_id', 'seq', 'sender_id', 'content', 'reply_to_id',
@@ -51,9 +51,10 @@ export function assertMessage(m, expected = {}) {
   }
 }
 
-// A conversation object: {conversation_id, kind, title, participants, last_seq, unread_count}.
+// A conversation object: {conversation_id, kind, title, participants, last_seq,
+// unread_count, read_positions} (read_positions: a seq for every participant).
 export function assertConversation(c, expected = {}) {
-  for (const k of ['conversation_id', 'kind', 'title', 'participants', 'last_seq', 'unread_count']) {
+  for (const k of ['conversation_id', 'kind', 'title', 'participants', 'last_seq', 'unread_count', 'read_positions']) {
     assert.ok(k in c, `conversation lacks "${k}": ${JSON.stringify(c)}`);
   }
   assertInt(c.conversation_id, 'conversation_id');
@@ -61,6 +62,11 @@ export function assertConversation(c, expected = {}) {
   assert.ok(Array.isArray(c.participants), 'participants is a list');
   assertInt(c.last_seq, 'last_seq');
   assertInt(c.unread_count, 'unread_count');
+  assert.deepEqual(Object.keys(c.read_positions).sort(), [...c.participants].sort(), 'read_positions: one per participant');
+  for (const [u, seq] of Object.entries(c.read_positions)) {
+    assertInt(seq, `read_positions.${u}`);
+    assert.ok(seq >= 0 && seq <= c.last_seq, `read_positions.${u} = ${seq} outside 0..last_seq ${c.last_seq}`);
+  }
   for (const [k, v] of Object.entries(expected)) {
     if (k === 'participants') {
       assert.deepEqual([...c.participants].sort(), [...v].sort(), 'participants');

@@ -12,6 +12,7 @@
 //   PARLEY_TEST_LOG_DIR  where stack logs go (default: $TMPDIR/parley-it-logs)
 //   PARLEY_SANITIZE      ON when the binaries are ASan/UBSan builds (longer waits)
 import { spawn, execFile } from 'node:child_process';
+import { before, after } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -34,7 +35,7 @@ const KINDS = {
   gateway: 'parley-gateway',
 };
 
-// Configuration variables of running.md and docs/internals.md: never inherited from the
+// Configuration variables of README.md and docs/internals.md: never inherited from the
 // environment of whoever runs the tests, only set by the stack.
 const CONFIG_VARS = [
   'PORT', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'CORS_ORIGIN', 'DB_CONNECTION_STRING', 'CHAT_DB_URL',
@@ -400,4 +401,17 @@ export async function startStack(opts = {}) {
       throw e;
     }
   }
+}
+
+// The usual life of a test file's stack: started before its tests (opts, or a function
+// returning them, read only then), handed to onReady, stopped after them.
+export function useStack(opts, onReady) {
+  let stack;
+  before(async () => {
+    stack = await startStack(typeof opts === 'function' ? opts() : opts);
+    onReady(stack);
+  });
+  after(async () => {
+    await stack?.stop();
+  });
 }

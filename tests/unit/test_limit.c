@@ -1,0 +1,69 @@
+/*  Unit tests of gw_limit: the per-connection token bucket and its flood rule. */
+#include "gw_limit.h"
+#include "pl_test.h"
+
+static void test_burst_then_refill(void)
+{
+    gw_bucket_t b;
+    gw_bucket_init(&b, 5, 1000);
+    for (int i = 0; i < 5; i++)
+        PL_CHECK(gw_bucket_take(&b, 2, 5, 1000) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 2, 5, 1000) == GW_LIMIT_REFUSED);
+    /* 2 tokens a second: one more after 500 ms, not before */
+    PL_CHECK(gw_bucket_take(&b, 2, 5, 1400) == GW_LIMIT_REFUSED);
+    PL_CHECK(gw_bucket_take(&b, 2, 5, 1500) == GW_LIMIT_PASS);
+    /* a long pause refills to the burst, never beyond */
+    for (int i = 0; i < 5; i++)
+        PL_CHECK(gw_bucket_take(&b, 2, 5, 100000) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 2, 5, 100000) == GW_LIMIT_REFUSED);
+}
+
+static void test_flood_is_said_once(void)
+{
+    gw_bucket_t b;
+    gw_bucket_init(&b, 3, 0);
+    for (int i = 0; i < 3; i++)
+        PL_CHECK(gw_bucket_take(&b, 1, 3, 0) == GW_LIMIT_PASS);
+    for (int i = 0; i < 3; i++) /* burst further frames while limited: refused */
+        PL_CHECK(gw_bucket_take(&b, 1, 3, 10) == GW_LIMIT_REFUSED);
+    PL_CHECK(gw_bucket_take(&b, 1, 3, 20) == GW_LIMIT_FLOOD);
+    PL_CHECK(gw_bucket_take(&b, 1, 3, 30) == GW_LIMIT_REFUSED);
+}
+
+static void test_flood_window_restarts(void)
+{
+    gw_bucket_t b;
+    gw_bucket_init(&b, 2, 0);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 0) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 0) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 0) == GW_LIMIT_REFUSED);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 100) == GW_LIMIT_REFUSED);
+    /* 11 s later the bucket is full again; limited frames after it count anew */
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 11100) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 11100) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 1, 2, 11100) == GW_LIMIT_REFUSED);
+    PL_CHECK(b.limited_frames == 1);
+}
+
+static void test_off_and_clock_steps(void)
+{
+    gw_bucket_t b;
+    gw_bucket_init(&b, 1, 5000);
+    for (int i = 0; i < 1000; i++)
+        PL_CHECK(gw_bucket_take(&b, 0, 1, 5000) == GW_LIMIT_PASS); /* per_s 0: off */
+    PL_CHECK(gw_bucket_take(&b, 1, 1, 5000) == GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 1, 1, 4000) == GW_LIMIT_REFUSED); /* backwards: no refill */
+}
+
+static const pl_test_case_t cases[] = {
+    {"burst_then_refill", test_burst_then_refill},
+    {"flood_is_said_once", test_flood_is_said_once},
+    {"flood_window_restarts", test_flood_window_restarts},
+    {"off_and_clock_steps", test_off_and_clock_steps},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return pl_test_main(argc, argv, cases);
+}
