@@ -766,7 +766,7 @@ function renderMessages(opts = {}) {
     }
     const atts = (m.attachments || []).map((a) => {
       const href = safeUrl(a.url);
-      const label = `📎 ${a.name || a.url}`;
+      const label = `↗ ${a.name || a.url}`;
       return href ? el('a', { class: 'attachment', href, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'attachment', text: label })
         : el('span', { class: 'attachment', text: label });
     });
@@ -848,7 +848,7 @@ function setCompose(c) {
 
 function renderAttachments() {
   const box = $('attach-list');
-  box.replaceChildren(...state.attachments.map((a, i) => el('span', { class: 'chip' }, `📎 ${a.name}`,
+  box.replaceChildren(...state.attachments.map((a, i) => el('span', { class: 'chip' }, `↗ ${a.name}`,
     el('button', { class: 'link', type: 'button', text: '×', title: 'remove', onclick: () => { state.attachments.splice(i, 1); renderAttachments(); } }))));
   box.classList.toggle('hidden', state.attachments.length === 0);
 }
@@ -1012,11 +1012,15 @@ function renderMentors() {
     .filter((m) => m.user_id !== state.me.user_id)
     .filter((m) => !onlyAvailable || m.status === 'available')
     .sort((a, b) => (a.status === 'offline') - (b.status === 'offline') || String(a.name || a.user_id).localeCompare(b.name || b.user_id));
+  // Two mentors may share a name: then their ids tell them apart.
+  const seen = new Map();
+  for (const m of mentors) seen.set(m.name || m.user_id, (seen.get(m.name || m.user_id) || 0) + 1);
+  const label = (m) => (m.name && seen.get(m.name) > 1 ? `${m.name} (${m.user_id})` : m.name || m.user_id);
   for (const m of mentors) {
     const status = m.status || 'offline';
     list.append(el('li', { 'data-user': m.user_id, 'data-status': status, 'data-testid': 'mentor' },
       el('span', { class: `dot ${status}`, title: status }),
-      el('span', { class: 'name', text: m.name || m.user_id, onclick: () => chatWith([m.user_id]) }),
+      el('span', { class: 'name', text: label(m), onclick: () => chatWith([m.user_id]) }),
       el('span', { class: 'actions' },
         el('button', { class: 'small ghost', type: 'button', text: 'Chat', 'data-testid': 'mentor-chat', onclick: () => chatWith([m.user_id]) }),
         el('button', { class: 'small ghost', type: 'button', text: 'Audio', 'data-testid': 'mentor-audio', onclick: () => startCall(m.user_id, 'audio') }),
@@ -1032,7 +1036,7 @@ function renderMentors() {
   const sel = $('help-mentor');
   const chosen = sel.value;
   sel.replaceChildren(el('option', { value: '', text: 'any available mentor' }));
-  for (const m of mentors) sel.append(el('option', { value: m.user_id, text: `${m.name || m.user_id} (${m.status || 'offline'})` }));
+  for (const m of mentors) sel.append(el('option', { value: m.user_id, text: `${label(m)} (${m.status || 'offline'})` }));
   sel.value = [...sel.options].some((o) => o.value === chosen) ? chosen : '';
 }
 
