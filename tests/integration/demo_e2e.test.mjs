@@ -16,7 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startStack, SANITIZE } from './lib/stack.mjs';
-import { httpGet, uid, token } from './lib/client.mjs';
+import { httpGet, login, sleep, uid, token } from './lib/client.mjs';
+import { createConversation, sendMessage } from './lib/chat.mjs';
 
 const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
@@ -327,6 +328,28 @@ describe('demo page', { skip: SKIP }, () => {
       });
     });
   }
+
+  it('a long conversation loads its newest 50 messages, then older ones on demand', async () => {
+    const who = { id: uid('long'), name: 'Lena Long' };
+    const other = uid('chatty');
+    const c = await login(stack.url(), other, 'mentor');
+    const conv = await createConversation(c, [who.id]);
+    for (let i = 1; i <= 60; i++) { // paced under the rate limit (20 frames/s)
+      await sendMessage(c, conv.conversation_id, `message number ${i}`);
+      await sleep(60);
+    }
+    c.terminate();
+    const page = await newPage(who, SIZES[0]);
+    await logIn(page, who, 'student');
+    await page.click(`[data-testid=conv][data-conversation="${conv.conversation_id}"]`);
+    await page.waitForSelector('[data-testid=message]:has-text("message number 60")', { timeout: WAIT });
+    assert.equal(await page.locator('[data-testid=message]').count(), 50);
+    await page.click('[data-testid=load-older]');
+    await page.waitForSelector('[data-testid=message]:has-text("message number 1")', { timeout: WAIT });
+    assert.equal(await page.locator('[data-testid=message]').count(), 60);
+    assert.equal(await page.locator('[data-testid=load-older]').isVisible(), false);
+    await page.context().close();
+  });
 
   it('a session whose token expires ends at the login form with a reason', async () => {
     const who = { id: uid('exp'), name: 'Short' };
