@@ -991,6 +991,8 @@ function renderMyStatus(f) {
   if (document.activeElement !== sel && [...sel.options].some((o) => o.value === f.status && !o.classList.contains('hidden'))) sel.value = f.status;
   const msg = $('status-message');
   if (document.activeElement !== msg) msg.value = f.status_message || '';
+  state.presence.set(f.user_id, { ...(state.presence.get(f.user_id) || {}), ...f });
+  renderHelp(); // a mentor's empty list says whether they can receive requests
 }
 
 function setMyStatus(status, message) {
@@ -1172,6 +1174,7 @@ function showCall(peer, media) {
   box.classList.remove('hidden');
   box.classList.toggle('audio', media === 'audio');
   box.dataset.media = media;
+  $('hangup').textContent = 'Hang up';
   $('call-peer').textContent = `${media === 'video' ? 'Video' : 'Audio'} call with ${nameOf(peer)}`;
   $('call-avatar').textContent = (nameOf(peer) || '?').slice(0, 1).toUpperCase();
   $('call-avatar-name').textContent = nameOf(peer);
@@ -1427,6 +1430,7 @@ function endCall(reason, quiet) {
   $('remote-video').srcObject = null;
   $('local-video').srcObject = null;
   setCallState('ended', 'Call ended');
+  $('hangup').textContent = 'Close';
   saveSession();
   setTimeout(() => { if (state.me) loadCalls(); }, 500);
   setTimeout(() => { if (!state.call) $('call').classList.add('hidden'); }, 4000);
