@@ -44,6 +44,7 @@ const state = {
   resumeCall: null, // {call_id, peer, media, role} from before a reload
   incoming: null, // incoming_call frame waiting for an answer
   compose: null, // {mode: 'reply'|'edit', message}
+  chosen: null, // our chosen status, which returns after a help session or call (renderMyStatus)
   attachments: [], // [{url, name}] to go with the next message
   typingSent: 0,
   typingStopTimer: null,
@@ -122,6 +123,7 @@ function saveSession() {
       help: [...state.help.values()].filter((h) => ['waiting', 'offered', 'accepted'].includes(h.state)),
       tab: document.querySelector('.app').dataset.tab,
       callMini: $('call').classList.contains('mini'),
+      chosen: state.chosen,
     }));
   } catch { /* storage full or disabled: the session just won't survive a reload */ }
 }
@@ -292,6 +294,7 @@ function logout() {
   state.token = null;
   state.help.clear();
   state.messages.clear();
+  state.chosen = null;
   state.current = null;
   sessionStorage.removeItem(SESSION_KEY);
   document.body.classList.remove('restoring');
@@ -981,14 +984,21 @@ function renderTyping() {
 // ---- presence --------------------------------------------------------------------
 
 // The form shows the status the server has for us, so "Set" changes only what was edited.
+// A mentor in a help session or a call shows `busy` and gets their chosen status back
+// afterwards (the server does that): the form keeps the chosen one (state.chosen, what
+// this user last picked or last had other than busy), so Set does not make busy stick.
 function renderMyStatus(f) {
+  if (f.status !== 'busy' || !state.chosen) state.chosen = f.status;
+  const auto = f.status === 'busy' && state.chosen !== 'busy' && state.me.role !== 'student';
   const text = f.status === 'offline'
     ? 'You are invisible: others see you offline'
-    : `You are ${f.status}`;
+    : auto ? `You are busy for now (in a session or call), then ${state.chosen === 'offline' ? 'invisible' : state.chosen} again`
+      : `You are ${f.status}`;
   $('my-status').textContent = `${text}${f.status_message ? ` — ${f.status_message}` : ''}`;
   $('my-status').dataset.status = f.status;
   const sel = $('status-select');
-  if (document.activeElement !== sel && [...sel.options].some((o) => o.value === f.status && !o.classList.contains('hidden'))) sel.value = f.status;
+  const show = auto ? state.chosen : f.status;
+  if (document.activeElement !== sel && [...sel.options].some((o) => o.value === show && !o.classList.contains('hidden'))) sel.value = show;
   const msg = $('status-message');
   if (document.activeElement !== msg) msg.value = f.status_message || '';
   state.presence.set(f.user_id, { ...(state.presence.get(f.user_id) || {}), ...f });
@@ -1003,7 +1013,10 @@ function setMyStatus(status, message) {
   if (status === 'available') req = { type: 'mentor_available', ...body };
   else if (status === 'busy' && state.me.role !== 'student') req = { type: 'mentor_busy', ...body };
   else req = { type: 'set_status', status, ...body };
-  request(req).then(renderMyStatus).catch(fail('Setting your status'));
+  request(req).then((r) => {
+    state.chosen = r.status;
+    renderMyStatus(r);
+  }).catch(fail('Setting your status'));
 }
 
 function renderMentors() {
@@ -1560,6 +1573,7 @@ function restore() {
   if (state.me?.name) state.names.set(state.me.user_id, state.me.name);
   state.current = s.current || null;
   state.resumeCall = s.call || null;
+  state.chosen = s.chosen || null;
   if (s.call && s.callMini) setCallMini(true);
   for (const h of s.help || []) state.help.set(h.request_id, h);
   state.restoring = true;
