@@ -183,6 +183,10 @@ describe('demo page', { skip: SKIP }, () => {
         await mp.click('[data-testid=help-item][data-state=offered] [data-testid=help-accept]');
         await sp.waitForSelector('[data-testid=help-item][data-state=accepted]', { timeout: WAIT });
         await mp.waitForSelector('[data-testid=help-item][data-state=accepted]', { timeout: WAIT });
+        // In the session the mentor shows busy, but the form keeps the chosen status:
+        // Set (to change the message) must not make busy stick after the session.
+        await mp.waitForSelector('[data-testid=my-status]:has-text("busy for now")', { state: 'attached', timeout: WAIT });
+        assert.equal(await mp.inputValue('[data-testid=status-select]'), 'available');
         await shot(mp, `${L}-3-mentor-help`);
       });
 
@@ -320,6 +324,9 @@ describe('demo page', { skip: SKIP }, () => {
         await shot(sp, `${L}-8-student-call-ended`);
         await mp.click('[data-testid=help-item][data-state=accepted] [data-testid=help-end]');
         await sp.waitForSelector('[data-testid=help-item][data-state=ended]', { timeout: WAIT });
+        await tab(mp, 'people');
+        await mp.waitForSelector('[data-testid=my-status]:has-text("You are available — Back in 5")', { timeout: WAIT });
+        await tab(mp, 'help');
         await shot(mp, `${L}-9-mentor-history`);
         // The dev token was renewed with `refresh` (the gateway warned 5 s after login).
         await sp.waitForFunction(() => /token refreshed/.test(document.querySelector('[data-testid=event-log]').textContent), null, { timeout: WAIT });
