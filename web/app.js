@@ -1119,7 +1119,7 @@ function renderHelp() {
     list.append(el('li', { 'data-request': h.request_id, 'data-state': h.state, 'data-testid': 'help-item' },
       el('span', { class: 'name', text: h.topic || `request ${h.request_id}` }),
       actions,
-      el('span', { class: 'sub', text: `${HELP_STATES[h.state] || h.state} ${who}${h.message ? ` — ${h.message}` : ''}` })));
+      el('span', { class: 'sub', text: `${HELP_STATES[h.state] || h.state}${who ? ` · ${who}` : ''}${h.message ? ` — ${h.message}` : ''}` })));
   }
   const me = state.presence.get(state.me.user_id);
   $('help-empty').textContent = state.me.role === 'student'
