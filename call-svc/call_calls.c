@@ -160,8 +160,9 @@ static void send_incoming(pl_service_t *svc, const proto_request_t *req, int64_t
     pl_service_end(svc);
 }
 
-int call_initiate(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_initiate(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     char callee[CALL_UID_MAX], media[8];
     int64_t conv = 0;
     if (pl_mp_strcpy(req->body, "callee_id", callee, sizeof callee) ||
@@ -249,8 +250,9 @@ int call_initiate(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_
 
 /* ---- accept_call ------------------------------------------------------------------- */
 
-int call_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     call_row_t c;
     call_side_t side;
@@ -315,8 +317,9 @@ static int reject(pl_service_t *svc, const proto_request_t *req, const call_row_
     return 0;
 }
 
-int call_reject(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_reject(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     call_row_t c;
     call_side_t side;
@@ -378,8 +381,9 @@ static int hangup(pl_service_t *svc, const proto_request_t *req, const call_row_
     return 0;
 }
 
-int call_end(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     call_row_t c;
     call_side_t side;
@@ -398,8 +402,9 @@ int call_end(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *re
 
 /* ---- call_signal ----------------------------------------------------------------- */
 
-int call_signal(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_signal(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     call_row_t c;
     call_side_t side;
@@ -474,8 +479,9 @@ static void pack_history_row(msgpack_packer *pk, const call_row_t *c)
         pl_pack_kv_nil(pk, "duration_s");
 }
 
-int call_history(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int call_history(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     int64_t limit = PROTO_HISTORY_DEFAULT;
     pl_mp_int(req->body, "limit", &limit);

@@ -27,35 +27,28 @@ int call_config_from_env(call_cfg_t *cfg)
     return 0;
 }
 
-static const struct {
-    const char *ev;
-    call_handler_fn *fn;
-} s_handlers[] = {
-    {"initiate_call", call_initiate},
-    {"accept_call", call_accept},
-    {"reject_call", call_reject},
-    {"end_call", call_end},
-    {"call_signal", call_signal},
-    {"call_history", call_history},
-    {"student_request_help", help_request},
-    {"accept_help", help_accept},
-    {"decline_help", help_decline},
-    {"cancel_help", help_cancel},
-    {"end_help", help_end},
-};
-
-int call_handle(void *app, pl_service_t *svc, const proto_request_t *req)
+/* A connection went away: a notification, no reply. */
+static int on_conn_close(void *cfg, pl_service_t *svc, const proto_request_t *req)
 {
-    const call_cfg_t *cfg = app;
-    if (strcmp(req->ev, PROTO_EV_CONN_CLOSE) == 0) /* a notification: no reply */
-        return call_conn_gone(cfg, svc, req->gw, req->cn, req->uid);
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++)
-        if (strcmp(req->ev, s_handlers[i].ev) == 0)
-            return s_handlers[i].fn(cfg, svc, req);
-    pl_warn("unhandled event", "ev=%s", req->ev);
-    pl_service_error(svc, req, "bad_request", "this event is not served by this call-svc version");
-    return 0;
+    return call_conn_gone(cfg, svc, req->gw, req->cn, req->uid);
 }
+
+/* What call-svc serves (the runtime looks requests up here). */
+const pl_handler_t call_handlers[] = {
+    {PROTO_EV_CONN_CLOSE, on_conn_close},
+    {PROTO_EV_INITIATE_CALL, call_initiate},
+    {PROTO_EV_ACCEPT_CALL, call_accept},
+    {PROTO_EV_REJECT_CALL, call_reject},
+    {PROTO_EV_END_CALL, call_end},
+    {PROTO_EV_CALL_SIGNAL, call_signal},
+    {PROTO_EV_CALL_HISTORY, call_history},
+    {PROTO_EV_STUDENT_REQUEST_HELP, help_request},
+    {PROTO_EV_ACCEPT_HELP, help_accept},
+    {PROTO_EV_DECLINE_HELP, help_decline},
+    {PROTO_EV_CANCEL_HELP, help_cancel},
+    {PROTO_EV_END_HELP, help_end},
+    {NULL, NULL},
+};
 
 /* Requests on the same call or help request keep their order within a batch; a
    closing connection goes last, after everything it sent before closing (its accept

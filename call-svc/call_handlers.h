@@ -25,14 +25,15 @@ typedef struct {
 int call_config_from_env(call_cfg_t *cfg);
 
 /* The runtime's callbacks; `app` is the call_cfg_t. */
-int call_handle(void *app, pl_service_t *svc, const proto_request_t *req);
+extern const pl_handler_t call_handlers[]; /* what call-svc serves */
 int64_t call_order_key(const proto_request_t *req);
 int call_tick(void *app, pl_service_t *svc, int64_t now_ms);
 int call_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
                   const msgpack_object *root);
 
 /* ---- families (same return convention: 0 done, -1 database failure) ------------ */
-typedef int(call_handler_fn)(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req);
+/* Handlers get the call_cfg_t as `app` (the runtime's pl_handler_fn). */
+typedef pl_handler_fn call_handler_fn;
 
 call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, call_history;
 call_handler_fn help_request, help_accept, help_decline, help_cancel, help_end;

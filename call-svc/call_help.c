@@ -262,8 +262,9 @@ done:
     return rc;
 }
 
-int help_request(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int help_request(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     if (strcmp(req->role, "student") != 0) {
         pl_service_error(svc, req, "forbidden", "only students can request help");
         return 0;
@@ -315,8 +316,9 @@ static int load_offered(pl_service_t *svc, const proto_request_t *req, help_row_
     return 1;
 }
 
-int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     help_row_t h;
     int ok = load_offered(svc, req, &h, "accept");
     if (ok <= 0)
@@ -349,8 +351,9 @@ int help_accept(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t 
     return 0;
 }
 
-int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     help_row_t h;
     int ok = load_offered(svc, req, &h, "decline");
     if (ok <= 0)
@@ -383,8 +386,9 @@ int help_decline(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t
 
 /* ---- cancel_help / end_help ------------------------------------------------------ */
 
-int help_cancel(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int help_cancel(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     help_row_t h;
     int ok = load(svc, req, &h);
     if (ok <= 0)
@@ -407,8 +411,9 @@ int help_cancel(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t 
     return 0;
 }
 
-int help_end(const call_cfg_t *cfg, pl_service_t *svc, const proto_request_t *req)
+int help_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
+    const call_cfg_t *cfg = cfg_;
     (void)cfg;
     help_row_t h;
     int ok = load(svc, req, &h);

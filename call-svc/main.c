@@ -14,7 +14,7 @@ int main(void)
     static const char *const topics[] = {PROTO_TOPIC_PRESENCE_EVENTS, NULL};
     pl_service_def_t def = {
         .kind = PROTO_SVC_CALL,
-        .handle = call_handle,
+        .handlers = call_handlers,
         .tick = call_tick,
         .tick_ms = (int)cfg.tick_ms,
         .order_key = call_order_key,

@@ -80,8 +80,9 @@ static void pack_results(msgpack_packer *pk, const msgpack_object *queries, cons
     }
 }
 
-int chat_on_shared_contacts(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_shared_contacts(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     (void)app;
     const msgpack_object *queries = pl_mp_get(req->body, "queries");
     pairs_t p = {NULL, NULL, 0};
@@ -121,8 +122,9 @@ done:
 
 /* ---- conversation_members ----------------------------------------------------- */
 
-int chat_on_conversation_members(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_conversation_members(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     (void)app;
     int64_t conv = 0;
     const msgpack_object *ids = pl_mp_get(req->body, "user_ids");

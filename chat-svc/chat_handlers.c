@@ -20,8 +20,9 @@
    connection is subscribed to every conversation listed. A session opening is also
    the surest sign that the user is connected, so it marks them so (notifications
    are for users who are not). */
-static int on_session_open(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_session_open(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     (void)app;
     PGconn *db = pl_service_db(svc);
     int64_t notifications;
@@ -131,8 +132,9 @@ static int announce_created(pl_service_t *svc, const proto_request_t *req, char 
     return 0;
 }
 
-static int on_create_conversation(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_create_conversation(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     char *ids[CHAT_MAX_PARTICIPANTS] = {0};
     int n = collect_participants(req, ids);
     int rc = 0;
@@ -201,8 +203,9 @@ int chat_check_member(chat_app_t *app, pl_service_t *svc, const proto_request_t 
     return 1;
 }
 
-static int on_subscribe(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_subscribe(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     int64_t conv;
     pl_mp_int(req->body, "conversation_id", &conv);
     int ok = chat_check_member(app, svc, req, conv);
@@ -218,36 +221,25 @@ static int on_subscribe(chat_app_t *app, pl_service_t *svc, const proto_request_
 
 /* ---- dispatch ------------------------------------------------------------------- */
 
-static const struct {
-    const char *ev;
-    chat_handler_fn *fn;
-} s_handlers[] = {
+/* What chat-svc serves (the runtime looks requests up here). */
+const pl_handler_t chat_handlers[] = {
     {PROTO_EV_SESSION_OPEN, on_session_open},
-    {"create_conversation", on_create_conversation},
-    {"subscribe_conversation", on_subscribe},
-    {"message", chat_on_message},
-    {"history", chat_on_history},
-    {"typing_start", chat_on_typing_start},
-    {"typing_stop", chat_on_typing_stop},
-    {"mark_read", chat_on_mark_read},
-    {"edit_message", chat_on_edit},
-    {"delete_message", chat_on_delete},
-    {"react", chat_on_react},
-    {"unreact", chat_on_unreact},
+    {PROTO_EV_CREATE_CONVERSATION, on_create_conversation},
+    {PROTO_EV_SUBSCRIBE_CONVERSATION, on_subscribe},
+    {PROTO_EV_MESSAGE, chat_on_message},
+    {PROTO_EV_HISTORY, chat_on_history},
+    {PROTO_EV_TYPING_START, chat_on_typing_start},
+    {PROTO_EV_TYPING_STOP, chat_on_typing_stop},
+    {PROTO_EV_MARK_READ, chat_on_mark_read},
+    {PROTO_EV_EDIT_MESSAGE, chat_on_edit},
+    {PROTO_EV_DELETE_MESSAGE, chat_on_delete},
+    {PROTO_EV_REACT, chat_on_react},
+    {PROTO_EV_UNREACT, chat_on_unreact},
     /* other services' asks (chat_asks.c) */
     {PROTO_EV_SHARED_CONTACTS, chat_on_shared_contacts},
     {PROTO_EV_CONV_MEMBERS, chat_on_conversation_members},
+    {NULL, NULL},
 };
-
-int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req)
-{
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++)
-        if (strcmp(req->ev, s_handlers[i].ev) == 0)
-            return s_handlers[i].fn(app, svc, req);
-    pl_warn("unhandled event", "ev=%s", req->ev);
-    pl_service_error(svc, req, "bad_request", "this event is not served by this chat-svc version");
-    return 0;
-}
 
 /* Requests that name a conversation lock its row (and then participant rows), in
    conversation order; requests that name a message lock that message's row, after

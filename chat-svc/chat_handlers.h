@@ -39,7 +39,7 @@ typedef struct {
 } chat_app_t;
 
 /* ---- runtime entry points (app is a chat_app_t) -------------------------------- */
-int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req);
+extern const pl_handler_t chat_handlers[]; /* what chat-svc serves */
 int64_t chat_order_key(const proto_request_t *req);
 int chat_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_len,
                   const msgpack_object *root);
@@ -50,8 +50,9 @@ int chat_tick(void *app, pl_service_t *svc, int64_t now_ms);
    not store (a refusal, a retry, a lone message) is stored by its handler. */
 int chat_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
 
-/* ---- event families (chat_handlers.c dispatches to them) ----------------------- */
-typedef int(chat_handler_fn)(chat_app_t *app, pl_service_t *svc, const proto_request_t *req);
+/* ---- event families (chat_handlers[] names them) ----------------------- */
+/* Handlers get the chat_app_t as `app` (the runtime's pl_handler_fn). */
+typedef pl_handler_fn chat_handler_fn;
 
 /* chat_messages.c */
 chat_handler_fn chat_on_message, chat_on_history, chat_on_edit, chat_on_delete, chat_on_react,

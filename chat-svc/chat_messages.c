@@ -217,7 +217,7 @@ int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *r
     app->nstaged = 0;
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
-        count += strcmp(reqs[i]->ev, "message") == 0;
+        count += strcmp(reqs[i]->ev, PROTO_EV_MESSAGE) == 0;
     if (count < 2) /* one message gains nothing from a pipeline */
         return 0;
     if (count > app->staged_cap) {
@@ -238,7 +238,7 @@ int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *r
         goto done; /* likewise */
     for (size_t i = 0; i < n; i++) {
         const char *why, *code;
-        if (strcmp(reqs[i]->ev, "message") != 0)
+        if (strcmp(reqs[i]->ev, PROTO_EV_MESSAGE) != 0)
             continue;
         msgpack_sbuffer_init(&att[k]);
         if (read_message(reqs[i], &in[k], &att[k], &why, &code) == 0) { /* else its handler refuses */
@@ -264,8 +264,9 @@ done:
     return rc;
 }
 
-int chat_on_message(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_message(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     message_in_t in;
     msgpack_sbuffer att;
     msgpack_sbuffer_init(&att);
@@ -331,8 +332,9 @@ static int load_reactions(PGconn *db, const PGresult *r, int rows, PGresult **ou
     return rc;
 }
 
-int chat_on_history(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_history(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     int64_t conv, after = -1, before = -1, limit = PROTO_HISTORY_DEFAULT;
     pl_mp_int(req->body, "conversation_id", &conv);
     pl_mp_int(req->body, "after_seq", &after);
@@ -440,14 +442,16 @@ static int change(pl_service_t *svc, const proto_request_t *req, int del)
     }
 }
 
-int chat_on_edit(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_edit(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     (void)app;
     return change(svc, req, 0);
 }
 
-int chat_on_delete(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_delete(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     (void)app;
     return change(svc, req, 1);
 }
@@ -516,12 +520,14 @@ static int reaction(chat_app_t *app, pl_service_t *svc, const proto_request_t *r
     return 0;
 }
 
-int chat_on_react(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_react(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     return reaction(app, svc, req, 1);
 }
 
-int chat_on_unreact(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_unreact(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     return reaction(app, svc, req, 0);
 }

@@ -31,13 +31,15 @@ static int typing(chat_app_t *app, pl_service_t *svc, const proto_request_t *req
     return 0;
 }
 
-int chat_on_typing_start(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_typing_start(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     return typing(app, svc, req, 1);
 }
 
-int chat_on_typing_stop(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_typing_stop(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     return typing(app, svc, req, 0);
 }
 
@@ -46,8 +48,9 @@ int chat_on_typing_stop(chat_app_t *app, pl_service_t *svc, const proto_request_
 /* The position moves forward only. Every mark is acknowledged and announced with the
    position as it now is (a stale mark announces the current one), so a client can
    take any read_receipt as the truth without comparing. */
-int chat_on_mark_read(chat_app_t *app, pl_service_t *svc, const proto_request_t *req)
+int chat_on_mark_read(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    chat_app_t *app = app_;
     int64_t conv, seq;
     pl_mp_int(req->body, "conversation_id", &conv);
     pl_mp_int(req->body, "seq", &seq);

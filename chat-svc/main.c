@@ -34,7 +34,7 @@ int main(void)
     static const char *const subscribe[] = {PROTO_TOPIC_PRESENCE_EVENTS, NULL};
     pl_service_def_t def = {
         .kind = PROTO_SVC_CHAT,
-        .handle = chat_handle,
+        .handlers = chat_handlers,
         .prepare = chat_prepare,
         .tick = chat_tick,
         .tick_ms = TICK_MS,

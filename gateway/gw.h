@@ -14,6 +14,7 @@
 
 #include "gw_config.h"
 #include "gw_limit.h"
+#include "gw_queue.h"
 #include "gw_metrics.h"
 #include "gw_rel.h"
 #include "pl_buf.h"
@@ -58,7 +59,7 @@ struct gw_conn {
     struct lws *wsi;
     uint64_t id;
     gw_conn_state_t state;
-    /* Owned by the connection (freed in gw_conn_closed): uid, name, outq and the frames
+    /* Owned by the connection (freed in gw_conn_closed): uid, name, out and the frames
        it references, rx, sio_token. Borrowed: user, peer, the links (their owners are
        the indexes, which drop them at close). */
     char *uid; /* NULL until a token is accepted */
@@ -72,9 +73,7 @@ struct gw_conn {
     uint64_t auth_rq;   /* request id of the pending session_open */
     gw_link_t *conv_links;  /* conversations this connection is subscribed to (gw->subs) */
     gw_link_t *watch_links; /* users whose presence it receives (gw->watchers) */
-    gw_msg_t **outq;    /* ring of queued frames */
-    uint32_t out_head, out_count, out_cap;
-    size_t out_bytes;
+    gw_queue_t out;     /* queued frames (gw_msg_t *, a reference each) */
     pl_buf_t rx;        /* reassembly of a fragmented message */
     gw_bucket_t rate;   /* rate limit (gw_limit.h) */
     uint8_t binary_frames;

@@ -202,18 +202,15 @@ static void end_session(gw_t *gw, gw_conn_t *c)
 
 static void free_own_memory(gw_conn_t *c)
 {
-    while (c->out_count) {
-        gw_msg_unref(c->outq[c->out_head]);
-        c->out_head = (c->out_head + 1) % c->out_cap;
-        c->out_count--;
-    }
-    free(c->outq);
+    gw_msg_t *m;
+    while ((m = gw_queue_pop(&c->out)))
+        gw_msg_unref(m);
+    gw_queue_free(&c->out);
     free(c->uid);
     free(c->name);
     free(c->sio_token);
     pl_buf_free(&c->rx);
     c->sio_token = NULL;
-    c->outq = NULL;
     c->uid = c->name = NULL;
 }
 
@@ -248,28 +245,11 @@ void gw_conn_session_id(const gw_t *gw, const gw_conn_t *c, char *out, size_t ca
 
 /* ---- outgoing ------------------------------------------------------------------ */
 
-static int queue_grow(gw_conn_t *c, uint32_t max)
-{
-    uint32_t cap = c->out_cap ? c->out_cap * 2 : 4;
-    if (cap > max)
-        cap = max;
-    gw_msg_t **q = malloc(cap * sizeof *q);
-    if (!q)
-        return -1;
-    for (uint32_t i = 0; i < c->out_count; i++)
-        q[i] = c->outq[(c->out_head + i) % c->out_cap];
-    free(c->outq);
-    c->outq = q;
-    c->out_cap = cap;
-    c->out_head = 0;
-    return 0;
-}
-
 /* Write the head of the queue: one whole frame, or its start with lws keeping the
    rest. -1 when the socket failed. */
 static int write_head(gw_t *gw, gw_conn_t *c)
 {
-    gw_msg_t *m = c->outq[c->out_head];
+    gw_msg_t *m = gw_queue_peek(&c->out);
     gw_msg_t *w = gw_msg_wire(m, c);
     if (w) {
         int n = lws_write(c->wsi, GW_MSG_PAYLOAD(w), w->len, LWS_WRITE_TEXT);
@@ -283,9 +263,7 @@ static int write_head(gw_t *gw, gw_conn_t *c)
     } else { /* only out of memory, or a frame that is not a typed object: a bug */
         pl_warn("frame dropped: no Socket.IO form", "conn=%llu", (unsigned long long)c->id);
     }
-    c->out_head = (c->out_head + 1) % c->out_cap;
-    c->out_count--;
-    c->out_bytes -= m->len;
+    gw_queue_pop(&c->out);
     gw_msg_unref(m);
     return 0;
 }
@@ -295,10 +273,10 @@ static int write_head(gw_t *gw, gw_conn_t *c)
    buffered (lws-ws-state.h, lws_partial_buffered). */
 static int write_queue(gw_t *gw, gw_conn_t *c)
 {
-    while (c->out_count && !lws_partial_buffered(c->wsi))
+    while (c->out.count && !lws_partial_buffered(c->wsi))
         if (write_head(gw, c) != 0)
             return -1;
-    if (c->out_count)
+    if (c->out.count)
         lws_callback_on_writable(c->wsi);
     return 0;
 }
@@ -307,7 +285,7 @@ static void slow_consumer(gw_t *gw, gw_conn_t *c)
 {
     gw->metrics.slow_consumers_cut++;
     pl_warn("slow consumer cut off", "conn=%llu user=%s queued=%u bytes=%zu",
-            (unsigned long long)c->id, c->uid ? c->uid : "-", c->out_count, c->out_bytes);
+            (unsigned long long)c->id, c->uid ? c->uid : "-", c->out.count, c->out.bytes);
     gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer");
 }
 
@@ -315,23 +293,16 @@ void gw_conn_send(gw_t *gw, gw_conn_t *c, gw_msg_t *m)
 {
     if (!c->wsi || c->close_code)
         return;
-    /* Capped in bytes too: a few frames can be megabytes each (a history page of long
-       messages). The first frame always goes, however large: it is written at once. */
-    if (c->out_count && c->out_bytes + m->len > (size_t)gw->cfg.out_queue_max_bytes) {
-        slow_consumer(gw, c);
-        return;
-    }
-    if (c->out_count == c->out_cap &&
-        (c->out_cap >= (uint32_t)gw->cfg.out_queue_max ||
-         queue_grow(c, (uint32_t)gw->cfg.out_queue_max) != 0)) {
+    /* Capped in frames and in bytes (a few frames can be megabytes each: history pages
+       of long messages). The first frame always goes, however large: it is written at
+       once. */
+    if (gw_queue_push(&c->out, m, m->len, (uint32_t)gw->cfg.out_queue_max,
+                      (size_t)gw->cfg.out_queue_max_bytes) != GW_QUEUE_OK) {
         slow_consumer(gw, c);
         return;
     }
     m->refs++;
-    c->outq[(c->out_head + c->out_count) % c->out_cap] = m;
-    c->out_count++;
-    c->out_bytes += m->len;
-    if (c->out_count > 1)
+    if (c->out.count > 1)
         return; /* a WRITEABLE callback is already asked for */
     if (lws_partial_buffered(c->wsi)) {
         lws_callback_on_writable(c->wsi);
@@ -364,12 +335,12 @@ void gw_conn_close_drained(gw_conn_t *c, uint16_t code, const char *reason)
 
 int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
 {
-    if (c->close_code && c->close_drain && c->out_count && !c->close_sent) {
+    if (c->close_code && c->close_drain && c->out.count && !c->close_sent) {
         /* A close that is not a cut-off (a token's expiry): what was said before it,
            the Socket.IO client's last events, goes out first. */
         if (write_queue(gw, c) != 0)
             return -1;
-        if (!c->out_count)
+        if (!c->out.count)
             lws_callback_on_writable(c->wsi); /* now the close */
         return 0;
     }

@@ -360,7 +360,7 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, in
     const proto_event_t *ev = proto_event_find(type, tlen);
     gw->metrics.frames_in[ev ? event_index(ev) : GW_METRICS_MAX_TYPES]++;
     int is_auth_or_ping = ev && ev->svc == PROTO_SVC_GATEWAY &&
-                          (strcmp(ev->name, "auth") == 0 || strcmp(ev->name, "ping") == 0);
+                          (strcmp(ev->name, PROTO_EV_AUTH) == 0 || strcmp(ev->name, PROTO_EV_PING) == 0);
     if (c->state == GW_CONN_NEW && !is_auth_or_ping) {
         gw_send_error(gw, c, id_json, "unauthenticated", "authenticate first: send auth with a token");
         return;
@@ -375,19 +375,19 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, in
         gw_send_error(gw, c, id_json, verdict == PROTO_TOO_LARGE ? "too_large" : "bad_request", why);
         return;
     }
-    if (strcmp(ev->name, "ping") == 0) {
+    if (strcmp(ev->name, PROTO_EV_PING) == 0) {
         send_local(gw, c, "pong", 0, id_json);
         return;
     }
-    if (strcmp(ev->name, "auth") == 0) {
+    if (strcmp(ev->name, PROTO_EV_AUTH) == 0) {
         on_auth(gw, c, root, id_json);
         return;
     }
-    if (strcmp(ev->name, "refresh") == 0) {
+    if (strcmp(ev->name, PROTO_EV_REFRESH) == 0) {
         on_refresh(gw, c, root, id_json);
         return;
     }
-    if (strcmp(ev->name, "unsubscribe_conversation") == 0) {
+    if (strcmp(ev->name, PROTO_EV_UNSUBSCRIBE_CONVERSATION) == 0) {
         int64_t conv;
         pl_mp_int(root, "conversation_id", &conv);
         gw_index_unsubscribe(gw, c, conv);

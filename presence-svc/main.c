@@ -28,7 +28,7 @@ int main(void)
         return 2;
     pl_service_def_t def = {
         .kind = PROTO_SVC_PRESENCE,
-        .handle = pres_handle,
+        .handlers = pres_handlers,
         .prepare = pres_prepare,
         .tick = pres_tick,
         .tick_ms = (int)tick_ms,

@@ -172,8 +172,9 @@ static void announce_all(pl_service_t *svc, const PGresult *r, const proto_exclu
 
 /* ---- gateway notifications ------------------------------------------------------ */
 
-static int on_conn_open(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_conn_open(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     if (!req->uid[0]) {
         pl_warn("conn_open without user", "gw=%s cn=%llu", req->gw, (unsigned long long)req->cn);
         return 0;
@@ -189,8 +190,9 @@ static int on_conn_open(pres_app_t *app, pl_service_t *svc, const proto_request_
     return 0;
 }
 
-static int on_conn_close(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     if (!req->uid[0])
         return 0;
     PGresult *r =
@@ -202,8 +204,9 @@ static int on_conn_close(pres_app_t *app, pl_service_t *svc, const proto_request
     return 0;
 }
 
-static int on_lease(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_lease(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     int64_t ttl = app->lease_default_ms;
     pl_mp_int(req->body, "ttl_ms", &ttl);
     if (ttl < 100)
@@ -251,8 +254,9 @@ static int change_status(pl_service_t *svc, const proto_request_t *req, const ch
     return 0;
 }
 
-static int on_set_status(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_set_status(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     char status[16];
     if (pl_mp_strcpy(req->body, "status", status, sizeof status)) {
@@ -275,14 +279,16 @@ static int on_mentor_status(pl_service_t *svc, const proto_request_t *req, const
     return change_status(svc, req, status);
 }
 
-static int on_mentor_available(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_mentor_available(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     return on_mentor_status(svc, req, "available");
 }
 
-static int on_mentor_busy(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_mentor_busy(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     return on_mentor_status(svc, req, "busy");
 }
@@ -339,8 +345,9 @@ static int may_see(const proto_request_t *req, const PGresult *r, int i,
     return 0;
 }
 
-static int on_get_presence(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_get_presence(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     const msgpack_object *contacts;
     if (pres_contacts_of(app, req, &contacts) != 0) {
         pl_service_error(svc, req, "unavailable", "chat did not answer in time, try again");
@@ -384,8 +391,9 @@ static int on_get_presence(pres_app_t *app, pl_service_t *svc, const proto_reque
     return 0;
 }
 
-static int on_list_mentors(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_list_mentors(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     int available_only = 0;
     pl_mp_bool(req->body, "available_only", &available_only);
@@ -417,8 +425,9 @@ static int on_list_mentors(pres_app_t *app, pl_service_t *svc, const proto_reque
 
 /* ---- asks from other services --------------------------------------------------- */
 
-static int on_presence_query(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_presence_query(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     PGresult *r;
     if (lookup(svc, req, QUERY_IDS_MAX, &r))
@@ -447,8 +456,9 @@ static int on_presence_query(pres_app_t *app, pl_service_t *svc, const proto_req
     return 0;
 }
 
-static int on_available_mentors(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_available_mentors(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     PGresult *r = pres_store_available(pl_service_db(svc));
     if (!r)
@@ -486,8 +496,9 @@ static int activity_ref(const msgpack_object *o, char *num, size_t cap, pres_str
     return -1;
 }
 
-static int on_activity(pres_app_t *app, pl_service_t *svc, const proto_request_t *req)
+static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
+    pres_app_t *app = app_;
     (void)app;
     pres_str_t uid, ref;
     int busy;
@@ -567,35 +578,21 @@ int pres_tick(void *app_, pl_service_t *svc, int64_t now_ms)
 
 /* ---- dispatch ------------------------------------------------------------------- */
 
-typedef int (*handler_t)(pres_app_t *, pl_service_t *, const proto_request_t *);
-
-static const struct {
-    const char *ev;
-    handler_t fn;
-} s_handlers[] = {
+/* What presence-svc serves (the runtime looks requests up here). */
+const pl_handler_t pres_handlers[] = {
     {PROTO_EV_CONN_OPEN, on_conn_open},
     {PROTO_EV_CONN_CLOSE, on_conn_close},
     {PROTO_EV_GW_LEASE, on_lease},
-    {"set_status", on_set_status},
-    {"mentor_available", on_mentor_available},
-    {"mentor_busy", on_mentor_busy},
-    {"get_presence", on_get_presence},
-    {"list_mentors", on_list_mentors},
+    {PROTO_EV_SET_STATUS, on_set_status},
+    {PROTO_EV_MENTOR_AVAILABLE, on_mentor_available},
+    {PROTO_EV_MENTOR_BUSY, on_mentor_busy},
+    {PROTO_EV_GET_PRESENCE, on_get_presence},
+    {PROTO_EV_LIST_MENTORS, on_list_mentors},
     {PROTO_EV_PRESENCE_QUERY, on_presence_query},
     {PROTO_EV_AVAILABLE_MENTORS, on_available_mentors},
     {PROTO_EV_ACTIVITY, on_activity},
+    {NULL, NULL},
 };
-
-int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req)
-{
-    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++)
-        if (strcmp(req->ev, s_handlers[i].ev) == 0)
-            return s_handlers[i].fn(app, svc, req);
-    pl_warn("unhandled event", "ev=%s", req->ev);
-    pl_service_error(svc, req, "bad_request",
-                     "this event is not served by this presence-svc version");
-    return 0;
-}
 
 /* A spread of user ids that every instance computes alike (not keyed per process). */
 static int64_t key_of(const char *s, size_t n)

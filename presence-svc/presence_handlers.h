@@ -45,7 +45,7 @@ int pres_prepare(void *app, pl_service_t *svc, const proto_request_t *const *req
 int pres_contacts_of(const pres_app_t *app, const proto_request_t *req,
                      const msgpack_object **out);
 
-int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req);
+extern const pl_handler_t pres_handlers[]; /* what presence-svc serves */
 int pres_tick(void *app, pl_service_t *svc, int64_t now_ms);
 int64_t pres_order_key(const proto_request_t *req);
 

@@ -112,7 +112,7 @@ int pres_prepare(void *app_, pl_service_t *svc, const proto_request_t *const *re
     pres_app_t *app = app_;
     contacts_reset(&app->contacts);
     for (size_t i = 0; i < n && app->contacts.n < PRES_ASKED_MAX; i++)
-        if (strcmp(reqs[i]->ev, "get_presence") == 0 && asks_about_others(reqs[i]))
+        if (strcmp(reqs[i]->ev, PROTO_EV_GET_PRESENCE) == 0 && asks_about_others(reqs[i]))
             app->contacts.reqs[app->contacts.n++] = reqs[i];
     if (app->contacts.n > 0)
         ask_chat(app, svc);

@@ -29,6 +29,41 @@ int proto_svc_queue_offset(proto_svc_t svc);
 #define PROTO_PORT_EVENTS_OUT 1 /* broker XPUB: gateways SUB here */
 #define PROTO_PORT_COUNT 8      /* the broker uses BROKER_PORT … BROKER_PORT + 7 */
 
+/* ---- Client event names (the canonical ones; aliases live in proto_events.c) ----
+   Spelled once here: the event table, the gateway and the services' handler tables
+   all use these. */
+#define PROTO_EV_AUTH "auth"
+#define PROTO_EV_PING "ping"
+#define PROTO_EV_REFRESH "refresh"
+#define PROTO_EV_UNSUBSCRIBE_CONVERSATION "unsubscribe_conversation"
+#define PROTO_EV_CREATE_CONVERSATION "create_conversation"
+#define PROTO_EV_SUBSCRIBE_CONVERSATION "subscribe_conversation"
+#define PROTO_EV_MESSAGE "message"
+#define PROTO_EV_HISTORY "history"
+#define PROTO_EV_TYPING_START "typing_start"
+#define PROTO_EV_TYPING_STOP "typing_stop"
+#define PROTO_EV_MARK_READ "mark_read"
+#define PROTO_EV_EDIT_MESSAGE "edit_message"
+#define PROTO_EV_DELETE_MESSAGE "delete_message"
+#define PROTO_EV_REACT "react"
+#define PROTO_EV_UNREACT "unreact"
+#define PROTO_EV_SET_STATUS "set_status"
+#define PROTO_EV_MENTOR_AVAILABLE "mentor_available"
+#define PROTO_EV_MENTOR_BUSY "mentor_busy"
+#define PROTO_EV_GET_PRESENCE "get_presence"
+#define PROTO_EV_LIST_MENTORS "list_mentors"
+#define PROTO_EV_INITIATE_CALL "initiate_call"
+#define PROTO_EV_ACCEPT_CALL "accept_call"
+#define PROTO_EV_REJECT_CALL "reject_call"
+#define PROTO_EV_END_CALL "end_call"
+#define PROTO_EV_CALL_SIGNAL "call_signal"
+#define PROTO_EV_CALL_HISTORY "call_history"
+#define PROTO_EV_STUDENT_REQUEST_HELP "student_request_help"
+#define PROTO_EV_ACCEPT_HELP "accept_help"
+#define PROTO_EV_DECLINE_HELP "decline_help"
+#define PROTO_EV_CANCEL_HELP "cancel_help"
+#define PROTO_EV_END_HELP "end_help"
+
 /* ---- Field schema -------------------------------------------------------------- */
 typedef enum {
     PF_STR = 1,  /* string; min/max in Unicode code points */

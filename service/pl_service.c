@@ -20,6 +20,7 @@
 #include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_log.h"
+#include "pl_map.h"
 #include "pl_mp.h"
 #include "pl_metrics_http.h"
 #include "pl_zmq.h"
@@ -44,6 +45,7 @@ typedef struct {
 
 struct pl_service_t {
     pl_service_def_t def;
+    pl_map_t *handlers; /* event name → its pl_handler_t row in def.handlers */
     void *app;
     PGconn *db;
     void *zctx;
@@ -95,6 +97,36 @@ static void random_hex(char *out, size_t nbytes)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
+/* The handler table by name. A name served twice, or not an event of this service's
+   kind in proto/ (nor an internal one), is a programming error caught at start. */
+static int index_handlers(pl_service_t *self)
+{
+    self->handlers = pl_map_new();
+    if (!self->handlers)
+        return -1;
+    for (const pl_handler_t *h = self->def.handlers; h && h->ev; h++) {
+        size_t n = strlen(h->ev);
+        const proto_event_t *ev = proto_event_find(h->ev, n);
+        if ((ev && ev->svc != self->def.kind) || pl_map_get(self->handlers, h->ev, n) ||
+            pl_map_put(self->handlers, h->ev, n, (void *)h) != 0) {
+            pl_error("bad handler table", "service=%s ev=%s", proto_svc_name(self->def.kind), h->ev);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One request to its handler; an event this service does not serve is refused. */
+static int dispatch(pl_service_t *self, const proto_request_t *req)
+{
+    const pl_handler_t *h = pl_map_get(self->handlers, req->ev, strlen(req->ev));
+    if (h)
+        return h->fn(self->app, self, req);
+    pl_warn("unhandled event", "service=%s ev=%s", proto_svc_name(self->def.kind), req->ev);
+    pl_service_error(self, req, "bad_request", "this event is not served by this service version");
+    return 0;
+}
+
 pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p)
 {
     pl_service_t *self = calloc(1, sizeof *self);
@@ -118,6 +150,8 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     pl_buf_init(&self->outbox, 0);
     msgpack_sbuffer_init(&self->cur);
     msgpack_packer_init(&self->pk, &self->cur, msgpack_sbuffer_write);
+    if (index_handlers(self) != 0)
+        goto fail;
 
     if (pl_broker_addr_from_env(&self->addr))
         goto fail;
@@ -180,6 +214,7 @@ void pl_service_destroy(pl_service_t **self_p)
     if (self->zctx)
         zmq_ctx_term(self->zctx);
     PQfinish(self->db);
+    pl_map_destroy(&self->handlers);
     pl_metrics_http_destroy(&self->metrics);
     pl_buf_free(&self->outbox);
     msgpack_sbuffer_destroy(&self->cur);
@@ -450,7 +485,7 @@ static int run_together(pl_service_t *self, size_t n)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (self->def.handle(self->app, self, &self->order[i]->req) != 0) {
+        if (dispatch(self, &self->order[i]->req) != 0) {
             txn(self, "ROLLBACK");
             outbox_discard(self);
             return -1;
@@ -473,7 +508,7 @@ static void run_alone(pl_service_t *self, const proto_request_t *req)
     if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
         const proto_request_t *one[1] = {req};
         if ((!self->def.prepare || self->def.prepare(self->app, self, one, 1) == 0) &&
-            self->def.handle(self->app, self, req) == 0 && txn(self, "COMMIT") == 0) {
+            dispatch(self, req) == 0 && txn(self, "COMMIT") == 0) {
             outbox_flush(self);
             pl_metrics_request(self->metrics, req->ev, pl_metrics_now_us() - self->batch_t0_us);
             return;

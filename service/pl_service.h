@@ -40,9 +40,17 @@ typedef int(pl_event_fn)(void *app, pl_service_t *svc, const char *topic, size_t
 typedef int(pl_prepare_fn)(void *app, pl_service_t *svc, const proto_request_t *const *reqs,
                            size_t n);
 
+/* One row of a service's handler table: the event it serves and its handler. */
+typedef struct {
+    const char *ev; /* a PROTO_EV_* name */
+    pl_handler_fn *fn;
+} pl_handler_t;
+
 typedef struct {
     proto_svc_t kind;
-    pl_handler_fn *handle;
+    /* What the service serves, terminated by {NULL, NULL}. A request for any other
+       event is answered bad_request by the runtime. Looked up by hash, not scanned. */
+    const pl_handler_t *handlers;
     pl_prepare_fn *prepare; /* optional */
     pl_tick_fn *tick; /* optional */
     int tick_ms;
