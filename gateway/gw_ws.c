@@ -221,6 +221,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_receive(gw, c, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return gw_conn_writeable(gw, c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* Our close frame went out by hand (gw_conn_writeable), so lws does not know
+           the handshake is ours: echoing the client's answer would be a second close
+           frame, which browsers take as a protocol error and report as 1006 instead
+           of our code (4001, 4002, 1008). Nonzero: close without echoing. */
+        return c && c->close_sent ? 1 : 0;
     case LWS_CALLBACK_CLOSED:
         gw_conn_closed(gw, c);
         return 0;
