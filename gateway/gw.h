@@ -132,6 +132,7 @@ typedef struct gw_pending {
     int64_t deadline_ms;
     uint8_t has_id;
     uint8_t is_auth;
+    uint8_t is_api;    /* a server API request: conn_id is its HTTP session (gw_api.c) */
     uint16_t type_idx; /* metrics: the request's type (gw_metrics_type_index) */
     int64_t sent_us;   /* metrics: when it was forwarded */
     char id_json[]; /* the client's id as JSON text ("7" or "\"abc\""), or "" */
@@ -182,6 +183,7 @@ typedef struct gw {
     gw_trusted_t *trusted;   /* gw_admission.c: NULL unless TRUSTED_PROXIES is set */
     char *web_root;          /* gw_static.c: WEB_ROOT, the demo page */
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
+    struct gw_api *api;      /* gw_api.c: the server API listener, NULL when off */
     int stopping;
     int loop_ready;
 } gw_t;
@@ -274,6 +276,10 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
 void gw_router_reply(gw_t *gw, const msgpack_object *root);
 void gw_router_expire(gw_t *gw, int64_t now_ms);
 void gw_router_forget_pending(gw_t *gw);
+/* A server API request `rq` for HTTP session `sess` (gw_api.c) is out: its reply or
+   its timeout goes to gw_api_reply / gw_api_timeout. */
+int gw_router_pending_api(gw_t *gw, uint64_t sess, uint64_t rq);
+void gw_router_drop_pending(gw_t *gw, uint64_t rq);
 /* Tell a service something about a connection; no reply is expected. */
 void gw_router_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
 void gw_router_lease(gw_t *gw);

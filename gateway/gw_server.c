@@ -2,6 +2,7 @@
     ZeroMQ bus, the 100 ms housekeeping tick, and a clean shutdown on SIGINT/SIGTERM
     (clients are told 1001 "going away", then everything is torn down in reverse). */
 #include "gw.h"
+#include "gw_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,7 +165,7 @@ gw_t *gw_new(const gw_config_t *cfg)
     }
     if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0)
         goto fail;
-    if (start_lws(gw) != 0)
+    if (start_lws(gw) != 0 || gw_api_init(gw) != 0)
         goto fail;
     uv_timer_start(&gw->tick, on_tick, TICK_MS, TICK_MS);
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
@@ -236,6 +237,7 @@ void gw_destroy(gw_t **self_p)
         lws_context_destroy(ctx);
     }
     gw->ctx = NULL;
+    gw_api_free(gw); /* after the context: its sessions are closed */
     gw_bus_close(gw);
     gw_router_forget_pending(gw);
     if (gw->convs)

@@ -121,11 +121,22 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_EV_ACTIVITY "activity" /* call → presence (notification): {user_id, busy:
                                         bool, ref}: a mentor entered/left a call or help
                                         session; presence shows busy, then restores */
+#define PROTO_EV_API_POST_MESSAGE "api_post_message" /* server API → chat: {conversation_id,
+                                            content, temp_id?, reply_to_id?, attachments?}
+                                            as uid (a participant) or as the system (uid
+                                            ""); reply {type:"message", http: 201|200,
+                                            message} */
 #define PROTO_TOPIC_PRESENCE_EVENTS "ipresence" /* internal topic presence publishes on */
 #define PROTO_EV_GW_LEASE "gw_lease"     /* gateway → presence (notification), every
                                             GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
                                             whose lease lapses is dead, with all its
                                             connections */
+
+/* The role of requests from the server API (gateway/gw_api.c): the platform's
+   backend acting as the system. No token carries it (pl_jwt knows only student,
+   mentor, admin), so only the API listener can send it; `uid` is then the user the
+   system acts for, or "" for none. */
+#define PROTO_ROLE_SYSTEM "system"
 
 /* Topic prefixes (a topic is prefix + id + '\0'). */
 #define PROTO_TOPIC_GATEWAY 'g'

@@ -1,0 +1,157 @@
+/*  gw_api_routes: the server API's routes, one row each, and what each sends to the
+    services. The one thing to know: this table and docs/openapi.json describe the same
+    routes; tests/integration/api.test.mjs reads both and fails when they differ.
+    Bodies are checked against proto_field_t rows with the client frames' validator
+    (proto_validate), so the same limits and the same refusals hold on both doors. */
+#include "gw_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "pl_mp.h"
+
+#define REQ PF_REQUIRED
+#define BIG PF_TOO_LARGE
+#define F_END                                                                                      \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0, 0, NULL                                                                  \
+    }
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+/* Path parameter i as a positive id; answers 404 (no such thing) when it is not one. */
+static int param_id(gw_t *gw, gw_api_req_t *r, int i, const char *what, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(r->params[i], &end, 10);
+    if (!r->params[i][0] || *end || v < 1 || r->params[i][0] == '+') {
+        char msg[64];
+        snprintf(msg, sizeof msg, "no such %s", what);
+        gw_api_error(gw, r, HTTP_STATUS_NOT_FOUND, "not_found", msg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Validate `body` (required unless `optional`) against `fields`; answers 400/413. */
+static int check_body(gw_t *gw, gw_api_req_t *r, const msgpack_object *body,
+                      const proto_field_t *fields, int optional)
+{
+    if (!body) {
+        if (optional)
+            return 0;
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                     "a JSON object body is required");
+        return -1;
+    }
+    proto_event_t ev = {"api", NULL, PROTO_SVC_GATEWAY, fields};
+    char why[160];
+    proto_verdict_t v = proto_validate(&ev, body, why, sizeof why);
+    if (v == PROTO_OK)
+        return 0;
+    if (v == PROTO_TOO_LARGE)
+        gw_api_error(gw, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "too_large", why);
+    else
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request", why);
+    return -1;
+}
+
+/* Pack `body`'s members named in `fields` (others are dropped: nothing unknown goes
+   past the edge) plus conversation_id when conv > 0. */
+static void pack_fields(msgpack_packer *pk, const msgpack_object *body, const proto_field_t *fields,
+                        int64_t conv)
+{
+    uint32_t n = conv > 0;
+    for (const proto_field_t *f = fields; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        n += v && v->type != MSGPACK_OBJECT_NIL;
+    }
+    msgpack_pack_map(pk, n);
+    if (conv > 0)
+        pl_pack_kv_int(pk, "conversation_id", conv);
+    for (const proto_field_t *f = fields; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        if (v && v->type != MSGPACK_OBJECT_NIL)
+            pl_pack_kv_obj(pk, f->name, v);
+    }
+}
+
+/* ---- GET /api/v1/openapi.json ---------------------------------------------------- */
+
+static void get_openapi(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    gw_api_raw(gw, r, HTTP_STATUS_OK, "application/json", gw_openapi_json, gw_openapi_json_len);
+}
+
+/* ---- messages -------------------------------------------------------------------- */
+
+static const proto_field_t f_post_message[] = {
+    {"content", PF_STR, REQ | BIG | PF_LIMIT, 1, PROTO_CONTENT_MAX, 0, NULL},
+    {"sender_id", PF_STR, 0, 1, 128, 0, NULL},
+    {"temp_id", PF_ID, BIG, 1, 128, 0, NULL},
+    {"reply_to_id", PF_INT, 0, 1, INT64_MAX, 0, NULL},
+    {"attachments", PF_LIST, 0, 0, 10, 0, NULL},
+    F_END};
+
+/* A message as a user (sender_id) or as the system (none): chat-svc's api_post_message,
+   the same store and fan-out as a client's `message`. */
+static void post_message(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv) || check_body(gw, r, body, f_post_message, 0))
+        return;
+    char sender[129] = "";
+    (void)pl_mp_strcpy(body, "sender_id", sender, sizeof sender);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_fields(&pk, body, f_post_message, conv);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_POST_MESSAGE, sender, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The contract's paging, as the client's `history`, read as the system (no
+   participant check). */
+static void get_messages(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t conv, after = -1, before = -1, limit = -1;
+    if (param_id(gw, r, 0, "conversation", &conv) ||
+        gw_api_query_int(gw, r, "after_seq", 0, INT64_MAX, &after) < 0 ||
+        gw_api_query_int(gw, r, "before_seq", 0, INT64_MAX, &before) < 0 ||
+        gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1 + (after >= 0) + (before >= 0) + (limit > 0));
+    pl_pack_kv_int(&pk, "conversation_id", conv);
+    if (after >= 0)
+        pl_pack_kv_int(&pk, "after_seq", after);
+    if (before >= 0)
+        pl_pack_kv_int(&pk, "before_seq", before);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, "history", "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+static const gw_api_route_t s_routes[] = {
+    {"GET", "/api/v1/openapi.json", 200, 1, get_openapi},
+    {"POST", "/api/v1/conversations/{id}/messages", 201, 0, post_message},
+    {"GET", "/api/v1/conversations/{id}/messages", 200, 0, get_messages},
+};
+
+const gw_api_route_t *gw_api_routes(size_t *count)
+{
+    *count = sizeof s_routes / sizeof s_routes[0];
+    return s_routes;
+}
