@@ -194,7 +194,8 @@ int chat_check_member(chat_app_t *app, pl_service_t *svc, const proto_request_t 
         pl_service_error(svc, req, "not_found", "no such conversation");
         return 0;
     }
-    if (!member) {
+    /* The server API reads as the system, which is no participant (gw_api.c). */
+    if (!member && strcmp(req->role, PROTO_ROLE_SYSTEM) != 0) {
         pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
         return 0;
     }
@@ -237,6 +238,8 @@ static const struct {
     /* other services' asks (chat_asks.c) */
     {PROTO_EV_SHARED_CONTACTS, chat_on_shared_contacts},
     {PROTO_EV_CONV_MEMBERS, chat_on_conversation_members},
+    /* the server API (chat_api.c) */
+    {PROTO_EV_API_POST_MESSAGE, chat_on_api_post_message},
 };
 
 int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req)

@@ -139,6 +139,8 @@ const pl_stmt_t chat_stmts[] = {
     {"post_batch", POST_BATCH, 6},
     {"post", "SELECT status, message_id, seq, created_us FROM chat.post_message($1::bigint, $2,"
              " $3, $4::bigint, $5::bytea, $6)", 6},
+    {"post_system", "SELECT status, message_id, seq, created_us FROM"
+                    " chat.post_system_message($1::bigint, $2, $3, $4::bigint, $5::bytea, $6)", 6},
     {"access", "SELECT EXISTS(SELECT 1 FROM chat.conversations WHERE id = $1::bigint),"
                " EXISTS(SELECT 1 FROM chat.participants WHERE conversation_id = $1::bigint"
                " AND user_id = $2)", 2},
@@ -309,6 +311,20 @@ int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t con
         PQclear(r);
         r = run_one(db, "post", &p);
     }
+    if (!r)
+        return -1;
+    read_posted(r, out);
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_post_system(PGconn *db, int64_t conv, chat_str_t content, const int64_t *reply_to,
+                           chat_str_t attachments, chat_str_t temp_id, chat_posted_t *out)
+{
+    chat_post_t m = {conv, "", content, reply_to, attachments, temp_id};
+    pl_pg_params_t p;
+    post_params(&p, &m);
+    PGresult *r = run_one(db, "post_system", &p);
     if (!r)
         return -1;
     read_posted(r, out);

@@ -60,6 +60,11 @@ typedef struct {
    out[i].status is OK when message i was posted, UNDECIDED when the common case did
    not apply (a refusal or a retry: chat_store_post decides it). -1 on database
    failure: the transaction is then unusable (the runtime rolls it back). */
+/* A system message (the server API's, no sender): stored with sender_id '' (packed as
+   null), no membership check. Same outcome statuses as chat_store_post, but never
+   CHAT_FORBIDDEN. */
+int chat_store_post_system(PGconn *db, int64_t conv, chat_str_t content, const int64_t *reply_to,
+                           chat_str_t attachments, chat_str_t temp_id, chat_posted_t *out);
 int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_posted_t *out);
 
 /* Does the conversation exist, and is `user` a participant? */
