@@ -240,6 +240,9 @@ static const struct {
     {PROTO_EV_CONV_MEMBERS, chat_on_conversation_members},
     /* the server API (chat_api.c) */
     {PROTO_EV_API_POST_MESSAGE, chat_on_api_post_message},
+    {PROTO_EV_API_CREATE_CONV, chat_on_api_create_conversation},
+    {PROTO_EV_API_ADD_PARTICIPANTS, chat_on_api_add_participants},
+    {PROTO_EV_API_REMOVE_PARTICIPANT, chat_on_api_remove_participant},
 };
 
 int chat_handle(void *app, pl_service_t *svc, const proto_request_t *req)

@@ -67,7 +67,8 @@ chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
 chat_handler_fn chat_on_shared_contacts, chat_on_conversation_members;
 
 /* chat_api.c: the server API's requests (role PROTO_ROLE_SYSTEM, from gw_api.c) */
-chat_handler_fn chat_on_api_post_message;
+chat_handler_fn chat_on_api_post_message, chat_on_api_create_conversation,
+    chat_on_api_add_participants, chat_on_api_remove_participant;
 
 /* A message request (`message`, api_post_message) read and checked; the strings point
    into the request, `in` and `att` (the caller's, receiving the normalised

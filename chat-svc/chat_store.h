@@ -168,4 +168,16 @@ typedef struct {
 } chat_trim_t;
 int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget, chat_trim_t *out);
 
+/* ---- the server API (chat_api.c) ---- */
+/* A conversation as the system sees it: the columns of chat_store_conversation, with
+   unread_count 0 (the system reads nothing). */
+PGresult *chat_store_conversation_system(PGconn *db, int64_t conv);
+/* Lock the conversation's row (before any participant row: the lock order) and say
+   whether it exists, is direct, and how many participants it has. 0 or -1. */
+int chat_store_conv_lock(PGconn *db, int64_t conv, int *exists, int *direct, int64_t *count);
+/* *added / *removed: whether a row changed (already one / not one: 0). 0 or -1. The
+   removed user's notification rows of that conversation go with it. */
+int chat_store_add_participant(PGconn *db, int64_t conv, const char *user, int *added);
+int chat_store_remove_participant(PGconn *db, int64_t conv, const char *user, int *removed);
+
 #endif

@@ -142,12 +142,70 @@ static void get_messages(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- conversations and participants ---------------------------------------------- */
+
+static const proto_field_t f_create_conversation[] = {
+    {"participants", PF_STR_LIST, REQ | BIG, 1, 256, 128, NULL},
+    {"kind", PF_STR, 0, 1, 16, 0, "direct|group"},
+    {"title", PF_STR, BIG, 0, 200, 0, NULL},
+    F_END};
+static const proto_field_t f_user_ids[] = {{"user_ids", PF_STR_LIST, REQ | BIG, 1, 256, 128, NULL},
+                                           F_END};
+
+static void forward_body(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev,
+                         const msgpack_object *body, const proto_field_t *fields, int64_t conv)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_fields(&pk, body, fields, conv);
+    gw_api_forward(gw, r, svc, ev, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Participants' live connections get conversation_created, as for a client's create. */
+static void post_conversation(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_create_conversation, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_CREATE_CONV, body, f_create_conversation,
+                     0);
+}
+
+static void post_participants(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv) == 0 &&
+        check_body(gw, r, body, f_user_ids, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_ADD_PARTICIPANTS, body, f_user_ids, conv);
+}
+
+static void delete_participant(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv))
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pl_pack_kv_int(&pk, "conversation_id", conv);
+    pl_pack_kv_str(&pk, "user_id", r->params[1]);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_REMOVE_PARTICIPANT, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const gw_api_route_t s_routes[] = {
     {"GET", "/api/v1/openapi.json", 200, 1, get_openapi},
     {"POST", "/api/v1/conversations/{id}/messages", 201, 0, post_message},
     {"GET", "/api/v1/conversations/{id}/messages", 200, 0, get_messages},
+    {"POST", "/api/v1/conversations", 201, 0, post_conversation},
+    {"POST", "/api/v1/conversations/{id}/participants", 200, 0, post_participants},
+    {"DELETE", "/api/v1/conversations/{id}/participants/{user_id}", 204, 0, delete_participant},
 };
 
 const gw_api_route_t *gw_api_routes(size_t *count)

@@ -126,6 +126,18 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             as uid (a participant) or as the system (uid
                                             ""); reply {type:"message", http: 201|200,
                                             message} */
+#define PROTO_EV_API_CREATE_CONV "api_create_conversation" /* server API → chat:
+                                            {participants, kind?, title?} → {type:
+                                            "conversation", http, conversation} */
+#define PROTO_EV_API_ADD_PARTICIPANTS "api_add_participants" /* server API → chat:
+                                            {conversation_id, user_ids} → {type:
+                                            "conversation", conversation} */
+#define PROTO_EV_API_REMOVE_PARTICIPANT "api_remove_participant" /* server API → chat:
+                                            {conversation_id, user_id} → {type:
+                                            "removed", http: 204} */
+#define PROTO_TOPIC_CHAT_EVENTS "ichat" /* internal topic chat-svc publishes on, for its
+                                           own instances: participant_removed
+                                           {conversation_id, user_id} */
 #define PROTO_TOPIC_PRESENCE_EVENTS "ipresence" /* internal topic presence publishes on */
 #define PROTO_EV_GW_LEASE "gw_lease"     /* gateway → presence (notification), every
                                             GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
