@@ -4,6 +4,7 @@
     body in the next (one lws_write per callback). */
 #include "gw_api.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,24 +165,26 @@ void gw_api_forward(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev, 
 
 int gw_api_query_str(gw_api_req_t *r, const char *name, char *out, size_t cap)
 {
-    char key[40];
+    /* lws copies the whole "name=value" into the buffer before it compares. */
+    char key[40], arg[256];
     snprintf(key, sizeof key, "%s=", name);
-    const char *v = lws_get_urlarg_by_name(r->wsi, key, out, (int)cap);
+    const char *v = lws_get_urlarg_by_name(r->wsi, key, arg, (int)sizeof arg);
     if (!v)
         return 0;
-    memmove(out, v, strlen(v) + 1);
+    snprintf(out, cap, "%s", v);
     return 1;
 }
 
 int gw_api_query_int(gw_t *gw, gw_api_req_t *r, const char *name, int64_t min, int64_t max,
                      int64_t *out)
 {
-    char v[32];
+    char v[64]; /* a longer value is cut, but past 19 digits strtoll says ERANGE */
     if (!gw_api_query_str(r, name, v, sizeof v))
         return 0;
     char *end = NULL;
+    errno = 0;
     long long n = v[0] ? strtoll(v, &end, 10) : 0;
-    if (!v[0] || *end || n < min || n > max) {
+    if (!v[0] || *end || errno || n < min || n > max) {
         char msg[96];
         snprintf(msg, sizeof msg, "%s: must be an integer from %lld", name, (long long)min);
         gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request", msg);

@@ -197,6 +197,42 @@ static void delete_participant(gw_t *gw, gw_api_req_t *r, const msgpack_object *
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- presence -------------------------------------------------------------------- */
+
+static const proto_field_t f_presence_query[] = {
+    {"user_ids", PF_STR_LIST, REQ | BIG, 0, 1000, 128, NULL}, F_END};
+
+/* get_presence as the system: no privacy filter, up to 1,000 ids (presence-svc). */
+static void post_presence_query(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_presence_query, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_PRESENCE, "get_presence", body, f_presence_query, 0);
+}
+
+static void get_mentors(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    char v[8];
+    int available_only = 0;
+    if (gw_api_query_str(r, "available_only", v, sizeof v)) {
+        if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+            available_only = 1;
+        } else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+            gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                         "available_only: must be true or false");
+            return;
+        }
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_bool(&pk, "available_only", available_only);
+    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, "list_mentors", "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const gw_api_route_t s_routes[] = {
@@ -206,6 +242,8 @@ static const gw_api_route_t s_routes[] = {
     {"POST", "/api/v1/conversations", 201, 0, post_conversation},
     {"POST", "/api/v1/conversations/{id}/participants", 200, 0, post_participants},
     {"DELETE", "/api/v1/conversations/{id}/participants/{user_id}", 204, 0, delete_participant},
+    {"POST", "/api/v1/presence/query", 200, 0, post_presence_query},
+    {"GET", "/api/v1/mentors", 200, 0, get_mentors},
 };
 
 const gw_api_route_t *gw_api_routes(size_t *count)
