@@ -233,6 +233,45 @@ static void get_mentors(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- users ----------------------------------------------------------------------- */
+
+static const proto_field_t f_disconnect[] = {
+    {"reason", PF_STR, BIG, 1, 123, 0, NULL}, {"revoke", PF_BOOL, 0, 0, 0, 0, NULL}, F_END};
+
+/* Every connection of the user, on every gateway, closes with 4002 and the reason
+   (presence-svc counts them and tells the gateways); `revoke` also refuses the user's
+   tokens issued before now (gw_revoke.c). */
+static void post_disconnect(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_disconnect, 1))
+        return;
+    const msgpack_object *reason = body ? pl_mp_get(body, "reason") : NULL;
+    if (reason && reason->type == MSGPACK_OBJECT_STR && reason->via.str.size > 123) {
+        /* a close frame's reason is at most 123 bytes */
+        gw_api_error(gw, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "too_large",
+                     "reason: must be at most 123 bytes of UTF-8");
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    uint32_t n = 1;
+    for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        n += v && v->type != MSGPACK_OBJECT_NIL;
+    }
+    msgpack_pack_map(&pk, n);
+    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        if (v && v->type != MSGPACK_OBJECT_NIL)
+            pl_pack_kv_obj(&pk, f->name, v);
+    }
+    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, PROTO_EV_API_DISCONNECT, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const gw_api_route_t s_routes[] = {
@@ -244,6 +283,7 @@ static const gw_api_route_t s_routes[] = {
     {"DELETE", "/api/v1/conversations/{id}/participants/{user_id}", 204, 0, delete_participant},
     {"POST", "/api/v1/presence/query", 200, 0, post_presence_query},
     {"GET", "/api/v1/mentors", 200, 0, get_mentors},
+    {"POST", "/api/v1/users/{id}/disconnect", 202, 0, post_disconnect},
 };
 
 const gw_api_route_t *gw_api_routes(size_t *count)

@@ -186,6 +186,14 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id)
 {
     (void)has_id;
+    if (gw_revoke_refused(gw, id->user_id, id->iat)) {
+        pl_info("auth refused", "conn=%llu user=%s reason=\"token revoked\"",
+                (unsigned long long)c->id, id->user_id);
+        session_failed(gw, c, id_json, "unauthenticated", "invalid token: revoked");
+        if (c->upgrade_token) /* no frame asked for it: the upgrade's token is dead */
+            gw_conn_close(c, GW_CLOSE_DISCONNECTED, "token revoked");
+        return;
+    }
     if (gw_admission_user_full(gw, id->user_id)) {
         /* too late for an HTTP 429: the token came after the upgrade */
         session_failed(gw, c, id_json, "rate_limited", "too many connections for this user");
@@ -259,6 +267,10 @@ static void on_refresh(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const
     pl_identity_t ident;
     if (frame_token(gw, c, body, id_json, "refresh refused", &ident) != 0)
         return;
+    if (gw_revoke_refused(gw, ident.user_id, ident.iat)) {
+        gw_send_error(gw, c, id_json, "unauthenticated", "invalid token: revoked");
+        return;
+    }
     if (strcmp(ident.user_id, c->uid) != 0) {
         pl_info("refresh refused", "conn=%llu user=%s reason=\"another user's token\"",
                 (unsigned long long)c->id, c->uid);
@@ -470,6 +482,8 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         body->type != MSGPACK_OBJECT_MAP)
         return;
     if (cn == 0) {
+        if (pl_mp_str_eq(pl_mp_get(body, "type"), "revocations"))
+            gw_revoke_load(gw, body);
         note_health(gw, body);
         return;
     }

@@ -48,6 +48,7 @@ static void on_tick(uv_timer_t *t)
     gw_typing_expire(gw, now);
     gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
+    gw_revoke_ask(gw, now);            /* until presence sent the revocation list */
     if (now >= gw->next_lease_ms) {
         gw_router_lease(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
@@ -163,7 +164,7 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
         goto fail;
     }
-    if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0)
+    if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0 || gw_revoke_init(gw) != 0)
         goto fail;
     if (start_lws(gw) != 0 || gw_api_init(gw) != 0)
         goto fail;
@@ -256,6 +257,7 @@ void gw_destroy(gw_t **self_p)
     pl_jwt_verifier_destroy(&gw->jwt);
     gw_static_free(gw);
     gw_admission_free(gw);
+    gw_revoke_free(gw);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
     free(gw);

@@ -587,6 +587,9 @@ static const struct {
     {PROTO_EV_PRESENCE_QUERY, on_presence_query},
     {PROTO_EV_AVAILABLE_MENTORS, on_available_mentors},
     {PROTO_EV_ACTIVITY, on_activity},
+    /* the server API and the gateways' revocation list (presence_api.c) */
+    {PROTO_EV_API_DISCONNECT, pres_on_api_disconnect},
+    {PROTO_EV_REVOCATIONS, pres_on_revocations},
 };
 
 int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req)

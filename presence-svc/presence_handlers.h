@@ -49,4 +49,9 @@ int pres_handle(void *app, pl_service_t *svc, const proto_request_t *req);
 int pres_tick(void *app, pl_service_t *svc, int64_t now_ms);
 int64_t pres_order_key(const proto_request_t *req);
 
+/* presence_api.c: the server API's disconnect (+ revoke), and the revocation list a
+   starting gateway asks for. */
+int pres_on_api_disconnect(pres_app_t *app, pl_service_t *svc, const proto_request_t *req);
+int pres_on_revocations(pres_app_t *app, pl_service_t *svc, const proto_request_t *req);
+
 #endif

@@ -135,6 +135,13 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_EV_API_REMOVE_PARTICIPANT "api_remove_participant" /* server API → chat:
                                             {conversation_id, user_id} → {type:
                                             "removed", http: 204} */
+#define PROTO_EV_API_DISCONNECT "api_disconnect" /* server API → presence: {user_id,
+                                            reason?, revoke?} → {type:"disconnected", http:
+                                            202, connections}; publishes `disconnect` on the
+                                            gateways' topic */
+#define PROTO_EV_REVOCATIONS "revocations" /* gateway → presence at start (cn 0): {} →
+                                            {type:"revocations", users:[[user_id,
+                                            before_s]...]} */
 #define PROTO_TOPIC_CHAT_EVENTS "ichat" /* internal topic chat-svc publishes on, for its
                                            own instances: participant_removed
                                            {conversation_id, user_id} */
@@ -157,6 +164,8 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_TOPIC_ROLE 'r'     /* r<role>: every connection of users with that role */
 #define PROTO_TOPIC_PRESENCE 'p' /* p<user_id>: that user's presence, for every local
                                     connection watching the user (contacts, own devices) */
+#define PROTO_TOPIC_GATEWAYS 'b' /* "b" alone: every gateway hears it (the server API's
+                                    disconnect {user_id, reason, before_s?}) */
 #define PROTO_TOPIC_INTERNAL 'i' /* i<name>: service-to-service events, never clients */
 
 #define PROTO_TOPIC_MAX 160
