@@ -42,6 +42,10 @@ static const struct {
     {"decline_help", help_decline},
     {"cancel_help", help_cancel},
     {"end_help", help_end},
+    /* the server API (call_api.c) */
+    {PROTO_EV_API_GET_CALL, call_api_get_call},
+    {PROTO_EV_API_USER_CALLS, call_api_user_calls},
+    {PROTO_EV_API_HELP_REQUESTS, call_api_help_requests},
 };
 
 int call_handle(void *app, pl_service_t *svc, const proto_request_t *req)

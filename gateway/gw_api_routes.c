@@ -272,6 +272,70 @@ static void post_disconnect(gw_t *gw, gw_api_req_t *r, const msgpack_object *bod
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- calls and help requests -------------------------------------------------------- */
+
+static void get_call(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t id;
+    if (param_id(gw, r, 0, "call", &id))
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_int(&pk, "call_id", id);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_GET_CALL, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Newest first; limit as call_history's (default 50, clamped to 200). */
+static void get_user_calls(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t limit = -1;
+    if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1 + (limit > 0));
+    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_USER_CALLS, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Open requests (waiting and accepted, or the one state asked for), oldest first. */
+static void get_help_requests(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    char state[16] = "";
+    int64_t limit = -1;
+    if (gw_api_query_str(r, "state", state, sizeof state) && strcmp(state, "waiting") != 0 &&
+        strcmp(state, "accepted") != 0) {
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                     "state: must be waiting or accepted");
+        return;
+    }
+    if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, (state[0] != 0) + (limit > 0));
+    if (state[0])
+        pl_pack_kv_str(&pk, "state", state);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_HELP_REQUESTS, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const gw_api_route_t s_routes[] = {
@@ -284,6 +348,9 @@ static const gw_api_route_t s_routes[] = {
     {"POST", "/api/v1/presence/query", 200, 0, post_presence_query},
     {"GET", "/api/v1/mentors", 200, 0, get_mentors},
     {"POST", "/api/v1/users/{id}/disconnect", 202, 0, post_disconnect},
+    {"GET", "/api/v1/calls/{id}", 200, 0, get_call},
+    {"GET", "/api/v1/users/{id}/calls", 200, 0, get_user_calls},
+    {"GET", "/api/v1/help-requests", 200, 0, get_help_requests},
 };
 
 const gw_api_route_t *gw_api_routes(size_t *count)

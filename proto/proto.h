@@ -142,6 +142,12 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_EV_REVOCATIONS "revocations" /* gateway → presence at start (cn 0): {} →
                                             {type:"revocations", users:[[user_id,
                                             before_s]...]} */
+#define PROTO_EV_API_GET_CALL "api_get_call" /* server API → call: {call_id} → {type:
+                                            "call", call} */
+#define PROTO_EV_API_USER_CALLS "api_user_calls" /* server API → call: {user_id, limit?} →
+                                            {type:"calls", calls} (newest first) */
+#define PROTO_EV_API_HELP_REQUESTS "api_help_requests" /* server API → call: {state?,
+                                            limit?} → {type:"help_requests", requests} */
 #define PROTO_TOPIC_CHAT_EVENTS "ichat" /* internal topic chat-svc publishes on, for its
                                            own instances: participant_removed
                                            {conversation_id, user_id} */
