@@ -8,7 +8,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startStack } from './lib/stack.mjs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { freePorts, startStack } from './lib/stack.mjs';
 import { api, call, openapi } from './lib/api.mjs';
 import { httpGet } from './lib/client.mjs';
 
@@ -24,7 +26,7 @@ fs.writeFileSync(
 let stack;
 let base;
 before(async () => {
-  stack = await startStack({ api: { keys: `@${keyFile}` } });
+  stack = await startStack({ api: { keys: `@${keyFile}` }, env: { REQUEST_TIMEOUT_MS: '1500' } });
   base = stack.gateways[0].api;
 });
 after(async () => {
@@ -134,5 +136,47 @@ describe('separate listener', () => {
       headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
     }).catch((e) => ({ status: 0, error: e }));
     assert.notEqual(ws.status, 101);
+  });
+});
+
+describe('API_KEYS as a list; bad configurations stop the gateway with one clear line', () => {
+  it('a comma-separated list: each key passes', async () => {
+    const s2 = await startStack({ api: { keys: 'list-one, list-two' } });
+    try {
+      for (const key of ['list-one', 'list-two']) {
+        const r = await api(s2.gateways[0].api, 'GET', '/api/v1/conversations/1/messages', { key });
+        assert.equal(r.status, 404, `${key}: ${r.text}`);
+      }
+      assert.equal((await api(s2.gateways[0].api, 'GET', '/api/v1/mentors', { key: 'list-three' })).status, 401);
+    } finally {
+      await s2.stop();
+    }
+  });
+  it('API_PORT without API_KEYS, a bad sha256 line, a missing file: exit non-zero naming API_KEYS', async () => {
+    const [port, apiPort] = await freePorts(2);
+    const bad = path.join(dir, 'bad');
+    fs.writeFileSync(bad, 'sha256:1234\n');
+    for (const keys of [undefined, `@${bad}`, `@${path.join(dir, 'missing')}`]) {
+      const env = { ...process.env, JWT_SECRET: 'x', PORT: String(port), API_PORT: String(apiPort), BROKER_PORT: '1' };
+      delete env.API_KEYS;
+      if (keys) env.API_KEYS = keys;
+      const err = await promisify(execFile)(path.join(process.env.PARLEY_BIN_DIR, 'parley-gateway'), [], { env, timeout: 10000 }).then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(err && err.code !== 0, `gateway started with API_KEYS=${keys}`);
+      assert.match(err.stderr, /var=API_KEYS/);
+    }
+  });
+});
+
+describe('a service that does not answer', () => {
+  it('503 unavailable at REQUEST_TIMEOUT_MS', async () => {
+    await stack.kill('chat');
+    const t0 = Date.now();
+    const r = await call(base, 'GET', '/api/v1/conversations/1/messages', { key: KEY_PLAIN });
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'unavailable');
+    assert.ok(Date.now() - t0 >= 1000, 'waited for the timeout');
   });
 });
