@@ -456,7 +456,7 @@ int call_signal(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 
 /* ---- call_history ---------------------------------------------------------------- */
 
-static void pack_history_row(msgpack_packer *pk, const call_row_t *c)
+void call_pack_call(msgpack_packer *pk, const call_row_t *c)
 {
     int64_t duration = call_duration_s(c);
     msgpack_pack_map(pk, 11);
@@ -500,7 +500,7 @@ int call_history(void *cfg_, pl_service_t *svc, const proto_request_t *req)
         for (int i = 0; i < n; i++) {
             call_row_t c;
             call_store_row(r, i, &c);
-            pack_history_row(pk, &c);
+            call_pack_call(pk, &c);
         }
         pl_service_end(svc);
     }

@@ -47,6 +47,10 @@ const pl_handler_t call_handlers[] = {
     {PROTO_EV_DECLINE_HELP, help_decline},
     {PROTO_EV_CANCEL_HELP, help_cancel},
     {PROTO_EV_END_HELP, help_end},
+    /* the server API (call_api.c) */
+    {PROTO_EV_API_GET_CALL, call_api_get_call},
+    {PROTO_EV_API_USER_CALLS, call_api_user_calls},
+    {PROTO_EV_API_HELP_REQUESTS, call_api_help_requests},
     {NULL, NULL},
 };
 

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "call_store.h"
 #include "pl_service.h"
 
 typedef struct {
@@ -36,6 +37,10 @@ int call_on_event(void *app, pl_service_t *svc, const char *topic, size_t topic_
 typedef pl_handler_fn call_handler_fn;
 
 call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, call_history;
+/* A call as call_history lists it (the contract's call object). */
+void call_pack_call(msgpack_packer *pk, const call_row_t *c);
+/* call_api.c: the server API's reads (role PROTO_ROLE_SYSTEM, from gw_api.c) */
+call_handler_fn call_api_get_call, call_api_user_calls, call_api_help_requests;
 call_handler_fn help_request, help_accept, help_decline, help_cancel, help_end;
 
 /* Connection (gw, cn) of `uid` closed (conn_close) or vanished (conn_gone). */

@@ -138,6 +138,12 @@ const pl_stmt_t call_stmts[] = {
                   " AND state = 'active'", 1},
     {"history", "SELECT " CALL_COLS " FROM call.calls c WHERE c.caller_id = $1"
                 " OR c.callee_id = $1 ORDER BY c.id DESC LIMIT $2::bigint", 2},
+    /* the server API (call_api.c): open help requests, oldest first */
+    {"help_open", "SELECT r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state,"
+                  " r.accepted_by, " US("r.created_at") ", " US("r.accepted_at") ", "
+                  US("r.expires_at") " FROM call.help_requests r"
+                  " WHERE r.state IN ('waiting', 'accepted') AND ($1::text IS NULL OR r.state = $1)"
+                  " ORDER BY r.id LIMIT $2::bigint", 2},
     /* help requests */
     {"help_insert",
      "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
@@ -554,4 +560,14 @@ PGresult *help_store_due(PGconn *db, int limit)
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, limit);
     return pl_pg_run_params(db, "help_due", &p);
+}
+
+/* ---- the server API (call_api.c) ---------------------------------------------- */
+
+PGresult *help_store_open(PGconn *db, const char *state, int64_t limit)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_bytes(&p, state, state ? strlen(state) : 0); /* NULL: SQL NULL, both */
+    pl_pg_param_int(&p, limit);
+    return pl_pg_run_params(db, "help_open", &p);
 }

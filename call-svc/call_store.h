@@ -173,4 +173,11 @@ int help_store_mentor_available(PGconn *db, const char *mentor, int available);
 /* waiting requests past their expiry → expired. Rows: id, student_id. */
 PGresult *help_store_due(PGconn *db, int limit);
 
+/* ---- the server API (call_api.c) ---- */
+/* Open help requests (waiting and accepted, or only `state` when not NULL), oldest
+   first, at most limit. Columns: HO_* */
+enum { HO_ID = 0, HO_STUDENT, HO_TOPIC, HO_MESSAGE, HO_MENTOR, HO_STATE, HO_ACCEPTED_BY,
+       HO_CREATED, HO_ACCEPTED, HO_EXPIRES };
+PGresult *help_store_open(PGconn *db, const char *state, int64_t limit);
+
 #endif

@@ -196,7 +196,8 @@ int chat_check_member(chat_app_t *app, pl_service_t *svc, const proto_request_t 
         pl_service_error(svc, req, "not_found", "no such conversation");
         return 0;
     }
-    if (!member) {
+    /* The server API reads as the system, which is no participant (gw_api.c). */
+    if (!member && strcmp(req->role, PROTO_ROLE_SYSTEM) != 0) {
         pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
         return 0;
     }
@@ -238,6 +239,11 @@ const pl_handler_t chat_handlers[] = {
     /* other services' asks (chat_asks.c) */
     {PROTO_EV_SHARED_CONTACTS, chat_on_shared_contacts},
     {PROTO_EV_CONV_MEMBERS, chat_on_conversation_members},
+    /* the server API (chat_api.c) */
+    {PROTO_EV_API_POST_MESSAGE, chat_on_api_post_message},
+    {PROTO_EV_API_CREATE_CONV, chat_on_api_create_conversation},
+    {PROTO_EV_API_ADD_PARTICIPANTS, chat_on_api_add_participants},
+    {PROTO_EV_API_REMOVE_PARTICIPANT, chat_on_api_remove_participant},
     {NULL, NULL},
 };
 

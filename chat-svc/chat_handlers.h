@@ -7,6 +7,7 @@
 
 #include "chat_members.h"
 #include "chat_store.h"
+#include "chat_temp_id.h"
 #include "pl_map.h"
 #include "pl_service.h"
 
@@ -65,6 +66,24 @@ int chat_notify_sweep(chat_app_t *app, pl_service_t *svc);
 chat_handler_fn chat_on_typing_start, chat_on_typing_stop, chat_on_mark_read;
 /* chat_asks.c: other services' questions about conversations */
 chat_handler_fn chat_on_shared_contacts, chat_on_conversation_members;
+
+/* chat_api.c: the server API's requests (role PROTO_ROLE_SYSTEM, from gw_api.c) */
+chat_handler_fn chat_on_api_post_message, chat_on_api_create_conversation,
+    chat_on_api_add_participants, chat_on_api_remove_participant;
+
+/* A message request (`message`, api_post_message) read and checked; the strings point
+   into the request, `in` and `att` (the caller's, receiving the normalised
+   attachments). 0, or -1 with why and the error code. */
+typedef struct {
+    chat_post_t post;
+    int64_t reply;
+    char temp[CHAT_TEMP_ID_STORED_MAX];
+} chat_message_in_t;
+int chat_read_message(const proto_request_t *req, chat_message_in_t *in, msgpack_sbuffer *att,
+                      const char **why, const char **code);
+/* Reactions of the first `rows` rows of message rows `r`, in one query (*out NULL when
+   none has any). -1 on database failure. */
+int chat_load_reactions(PGconn *db, const PGresult *r, int rows, PGresult **out);
 
 /* Replies not_found / forbidden itself. Returns 1 if `req->uid` is a participant of
    `conv`, 0 if refused, -1 on database failure. */

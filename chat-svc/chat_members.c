@@ -77,6 +77,14 @@ int chat_members_check(chat_members_t *self, PGconn *db, int64_t conv, const cha
     return 0;
 }
 
+void chat_members_forget(chat_members_t *self, int64_t conv, const char *user)
+{
+    char key[200];
+    size_t klen = make_key(key, sizeof key, conv, user);
+    if (klen)
+        pl_map_remove(self->map, key, klen);
+}
+
 size_t chat_members_size(const chat_members_t *self)
 {
     return pl_map_size(self->map);

@@ -170,11 +170,7 @@ static chat_str_t temp_id_text(const proto_request_t *req, char *buf, size_t cap
 /* A message request read into what the store needs. The strings point into the
    request, `temp` (the stored form of temp_id) and `att` (the caller's buffer, which
    receives the normalised attachments). */
-typedef struct {
-    chat_post_t post;
-    int64_t reply;
-    char temp[CHAT_TEMP_ID_STORED_MAX];
-} message_in_t;
+typedef chat_message_in_t message_in_t;
 
 /* Read and check a message request the gateway already validated against proto/.
    0, or -1 with `why` and the error `code`. */
@@ -530,4 +526,15 @@ int chat_on_unreact(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
     chat_app_t *app = app_;
     return reaction(app, svc, req, 0);
+}
+
+int chat_read_message(const proto_request_t *req, chat_message_in_t *in, msgpack_sbuffer *att,
+                      const char **why, const char **code)
+{
+    return read_message(req, in, att, why, code);
+}
+
+int chat_load_reactions(PGconn *db, const PGresult *r, int rows, PGresult **out)
+{
+    return load_reactions(db, r, rows, out);
 }

@@ -40,6 +40,14 @@ int chat_on_event(void *app_v, pl_service_t *svc, const char *topic, size_t topi
     const char *user;
     size_t len;
     int online;
+    int64_t conv;
+    char removed[129];
+    if (pl_mp_str_eq(pl_mp_get(b, "type"), "participant_removed")) { /* chat_api.c */
+        if (pl_mp_int(b, "conversation_id", &conv) == 0 &&
+            pl_mp_strcpy(b, "user_id", removed, sizeof removed) == 0)
+            chat_members_forget(app->members, conv, removed);
+        return 0;
+    }
     if (!pl_mp_str_eq(pl_mp_get(b, "type"), "presence_changed") ||
         pl_mp_str(b, "user_id", &user, &len) || len == 0 || len > 128 ||
         pl_mp_bool(b, "online", &online))

@@ -156,7 +156,10 @@ void chat_pack_message(msgpack_packer *pk, const PGresult *r, int row, const PGr
     pl_pack_kv_int(pk, "message_id", id);
     pl_pack_kv_int(pk, "conversation_id", pl_pg_int(r, row, HC_CONV));
     pl_pack_kv_int(pk, "seq", pl_pg_int(r, row, HC_SEQ));
-    pack_text(pk, "sender_id", r, row, HC_SENDER);
+    if (PQgetlength(r, row, HC_SENDER) == 0) /* a system message (chat_api.c) */
+        pl_pack_kv_nil(pk, "sender_id");
+    else
+        pack_text(pk, "sender_id", r, row, HC_SENDER);
     /* The store already blanked a deleted message; this keeps the promise even for
        rows deleted before that rule. */
     if (deleted)

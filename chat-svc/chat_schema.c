@@ -434,4 +434,46 @@ const pl_migration_t chat_migrations[] = {
      "  id int PRIMARY KEY CHECK (id = 1),"
      "  last_id bigint NOT NULL DEFAULT 0);"
      "INSERT INTO chat.notification_sweep(id) VALUES (1) ON CONFLICT DO NOTHING;"},
+    {8,
+     /* System messages (the server API posts them without a sender): stored with
+        sender_id '' (no user id is empty), shown as sender_id null. Like
+        post_message, but nobody's membership is checked and no read position moves;
+        every participant marked away gets a notification row. '' keeps temp_id
+        idempotent through the same unique index (NULL would never conflict). */
+     "CREATE OR REPLACE FUNCTION chat.post_system_message(p_conv bigint, p_sender text,"
+     "    p_content text, p_reply bigint, p_att bytea, p_temp text)"
+     "  RETURNS TABLE(status text, message_id bigint, seq bigint, created_us bigint)"
+     "  LANGUAGE plpgsql AS $$"
+     "DECLARE v_seq bigint; v_id bigint; v_at timestamptz;"
+     "BEGIN"
+     "  UPDATE chat.conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_conv"
+     "    RETURNING c.last_seq INTO v_seq;"
+     "  IF NOT FOUND THEN"
+     "    RETURN QUERY SELECT 'not_found'::text, 0::bigint, 0::bigint, 0::bigint; RETURN;"
+     "  END IF;"
+     "  IF p_reply IS NOT NULL THEN"
+     "    PERFORM 1 FROM chat.messages m WHERE m.id = p_reply AND m.conversation_id = p_conv;"
+     "    IF NOT FOUND THEN"
+     "      UPDATE chat.conversations c SET last_seq = v_seq - 1 WHERE c.id = p_conv;"
+     "      RETURN QUERY SELECT 'bad_reply'::text, 0::bigint, 0::bigint, 0::bigint; RETURN;"
+     "    END IF;"
+     "  END IF;"
+     "  INSERT INTO chat.messages(conversation_id, seq, sender_id, content, reply_to_id,"
+     "      attachments, temp_id)"
+     "    VALUES (p_conv, v_seq, '', p_content, p_reply, p_att, p_temp)"
+     "    ON CONFLICT (conversation_id, sender_id, temp_id) DO NOTHING"
+     "    RETURNING id, created_at INTO v_id, v_at;"
+     "  IF NOT FOUND THEN"
+     "    UPDATE chat.conversations c SET last_seq = v_seq - 1 WHERE c.id = p_conv;"
+     "    SELECT m.id, m.seq, m.created_at INTO v_id, v_seq, v_at FROM chat.messages m"
+     "     WHERE m.conversation_id = p_conv AND m.sender_id = '' AND m.temp_id = p_temp;"
+     "    RETURN QUERY SELECT 'duplicate'::text, v_id, v_seq,"
+     "      (extract(epoch FROM v_at) * 1000000)::bigint;"
+     "    RETURN;"
+     "  END IF;"
+     "  INSERT INTO chat.notifications(user_id, conversation_id, message_id, seq)"
+     "    SELECT p.user_id, p_conv, v_id, v_seq FROM chat.participants p"
+     "     WHERE p.conversation_id = p_conv AND p.away;"
+     "  RETURN QUERY SELECT 'ok'::text, v_id, v_seq, (extract(epoch FROM v_at) * 1000000)::bigint;"
+     "END $$;"},
     {0, NULL}};

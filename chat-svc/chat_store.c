@@ -147,6 +147,24 @@ const pl_stmt_t chat_stmts[] = {
     {"post_batch", POST_BATCH, 6},
     {"post", "SELECT status, message_id, seq, created_us FROM chat.post_message($1::bigint, $2,"
              " $3, $4::bigint, $5::bytea, $6)", 6},
+    {"post_system", "SELECT status, message_id, seq, created_us FROM"
+                    " chat.post_system_message($1::bigint, $2, $3, $4::bigint, $5::bytea, $6)", 6},
+    /* the server API (chat_api.c) */
+    {"conv_system", "SELECT c.id, c.kind, c.title, c.last_seq,"
+                    " (SELECT string_agg(pp.user_id, E'\\x1f' ORDER BY pp.user_id)"
+                    "    FROM chat.participants pp WHERE pp.conversation_id = c.id), 0::bigint"
+                    " FROM chat.conversations c WHERE c.id = $1::bigint", 1},
+    {"conv_lock", "SELECT c.kind, (SELECT count(*) FROM chat.participants p"
+                  "  WHERE p.conversation_id = c.id)"
+                  " FROM chat.conversations c WHERE c.id = $1::bigint FOR UPDATE", 1},
+    {"add_participant", "INSERT INTO chat.participants(conversation_id, user_id)"
+                        " VALUES ($1::bigint, $2) ON CONFLICT DO NOTHING RETURNING 1", 2},
+    {"remove_participant", "WITH d AS (DELETE FROM chat.participants"
+                           "  WHERE conversation_id = $1::bigint AND user_id = $2 RETURNING 1),"
+                           " n AS (DELETE FROM chat.notifications"
+                           "  WHERE conversation_id = $1::bigint AND user_id = $2"
+                           "    AND EXISTS (SELECT 1 FROM d))"
+                           " SELECT count(*) FROM d", 2},
     {"access", "SELECT EXISTS(SELECT 1 FROM chat.conversations WHERE id = $1::bigint),"
                " EXISTS(SELECT 1 FROM chat.participants WHERE conversation_id = $1::bigint"
                " AND user_id = $2)", 2},
@@ -315,6 +333,20 @@ int chat_store_post(PGconn *db, int64_t conv, const char *sender, chat_str_t con
         PQclear(r);
         r = run_one(db, "post", &p);
     }
+    if (!r)
+        return -1;
+    read_posted(r, out);
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_post_system(PGconn *db, int64_t conv, chat_str_t content, const int64_t *reply_to,
+                           chat_str_t attachments, chat_str_t temp_id, chat_posted_t *out)
+{
+    chat_post_t m = {conv, "", content, reply_to, attachments, temp_id};
+    pl_pg_params_t p;
+    post_params(&p, &m);
+    PGresult *r = run_one(db, "post_system", &p);
     if (!r)
         return -1;
     read_posted(r, out);
@@ -825,4 +857,53 @@ int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget
     pl_pg_params_t m = {.n = 0};
     pl_pg_param_int(&m, read_to);
     return run_void(db, "notif_sweep_mark", &m);
+}
+
+/* ---- the server API (chat_api.c) ---------------------------------------------- */
+
+PGresult *chat_store_conversation_system(PGconn *db, int64_t conv)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    return run(db, "conv_system", &p);
+}
+
+int chat_store_conv_lock(PGconn *db, int64_t conv, int *exists, int *direct, int64_t *count)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    PGresult *r = run(db, "conv_lock", &p);
+    if (!r)
+        return -1;
+    *exists = PQntuples(r) == 1;
+    *direct = *exists && strcmp(PQgetvalue(r, 0, 0), "direct") == 0;
+    *count = *exists ? pl_pg_int(r, 0, 1) : 0;
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_add_participant(PGconn *db, int64_t conv, const char *user, int *added)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    pl_pg_param_cstr(&p, user);
+    PGresult *r = run(db, "add_participant", &p);
+    if (!r)
+        return -1;
+    *added = PQntuples(r) == 1;
+    PQclear(r);
+    return 0;
+}
+
+int chat_store_remove_participant(PGconn *db, int64_t conv, const char *user, int *removed)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, conv);
+    pl_pg_param_cstr(&p, user);
+    PGresult *r = run(db, "remove_participant", &p);
+    if (!r)
+        return -1;
+    *removed = pl_pg_int(r, 0, 0) > 0;
+    PQclear(r);
+    return 0;
 }

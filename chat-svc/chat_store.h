@@ -60,6 +60,11 @@ typedef struct {
    out[i].status is OK when message i was posted, UNDECIDED when the common case did
    not apply (a refusal or a retry: chat_store_post decides it). -1 on database
    failure: the transaction is then unusable (the runtime rolls it back). */
+/* A system message (the server API's, no sender): stored with sender_id '' (packed as
+   null), no membership check. Same outcome statuses as chat_store_post, but never
+   CHAT_FORBIDDEN. */
+int chat_store_post_system(PGconn *db, int64_t conv, chat_str_t content, const int64_t *reply_to,
+                           chat_str_t attachments, chat_str_t temp_id, chat_posted_t *out);
 int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_posted_t *out);
 
 /* Does the conversation exist, and is `user` a participant? */
@@ -163,5 +168,17 @@ typedef struct {
     int more;        /* work is left: call again soon */
 } chat_trim_t;
 int chat_store_notif_trim(PGconn *db, int64_t max_per_user, int scan, int budget, chat_trim_t *out);
+
+/* ---- the server API (chat_api.c) ---- */
+/* A conversation as the system sees it: the columns of chat_store_conversation, with
+   unread_count 0 (the system reads nothing). */
+PGresult *chat_store_conversation_system(PGconn *db, int64_t conv);
+/* Lock the conversation's row (before any participant row: the lock order) and say
+   whether it exists, is direct, and how many participants it has. 0 or -1. */
+int chat_store_conv_lock(PGconn *db, int64_t conv, int *exists, int *direct, int64_t *count);
+/* *added / *removed: whether a row changed (already one / not one: 0). 0 or -1. The
+   removed user's notification rows of that conversation go with it. */
+int chat_store_add_participant(PGconn *db, int64_t conv, const char *user, int *added);
+int chat_store_remove_participant(PGconn *db, int64_t conv, const char *user, int *removed);
 
 #endif

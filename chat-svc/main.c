@@ -31,7 +31,8 @@ int main(void)
         fprintf(stderr, "parley-chat: out of memory\n");
         goto done;
     }
-    static const char *const subscribe[] = {PROTO_TOPIC_PRESENCE_EVENTS, NULL};
+    static const char *const subscribe[] = {PROTO_TOPIC_PRESENCE_EVENTS, PROTO_TOPIC_CHAT_EVENTS,
+                                            NULL};
     pl_service_def_t def = {
         .kind = PROTO_SVC_CHAT,
         .handlers = chat_handlers,

@@ -324,6 +324,9 @@ static const char *read_times(json_t *claims, int64_t now_s, pl_identity_t *id)
 {
     json_t *exp = json_object_get(claims, "exp");
     json_t *nbf = json_object_get(claims, "nbf");
+    json_t *iat = json_object_get(claims, "iat");
+    /* Not judged here: a revocation (the gateway's gw_revoke.c) compares it. */
+    id->iat = iat && json_is_number(iat) ? numeric_date(iat) : 0;
     if (exp) {
         if (!json_is_number(exp))
             return "bad exp";

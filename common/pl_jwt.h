@@ -20,6 +20,7 @@ typedef struct {
     pl_role_t role;                    /* `role`; "user" is read as student */
     char name[PL_NAME_MAX + 1];        /* optional `name`, "" when absent */
     int64_t exp;                       /* 0 when the token has no exp */
+    int64_t iat;                       /* `iat` (issued at, epoch s), 0 when absent */
 } pl_identity_t;
 
 typedef struct pl_jwt_verifier_t pl_jwt_verifier_t;

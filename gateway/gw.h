@@ -79,7 +79,7 @@ struct gw_conn {
     uint8_t binary_frames;
     uint16_t close_code; /* when set, close with it at the next writeable */
     uint8_t close_sent;  /* our close frame is out: waiting for the client's */
-    char close_reason[64];
+    char close_reason[124]; /* a close frame's reason: at most 123 bytes */
     uint8_t upgrade_token; /* the token came with the upgrade: send auth_success unasked */
     /* Socket.IO (gw_ws.c): Engine.IO framing, heartbeat and the namespace connect */
     uint8_t sio;            /* this connection speaks Engine.IO v4 / Socket.IO v5 */
@@ -131,6 +131,7 @@ typedef struct gw_pending {
     int64_t deadline_ms;
     uint8_t has_id;
     uint8_t is_auth;
+    uint8_t is_api;    /* a server API request: conn_id is its HTTP session (gw_api.c) */
     uint16_t type_idx; /* metrics: the request's type (gw_metrics_type_index) */
     int64_t sent_us;   /* metrics: when it was forwarded */
     char id_json[]; /* the client's id as JSON text ("7" or "\"abc\""), or "" */
@@ -181,6 +182,8 @@ typedef struct gw {
     gw_trusted_t *trusted;   /* gw_admission.c: NULL unless TRUSTED_PROXIES is set */
     char *web_root;          /* gw_static.c: WEB_ROOT, the demo page */
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
+    struct gw_api *api;      /* gw_api.c: the server API listener, NULL when off */
+    struct gw_revoke *revoke; /* gw_revoke.c: tokens revoked by the server API */
     int stopping;
     int loop_ready;
 } gw_t;
@@ -208,6 +211,7 @@ void gw_conn_close(gw_conn_t *c, uint16_t code, const char *reason);
 void gw_conn_close_drained(gw_conn_t *c, uint16_t code, const char *reason);
 /* Application close codes (RFC 6455 §7.4.2: 4000-4999 are private use). */
 #define GW_CLOSE_TOKEN_EXPIRED 4001
+#define GW_CLOSE_DISCONNECTED 4002 /* the server API disconnected the user (gw_revoke.c) */
 /* Token bucket: 1 if the frame may proceed, 0 if rate-limited (and the flood rule
    may have scheduled a close). */
 int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms);
@@ -277,7 +281,10 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
 void gw_router_reply(gw_t *gw, const msgpack_object *root);
 void gw_router_expire(gw_t *gw, int64_t now_ms);
 void gw_router_forget_pending(gw_t *gw);
-
+/* A server API request `rq` for HTTP session `sess` (gw_api.c) is out: its reply or
+   its timeout goes to gw_api_reply / gw_api_timeout. */
+int gw_router_pending_api(gw_t *gw, uint64_t sess, uint64_t rq);
+void gw_router_drop_pending(gw_t *gw, uint64_t rq);
 
 /* ---- gw_watch.c: presence watchers ---- */
 void gw_watch_add(gw_t *gw, gw_conn_t *c, const char *uid, size_t len);
@@ -336,6 +343,18 @@ int gw_admission_opened(gw_t *gw, gw_conn_t *c, struct lws *wsi);
 void gw_admission_closed(gw_t *gw, gw_conn_t *c);
 /* The client's address as text: the peer, or X-Forwarded-For behind a trusted proxy. */
 void gw_admission_client_ip(gw_t *gw, struct lws *wsi, char *out, size_t cap);
+
+/* ---- gw_revoke.c: the server API's disconnect and token revocation ---- */
+int gw_revoke_init(gw_t *gw); /* after the bus: subscribes to the gateways' topic */
+void gw_revoke_free(gw_t *gw);
+/* From the tick: until presence has sent the revocation list, ask for it. */
+void gw_revoke_ask(gw_t *gw, int64_t now_ms);
+/* presence's answer to that ask (a reply with cn 0). */
+void gw_revoke_load(gw_t *gw, const msgpack_object *body);
+/* An event on the gateways' topic: `disconnect {user_id, reason, before_s?}`. */
+void gw_revoke_event(gw_t *gw, const msgpack_object *root);
+/* Is a token of `uid` issued at `iat` (0: unknown) revoked? */
+int gw_revoke_refused(gw_t *gw, const char *uid, int64_t iat);
 
 /* ---- gw_ws.c: the libwebsockets protocol (upgrade checks, receive, write, close) ---- */
 extern const struct lws_protocols gw_protocols[];

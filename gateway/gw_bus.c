@@ -45,6 +45,8 @@ static void dispatch(gw_t *gw, const zmq_msg_t *topic, const zmq_msg_t *body)
         gw->metrics.bus_events_in++;
         if (t[0] == PROTO_TOPIC_GATEWAY)
             gw_router_reply(gw, &up.data);
+        else if (t[0] == PROTO_TOPIC_GATEWAYS)
+            gw_revoke_event(gw, &up.data);
         else if (t[0] == PROTO_TOPIC_USER || t[0] == PROTO_TOPIC_CONV || t[0] == PROTO_TOPIC_ROLE ||
                  t[0] == PROTO_TOPIC_PRESENCE)
             gw_deliver_event(gw, t[0], t + 1, tlen - 2, &up.data);

@@ -30,10 +30,27 @@ static void subscribe_listed(gw_t *gw, gw_conn_t *c, const msgpack_object *root)
     }
 }
 
+/* participants_changed naming the recipient's user in `removed` (the server API took
+   them out, chat_api.c): the connection stops hearing the conversation now, before
+   its next event, which the same publisher sends after this one. */
+static void unsubscribe_removed(gw_t *gw, gw_conn_t *c, const msgpack_object *body)
+{
+    const msgpack_object *removed = pl_mp_get(body, "removed");
+    int64_t conv;
+    if (!c->uid || !removed || removed->type != MSGPACK_OBJECT_ARRAY ||
+        !pl_mp_str_eq(pl_mp_get(body, "type"), "participants_changed") ||
+        pl_mp_int(body, "conversation_id", &conv) != 0)
+        return;
+    for (uint32_t i = 0; i < removed->via.array.size; i++)
+        if (pl_mp_str_eq(&removed->via.array.ptr[i], c->uid))
+            gw_index_unsubscribe(gw, c, conv);
+}
+
 void gw_deliver_frame(gw_t *gw, gw_conn_t *c, const msgpack_object *root,
                       const msgpack_object *body, gw_msg_t *m)
 {
     subscribe_listed(gw, c, root);
+    unsubscribe_removed(gw, c, body);
     gw_watch_observe(gw, c, body);
     if (m)
         gw_conn_send(gw, c, m);

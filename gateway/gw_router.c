@@ -5,6 +5,7 @@
     Every forwarded request is remembered until its reply or its deadline; at the
     deadline the client gets `unavailable`, so a dead service never hangs a client. */
 #include "gw.h"
+#include "gw_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 
 /* ---- pending requests --------------------------------------------------------- */
 
-static gw_pending_t *pending_add(gw_t *gw, gw_conn_t *c, uint64_t rq, const char *id_json,
+static gw_pending_t *pending_add(gw_t *gw, uint64_t conn_id, uint64_t rq, const char *id_json,
                                  int is_auth)
 {
     size_t idlen = strlen(id_json);
@@ -29,7 +30,8 @@ static gw_pending_t *pending_add(gw_t *gw, gw_conn_t *c, uint64_t rq, const char
     if (!p)
         return NULL;
     p->rq = rq;
-    p->conn_id = c->id;
+    p->conn_id = conn_id;
+    p->is_api = 0;
     p->deadline_ms = pl_mono_ms() + gw->cfg.request_timeout_ms;
     p->has_id = idlen > 0;
     p->is_auth = (uint8_t)is_auth;
@@ -62,6 +64,24 @@ static void pending_free(gw_t *gw, gw_pending_t *p)
     else
         gw->pend_tail = p->prev;
     free(p);
+}
+
+int gw_router_pending_api(gw_t *gw, uint64_t sess, uint64_t rq)
+{
+    gw_pending_t *p = pending_add(gw, sess, rq, "", 0);
+    if (!p)
+        return -1;
+    p->is_api = 1;
+    p->type_idx = GW_METRICS_MAX_TYPES;
+    p->sent_us = pl_mono_us();
+    return 0;
+}
+
+void gw_router_drop_pending(gw_t *gw, uint64_t rq)
+{
+    gw_pending_t *p = pl_map_geti(gw->pending, rq);
+    if (p)
+        pending_free(gw, p);
 }
 
 void gw_router_forget_pending(gw_t *gw)
@@ -121,7 +141,7 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
         msgpack_pack_object(&pk, kv->key);
         msgpack_pack_object(&pk, kv->val);
     }
-    gw_pending_t *p = pending_add(gw, c, rq, id_json, is_auth);
+    gw_pending_t *p = pending_add(gw, c->id, rq, id_json, is_auth);
     if (p) { /* for the latency histogram */
         p->type_idx = (uint16_t)gw_metrics_type_index(as);
         p->sent_us = pl_mono_us();
@@ -140,6 +160,14 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id)
 {
     (void)has_id;
+    if (gw_revoke_refused(gw, id->user_id, id->iat)) {
+        pl_info("auth refused", "conn=%llu user=%s reason=\"token revoked\"",
+                (unsigned long long)c->id, id->user_id);
+        session_failed(gw, c, id_json, "unauthenticated", "invalid token: revoked");
+        if (c->upgrade_token) /* no frame asked for it: the upgrade's token is dead */
+            gw_conn_close(c, GW_CLOSE_DISCONNECTED, "token revoked");
+        return;
+    }
     if (gw_admission_user_full(gw, id->user_id)) {
         /* too late for an HTTP 429: the token came after the upgrade */
         session_failed(gw, c, id_json, "rate_limited", "too many connections for this user");
@@ -213,6 +241,10 @@ static void on_refresh(gw_t *gw, gw_conn_t *c, const msgpack_object *body, const
     pl_identity_t ident;
     if (frame_token(gw, c, body, id_json, "refresh refused", &ident) != 0)
         return;
+    if (gw_revoke_refused(gw, ident.user_id, ident.iat)) {
+        gw_send_error(gw, c, id_json, "unauthenticated", "invalid token: revoked");
+        return;
+    }
     if (strcmp(ident.user_id, c->uid) != 0) {
         pl_info("refresh refused", "conn=%llu user=%s reason=\"another user's token\"",
                 (unsigned long long)c->id, c->uid);
@@ -424,6 +456,8 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         body->type != MSGPACK_OBJECT_MAP)
         return;
     if (cn == 0) {
+        if (pl_mp_str_eq(pl_mp_get(body, "type"), "revocations"))
+            gw_revoke_load(gw, body);
         note_health(gw, body);
         return;
     }
@@ -441,6 +475,12 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
     gw_pending_t *p = pl_map_geti(gw->pending, rq);
     if (!p)
         return; /* answered `unavailable` already */
+    if (p->is_api) { /* a server API request: the answer is HTTP (gw_api.c) */
+        uint64_t sess = p->conn_id;
+        pending_free(gw, p);
+        gw_api_reply(gw, sess, body);
+        return;
+    }
     gw_metrics_observe(&gw->metrics, p->type_idx, pl_mono_us() - p->sent_us);
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
@@ -497,8 +537,10 @@ void gw_router_expire(gw_t *gw, int64_t now_ms)
 {
     while (gw->pend_head && gw->pend_head->deadline_ms <= now_ms) {
         gw_pending_t *p = gw->pend_head;
-        gw_conn_t *c = pl_map_geti(gw->conns, p->conn_id);
+        gw_conn_t *c = p->is_api ? NULL : pl_map_geti(gw->conns, p->conn_id);
         gw->metrics.requests_timed_out++;
+        if (p->is_api)
+            gw_api_timeout(gw, p->conn_id);
         if (c && c->wsi) {
             if (p->is_auth)
                 session_failed(gw, c, p->id_json, "unavailable",

@@ -2,6 +2,7 @@
     ZeroMQ bus, the 100 ms housekeeping tick, and a clean shutdown on SIGINT/SIGTERM
     (clients are told 1001 "going away", then everything is torn down in reverse). */
 #include "gw.h"
+#include "gw_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ static void on_tick(uv_timer_t *t)
     gw_typing_expire(gw, now);
     gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
+    gw_revoke_ask(gw, now);            /* until presence sent the revocation list */
     if (now >= gw->next_lease_ms) {
         gw_bus_lease(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
@@ -162,9 +164,9 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
         goto fail;
     }
-    if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0)
+    if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0 || gw_revoke_init(gw) != 0)
         goto fail;
-    if (start_lws(gw) != 0)
+    if (start_lws(gw) != 0 || gw_api_init(gw) != 0)
         goto fail;
     uv_timer_start(&gw->tick, on_tick, TICK_MS, TICK_MS);
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
@@ -236,6 +238,7 @@ void gw_destroy(gw_t **self_p)
         lws_context_destroy(ctx);
     }
     gw->ctx = NULL;
+    gw_api_free(gw); /* after the context: its sessions are closed */
     gw_bus_close(gw);
     gw_router_forget_pending(gw);
     if (gw->convs)
@@ -254,6 +257,7 @@ void gw_destroy(gw_t **self_p)
     pl_jwt_verifier_destroy(&gw->jwt);
     gw_static_free(gw);
     gw_admission_free(gw);
+    gw_revoke_free(gw);
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
     free(gw);

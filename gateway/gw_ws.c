@@ -115,7 +115,8 @@ static int confirm_upgrade(gw_t *gw, struct lws *wsi)
     pl_identity_t id;
     if (have > 0) {
         char why[96];
-        if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &id, why, sizeof why) != 0)
+        if (pl_jwt_verify(gw->jwt, token, pl_wall_ms() / 1000, &id, why, sizeof why) != 0 ||
+            gw_revoke_refused(gw, id.user_id, id.iat))
             return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid token");
     }
     status = gw_admission_check(gw, wsi, have > 0 ? id.user_id : NULL, &full);

@@ -353,14 +353,17 @@ static int on_get_presence(void *app_, pl_service_t *svc, const proto_request_t 
         pl_service_error(svc, req, "unavailable", "chat did not answer in time, try again");
         return 0;
     }
+    /* The server API (role system, gw_api.c) asks for up to 1,000 users and sees
+       every one of them: the platform's backend is not a user with contacts. */
+    int system = strcmp(req->role, PROTO_ROLE_SYSTEM) == 0;
     PGresult *r;
-    if (lookup(svc, req, 500, &r))
+    if (lookup(svc, req, system ? QUERY_IDS_MAX : 500, &r))
         return -1;
     if (!r)
         return 0; /* answered bad_request */
     int n = PQntuples(r), shown = 0;
     for (int i = 0; i < n; i++)
-        shown += may_see(req, r, i, contacts);
+        shown += system || may_see(req, r, i, contacts);
     msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
     if (pk) {
         msgpack_pack_map(pk, 2);
@@ -368,7 +371,7 @@ static int on_get_presence(void *app_, pl_service_t *svc, const proto_request_t 
         pl_pack_str(pk, "users");
         msgpack_pack_array(pk, (size_t)shown);
         for (int i = 0; i < n; i++) {
-            if (!may_see(req, r, i, contacts))
+            if (!system && !may_see(req, r, i, contacts))
                 continue; /* left out, without a word: not even "unknown" */
             /* Asking about oneself: the asker is connected, whether or not its
                conn_open has reached us yet (as in the set_status answer). */
@@ -591,6 +594,9 @@ const pl_handler_t pres_handlers[] = {
     {PROTO_EV_PRESENCE_QUERY, on_presence_query},
     {PROTO_EV_AVAILABLE_MENTORS, on_available_mentors},
     {PROTO_EV_ACTIVITY, on_activity},
+    /* the server API and the gateways' revocation list (presence_api.c) */
+    {PROTO_EV_API_DISCONNECT, pres_on_api_disconnect},
+    {PROTO_EV_REVOCATIONS, pres_on_revocations},
     {NULL, NULL},
 };
 

@@ -49,4 +49,8 @@ extern const pl_handler_t pres_handlers[]; /* what presence-svc serves */
 int pres_tick(void *app, pl_service_t *svc, int64_t now_ms);
 int64_t pres_order_key(const proto_request_t *req);
 
+/* presence_api.c: the server API's disconnect (+ revoke), and the revocation list a
+   starting gateway asks for. */
+pl_handler_fn pres_on_api_disconnect, pres_on_revocations; /* app is the pres_app_t */
+
 #endif

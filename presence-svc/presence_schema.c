@@ -238,4 +238,12 @@ const pl_migration_t pres_migrations[] = {
      "  DELETE FROM presence.gateways g2 WHERE g2.gw = ANY(dead)"
      "    AND NOT EXISTS (SELECT 1 FROM presence.connections c WHERE c.gw = g2.gw);"
      "END $$;"},
+    {2,
+     /* Token revocations by the server API (presence_api.c): tokens of user_id issued
+        (iat) before before_s are refused by every gateway, which loads this table
+        when it starts and hears each new row as it is written. One row per user,
+        the latest time. */
+     "CREATE TABLE IF NOT EXISTS presence.revocations ("
+     "  user_id text PRIMARY KEY,"
+     "  before_s bigint NOT NULL);"},
     {0, NULL}};

@@ -30,6 +30,14 @@ const pl_stmt_t pres_stmts[] = {
      " ON CONFLICT (gw) DO UPDATE SET lease_expires_at = EXCLUDED.lease_expires_at,"
      " ttl_ms = EXCLUDED.ttl_ms",
      2},
+    /* the server API (presence_api.c) */
+    {"user_conns", "SELECT count(*) FROM presence.connections WHERE user_id = $1", 1},
+    {"revoke", "INSERT INTO presence.revocations(user_id, before_s) VALUES ($1, $2::bigint)"
+               " ON CONFLICT (user_id) DO UPDATE"
+               " SET before_s = GREATEST(presence.revocations.before_s, EXCLUDED.before_s)"
+               " RETURNING before_s", 2},
+    {"revocations", "SELECT user_id, before_s FROM presence.revocations"
+                    " ORDER BY before_s DESC LIMIT " STR(PRES_REVOCATIONS_MAX), 0},
     {"sweep", "DELETE FROM presence.closed WHERE closed_at < now() - interval '10 minutes'", 0},
     {"presence",
      "SELECT q.id, u.role,"
@@ -186,4 +194,37 @@ PGresult *pres_store_available(PGconn *db)
 {
     pl_pg_params_t p = {.n = 0};
     return pl_pg_run_params(db, "available", &p);
+}
+
+/* ---- the server API (presence_api.c) ------------------------------------------ */
+
+int pres_store_user_conns(PGconn *db, const char *uid, int64_t *n)
+{
+    pl_pg_params_t p = {.n = 0};
+    p_cstr(&p, uid);
+    PGresult *r = pl_pg_run_params(db, "user_conns", &p);
+    if (!r)
+        return -1;
+    *n = pl_pg_int(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+int pres_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out)
+{
+    pl_pg_params_t p = {.n = 0};
+    p_cstr(&p, uid);
+    pl_pg_param_int(&p, before_s);
+    PGresult *r = pl_pg_run_params(db, "revoke", &p);
+    if (!r)
+        return -1;
+    *out = pl_pg_int(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+PGresult *pres_store_revocations(PGconn *db)
+{
+    pl_pg_params_t p = {.n = 0};
+    return pl_pg_run_params(db, "revocations", &p);
 }

@@ -80,4 +80,14 @@ enum { PM_USER = 0, PM_NAME, PM_STATUS, PM_MESSAGE, PM_LAST_SEEN };
    one column, user_id. */
 PGresult *pres_store_available(PGconn *db);
 
+/* ---- the server API (presence_api.c) ---- */
+#define PRES_REVOCATIONS_MAX 100000 /* bound: revocations a gateway loads, the newest */
+/* Live connections of uid (on every gateway). 0 or -1. */
+int pres_store_user_conns(PGconn *db, const char *uid, int64_t *n);
+/* Tokens of uid issued before before_s are revoked; *out: the time now in force (a
+   later one is kept). 0 or -1. */
+int pres_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out);
+/* (user_id, before_s) rows, the newest PRES_REVOCATIONS_MAX. */
+PGresult *pres_store_revocations(PGconn *db);
+
 #endif

@@ -45,6 +45,8 @@ static void contacts_reset(pres_contacts_t *c)
 /* Does req ask about anyone but its own user? Only those need chat's answer. */
 static int asks_about_others(const proto_request_t *req)
 {
+    if (strcmp(req->role, PROTO_ROLE_SYSTEM) == 0)
+        return 0; /* the server API sees everyone: chat is not asked */
     const msgpack_object *ids = pl_mp_get(req->body, "user_ids");
     for (uint32_t i = 0; ids && ids->type == MSGPACK_OBJECT_ARRAY && i < ids->via.array.size; i++)
         if (!pl_mp_str_eq(&ids->via.array.ptr[i], req->uid))

@@ -156,11 +156,47 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_EV_ACTIVITY "activity" /* call → presence (notification): {user_id, busy:
                                         bool, ref}: a mentor entered/left a call or help
                                         session; presence shows busy, then restores */
+#define PROTO_EV_API_POST_MESSAGE "api_post_message" /* server API → chat: {conversation_id,
+                                            content, temp_id?, reply_to_id?, attachments?}
+                                            as uid (a participant) or as the system (uid
+                                            ""); reply {type:"message", http: 201|200,
+                                            message} */
+#define PROTO_EV_API_CREATE_CONV "api_create_conversation" /* server API → chat:
+                                            {participants, kind?, title?} → {type:
+                                            "conversation", http, conversation} */
+#define PROTO_EV_API_ADD_PARTICIPANTS "api_add_participants" /* server API → chat:
+                                            {conversation_id, user_ids} → {type:
+                                            "conversation", conversation} */
+#define PROTO_EV_API_REMOVE_PARTICIPANT "api_remove_participant" /* server API → chat:
+                                            {conversation_id, user_id} → {type:
+                                            "removed", http: 204} */
+#define PROTO_EV_API_DISCONNECT "api_disconnect" /* server API → presence: {user_id,
+                                            reason?, revoke?} → {type:"disconnected", http:
+                                            202, connections}; publishes `disconnect` on the
+                                            gateways' topic */
+#define PROTO_EV_REVOCATIONS "revocations" /* gateway → presence at start (cn 0): {} →
+                                            {type:"revocations", users:[[user_id,
+                                            before_s]...]} */
+#define PROTO_EV_API_GET_CALL "api_get_call" /* server API → call: {call_id} → {type:
+                                            "call", call} */
+#define PROTO_EV_API_USER_CALLS "api_user_calls" /* server API → call: {user_id, limit?} →
+                                            {type:"calls", calls} (newest first) */
+#define PROTO_EV_API_HELP_REQUESTS "api_help_requests" /* server API → call: {state?,
+                                            limit?} → {type:"help_requests", requests} */
+#define PROTO_TOPIC_CHAT_EVENTS "ichat" /* internal topic chat-svc publishes on, for its
+                                           own instances: participant_removed
+                                           {conversation_id, user_id} */
 #define PROTO_TOPIC_PRESENCE_EVENTS "ipresence" /* internal topic presence publishes on */
 #define PROTO_EV_GW_LEASE "gw_lease"     /* gateway → presence (notification), every
                                             GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
                                             whose lease lapses is dead, with all its
                                             connections */
+
+/* The role of requests from the server API (gateway/gw_api.c): the platform's
+   backend acting as the system. No token carries it (pl_jwt knows only student,
+   mentor, admin), so only the API listener can send it; `uid` is then the user the
+   system acts for, or "" for none. */
+#define PROTO_ROLE_SYSTEM "system"
 
 /* Topic prefixes (a topic is prefix + id + '\0'). */
 #define PROTO_TOPIC_GATEWAY 'g'
@@ -169,6 +205,8 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PROTO_TOPIC_ROLE 'r'     /* r<role>: every connection of users with that role */
 #define PROTO_TOPIC_PRESENCE 'p' /* p<user_id>: that user's presence, for every local
                                     connection watching the user (contacts, own devices) */
+#define PROTO_TOPIC_GATEWAYS 'b' /* "b" alone: every gateway hears it (the server API's
+                                    disconnect {user_id, reason, before_s?}) */
 #define PROTO_TOPIC_INTERNAL 'i' /* i<name>: service-to-service events, never clients */
 
 #define PROTO_TOPIC_MAX 160

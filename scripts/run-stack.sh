@@ -7,6 +7,9 @@
 #   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
 #                         (default 25432, below the ephemeral port range), kept between runs, stopped on exit
 #   JWT_SECRET            unset: a fixed, printed development secret, plus sample tokens
+#   API_PORT, API_KEYS    the server API (docs/api.md) is on: API_PORT defaults to PORT + 1,
+#                         and unset API_KEYS is a development key generated once, kept in
+#                         .run/api-key and printed with a sample call
 #   BROKER_IPC_DIR        unset: .run/zmq, so the processes of this one machine talk over
 #                         Unix sockets instead of loopback TCP (set it empty for TCP only)
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
@@ -94,6 +97,17 @@ fi
 
 export DEV_TOKENS=${DEV_TOKENS:-1} # dev stack only: the demo page at / logs in via GET /dev/token
 
+# The server API, for trying the platform-backend side: a key generated once per run
+# directory (only its owner can read it), unless API_KEYS names real ones.
+export API_PORT=${API_PORT:-$((${PORT:-8080} + 1))}
+dev_api_key=
+if [[ -z ${API_KEYS:-} ]]; then
+  mkdir -p "$RUN_DIR"
+  [[ -s $RUN_DIR/api-key ]] || (umask 077 && openssl rand -hex 24 >"$RUN_DIR/api-key")
+  dev_api_key=$(<"$RUN_DIR/api-key")
+  export API_KEYS="@$RUN_DIR/api-key"
+fi
+
 # Every process of this stack runs here: ZeroMQ over Unix sockets skips the loopback
 # TCP stack (docs/design/topology.md). The broker still listens on TCP as well.
 if [[ -z ${BROKER_IPC_DIR+set} ]]; then
@@ -155,6 +169,8 @@ while ((!ready)); do
 done
 say "ready: ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
 say "demo page: http://127.0.0.1:$port/ (dev tokens are on in this dev stack)"
+say "server API: http://${API_BIND:-127.0.0.1}:$API_PORT/api/v1/ (docs/api.md, key: ${dev_api_key:+$RUN_DIR/api-key}${dev_api_key:-one of API_KEYS}); try:"
+say "  curl -s -H 'Authorization: Bearer ${dev_api_key:-<key>}' http://127.0.0.1:$API_PORT/api/v1/mentors"
 
 # Wait for the first child to end (a signal interrupts this wait and runs on_signal).
 while :; do

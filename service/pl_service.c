@@ -284,6 +284,14 @@ msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const p
     return pk;
 }
 
+msgpack_packer *pl_service_to_gateways(pl_service_t *self)
+{
+    msgpack_packer *pk = begin(self, PROTO_TOPIC_GATEWAYS, "", 0);
+    if (pk)
+        proto_pack_event_head(pk, NULL, 0);
+    return pk;
+}
+
 msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name)
 {
     msgpack_packer *pk = begin(self, PROTO_TOPIC_INTERNAL, name, strlen(name));

@@ -94,6 +94,8 @@ msgpack_packer *pl_service_to_presence(pl_service_t *self, const char *uid,
                                        const proto_exclude_t *x);
 /* An event to every connection of users with `role` ("student", ...). */
 msgpack_packer *pl_service_to_role(pl_service_t *self, const char *role, const proto_exclude_t *x);
+/* An event every gateway hears (topic "b"), for the gateways themselves. */
+msgpack_packer *pl_service_to_gateways(pl_service_t *self);
 /* A service-to-service event on topic i<name>. */
 msgpack_packer *pl_service_to_internal(pl_service_t *self, const char *name);
 

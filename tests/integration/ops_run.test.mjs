@@ -20,6 +20,7 @@ let tmp;
 let run; // { child, out, exited }
 let port;
 let brokerPort;
+let apiPort;
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pl-run-'));
@@ -30,13 +31,16 @@ before(async () => {
   let ports = await freePorts(8);
   while (ports.includes(port)) ports = await freePorts(8);
   brokerPort = ports[0];
+  [apiPort] = await freePorts(1);
+  while (apiPort === port || ports.includes(apiPort)) [apiPort] = await freePorts(1);
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(BROKER_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(BROKER_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_|API_)/.test(k)) delete env[k];
   Object.assign(env, {
     PARLEY_BIN_DIR: process.env.PARLEY_BIN_DIR,
     PARLEY_RUN_DIR: tmp,
     PORT: String(port),
     BROKER_PORT: String(brokerPort),
+    API_PORT: String(apiPort),
     DB_CONNECTION_STRING: `${pg} dbname=${db}`,
     JWT_SECRET: DEFAULT_SECRET,
     RATE_LIMIT_PER_S: '0',
@@ -73,6 +77,16 @@ describe('make run (scripts/run-stack.sh)', () => {
     assert.equal(got.message.message_id, sent.message_id);
     await ca.close();
     await cb.close();
+  });
+
+  it('prints a sample server API call with the dev key it generated, and the call works', async () => {
+    const m = run.out.match(/curl -s -H 'Authorization: Bearer ([0-9a-f]+)' (http:\/\/\S+)/);
+    assert.ok(m, `no sample API call printed:\n${run.out.slice(-2000)}`);
+    assert.equal(m[2], `http://127.0.0.1:${apiPort}/api/v1/mentors`);
+    assert.equal(fs.readFileSync(path.join(tmp, 'api-key'), 'utf8').trim(), m[1]);
+    const r = await fetch(m[2], { headers: { authorization: `Bearer ${m[1]}` } });
+    assert.equal(r.status, 200);
+    assert.ok(Array.isArray((await r.json()).mentors));
   });
 
   it('Ctrl-C stops every process, exits 0 and leaves no socket files', async () => {

@@ -22,6 +22,9 @@ import { DEFAULT_SECRET, closeAllClients, httpGet, sleep } from './client.mjs';
 
 const execFileP = promisify(execFile);
 
+// The server API key a stack started with {api: true} accepts.
+export const DEFAULT_API_KEY = 'parley-test-api-key';
+
 export const SANITIZE = /^(1|on|yes|true)$/i.test(process.env.PARLEY_SANITIZE || '');
 const SLOW = SANITIZE ? 2 : 1;
 const HEALTH_TIMEOUT_MS = 20000 * SLOW;
@@ -50,6 +53,7 @@ const CONFIG_VARS = [
   'SIGNAL_MAX_BYTES', 'OUT_QUEUE_MAX_BYTES', 'MAX_CONNECTIONS', 'MAX_CONNECTIONS_PER_IP',
   'MAX_CONNECTIONS_PER_USER', 'TRUSTED_PROXIES', 'CREATE_CONVERSATIONS_PER_MIN',
   'NOTIFICATION_RETENTION_DAYS', 'NOTIFICATION_MAX_PER_USER', 'HELP_OFFERS_PER_MENTOR',
+  'API_PORT', 'API_BIND', 'API_KEYS',
 ];
 
 const SANITIZER_RE =
@@ -162,6 +166,16 @@ export class Stack {
       while (brokerPorts.includes(p) || this.gateways.some((g) => g.port === p)) [p] = await freePorts(1);
       this.gateways.push({ port: p, url: `ws://127.0.0.1:${p}/`, http: `http://127.0.0.1:${p}` });
     }
+    // The server API (opts.api: true or {keys}): one more port per gateway.
+    if (this.opts.api) {
+      const taken = () => [...brokerPorts, ...this.gateways.flatMap((g) => [g.port, g.apiPort])];
+      for (const g of this.gateways) {
+        let [p] = await freePorts(1);
+        while (taken().includes(p)) [p] = await freePorts(1);
+        g.apiPort = p;
+        g.api = `http://127.0.0.1:${p}`;
+      }
+    }
 
     const base = { ...process.env };
     for (const k of CONFIG_VARS) delete base[k];
@@ -177,6 +191,7 @@ export class Stack {
       BROKER_PORT: String(this.brokerPort),
       DB_CONNECTION_STRING: this.dbConn,
       JWT_SECRET: DEFAULT_SECRET,
+      ...(this.opts.api ? { API_KEYS: this.opts.api.keys || DEFAULT_API_KEY } : {}),
       ...(this.opts.env || {}),
     };
 
@@ -186,7 +201,8 @@ export class Stack {
     for (let i = 0; i < calls; i++) this._add('call', i === 0 ? 'call' : `call${i + 1}`);
     for (let i = 0; i < gateways; i++) {
       const gname = i === 0 ? 'gateway' : `gateway${i + 1}`;
-      this._add('gateway', gname, { PORT: String(this.gateways[i].port) });
+      const apiEnv = this.gateways[i].apiPort ? { API_PORT: String(this.gateways[i].apiPort) } : {};
+      this._add('gateway', gname, { PORT: String(this.gateways[i].port), ...apiEnv });
       this.gateways[i].name = gname;
     }
     this.log(`database ${this.dbName}, broker ${this.brokerPort}, gateways ${this.gateways.map((g) => g.port)}`);

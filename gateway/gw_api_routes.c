@@ -1,0 +1,360 @@
+/*  gw_api_routes: the server API's routes, one row each, and what each sends to the
+    services. The one thing to know: this table and docs/openapi.json describe the same
+    routes; tests/integration/api.test.mjs reads both and fails when they differ.
+    Bodies are checked against proto_field_t rows with the client frames' validator
+    (proto_validate), so the same limits and the same refusals hold on both doors. */
+#include "gw_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "pl_mp.h"
+
+#define REQ PF_REQUIRED
+#define BIG PF_TOO_LARGE
+#define F_END                                                                                      \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0, 0, NULL                                                                  \
+    }
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+/* Path parameter i as a positive id; answers 404 (no such thing) when it is not one. */
+static int param_id(gw_t *gw, gw_api_req_t *r, int i, const char *what, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(r->params[i], &end, 10);
+    if (!r->params[i][0] || *end || v < 1 || r->params[i][0] == '+') {
+        char msg[64];
+        snprintf(msg, sizeof msg, "no such %s", what);
+        gw_api_error(gw, r, HTTP_STATUS_NOT_FOUND, "not_found", msg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Validate `body` (required unless `optional`) against `fields`; answers 400/413. */
+static int check_body(gw_t *gw, gw_api_req_t *r, const msgpack_object *body,
+                      const proto_field_t *fields, int optional)
+{
+    if (!body) {
+        if (optional)
+            return 0;
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                     "a JSON object body is required");
+        return -1;
+    }
+    proto_event_t ev = {"api", NULL, PROTO_SVC_GATEWAY, fields};
+    char why[160];
+    proto_verdict_t v = proto_validate(&ev, body, why, sizeof why);
+    if (v == PROTO_OK)
+        return 0;
+    if (v == PROTO_TOO_LARGE)
+        gw_api_error(gw, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "too_large", why);
+    else
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request", why);
+    return -1;
+}
+
+/* Pack `body`'s members named in `fields` (others are dropped: nothing unknown goes
+   past the edge) plus conversation_id when conv > 0. */
+static void pack_fields(msgpack_packer *pk, const msgpack_object *body, const proto_field_t *fields,
+                        int64_t conv)
+{
+    uint32_t n = conv > 0;
+    for (const proto_field_t *f = fields; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        n += v && v->type != MSGPACK_OBJECT_NIL;
+    }
+    msgpack_pack_map(pk, n);
+    if (conv > 0)
+        pl_pack_kv_int(pk, "conversation_id", conv);
+    for (const proto_field_t *f = fields; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        if (v && v->type != MSGPACK_OBJECT_NIL)
+            pl_pack_kv_obj(pk, f->name, v);
+    }
+}
+
+/* ---- GET /api/v1/openapi.json ---------------------------------------------------- */
+
+static void get_openapi(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    gw_api_raw(gw, r, HTTP_STATUS_OK, "application/json", gw_openapi_json, gw_openapi_json_len);
+}
+
+/* ---- messages -------------------------------------------------------------------- */
+
+static const proto_field_t f_post_message[] = {
+    {"content", PF_STR, REQ | BIG | PF_LIMIT, 1, PROTO_CONTENT_MAX, 0, NULL},
+    {"sender_id", PF_STR, 0, 1, 128, 0, NULL},
+    {"temp_id", PF_ID, BIG, 1, 128, 0, NULL},
+    {"reply_to_id", PF_INT, 0, 1, INT64_MAX, 0, NULL},
+    {"attachments", PF_LIST, 0, 0, 10, 0, NULL},
+    F_END};
+
+/* A message as a user (sender_id) or as the system (none): chat-svc's api_post_message,
+   the same store and fan-out as a client's `message`. */
+static void post_message(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv) || check_body(gw, r, body, f_post_message, 0))
+        return;
+    char sender[129] = "";
+    (void)pl_mp_strcpy(body, "sender_id", sender, sizeof sender);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_fields(&pk, body, f_post_message, conv);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_POST_MESSAGE, sender, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The contract's paging, as the client's `history`, read as the system (no
+   participant check). */
+static void get_messages(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t conv, after = -1, before = -1, limit = -1;
+    if (param_id(gw, r, 0, "conversation", &conv) ||
+        gw_api_query_int(gw, r, "after_seq", 0, INT64_MAX, &after) < 0 ||
+        gw_api_query_int(gw, r, "before_seq", 0, INT64_MAX, &before) < 0 ||
+        gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1 + (after >= 0) + (before >= 0) + (limit > 0));
+    pl_pack_kv_int(&pk, "conversation_id", conv);
+    if (after >= 0)
+        pl_pack_kv_int(&pk, "after_seq", after);
+    if (before >= 0)
+        pl_pack_kv_int(&pk, "before_seq", before);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, "history", "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- conversations and participants ---------------------------------------------- */
+
+static const proto_field_t f_create_conversation[] = {
+    {"participants", PF_STR_LIST, REQ | BIG, 1, 256, 128, NULL},
+    {"kind", PF_STR, 0, 1, 16, 0, "direct|group"},
+    {"title", PF_STR, BIG, 0, 200, 0, NULL},
+    F_END};
+static const proto_field_t f_user_ids[] = {{"user_ids", PF_STR_LIST, REQ | BIG, 1, 256, 128, NULL},
+                                           F_END};
+
+static void forward_body(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev,
+                         const msgpack_object *body, const proto_field_t *fields, int64_t conv)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_fields(&pk, body, fields, conv);
+    gw_api_forward(gw, r, svc, ev, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Participants' live connections get conversation_created, as for a client's create. */
+static void post_conversation(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_create_conversation, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_CREATE_CONV, body, f_create_conversation,
+                     0);
+}
+
+static void post_participants(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv) == 0 &&
+        check_body(gw, r, body, f_user_ids, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_ADD_PARTICIPANTS, body, f_user_ids, conv);
+}
+
+static void delete_participant(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t conv;
+    if (param_id(gw, r, 0, "conversation", &conv))
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pl_pack_kv_int(&pk, "conversation_id", conv);
+    pl_pack_kv_str(&pk, "user_id", r->params[1]);
+    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_REMOVE_PARTICIPANT, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- presence -------------------------------------------------------------------- */
+
+static const proto_field_t f_presence_query[] = {
+    {"user_ids", PF_STR_LIST, REQ | BIG, 0, 1000, 128, NULL}, F_END};
+
+/* get_presence as the system: no privacy filter, up to 1,000 ids (presence-svc). */
+static void post_presence_query(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_presence_query, 0) == 0)
+        forward_body(gw, r, PROTO_SVC_PRESENCE, "get_presence", body, f_presence_query, 0);
+}
+
+static void get_mentors(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    char v[8];
+    int available_only = 0;
+    if (gw_api_query_str(r, "available_only", v, sizeof v)) {
+        if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+            available_only = 1;
+        } else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+            gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                         "available_only: must be true or false");
+            return;
+        }
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_bool(&pk, "available_only", available_only);
+    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, "list_mentors", "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- users ----------------------------------------------------------------------- */
+
+static const proto_field_t f_disconnect[] = {
+    {"reason", PF_STR, BIG, 1, 123, 0, NULL}, {"revoke", PF_BOOL, 0, 0, 0, 0, NULL}, F_END};
+
+/* Every connection of the user, on every gateway, closes with 4002 and the reason
+   (presence-svc counts them and tells the gateways); `revoke` also refuses the user's
+   tokens issued before now (gw_revoke.c). */
+static void post_disconnect(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    if (check_body(gw, r, body, f_disconnect, 1))
+        return;
+    const msgpack_object *reason = body ? pl_mp_get(body, "reason") : NULL;
+    if (reason && reason->type == MSGPACK_OBJECT_STR && reason->via.str.size > 123) {
+        /* a close frame's reason is at most 123 bytes */
+        gw_api_error(gw, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "too_large",
+                     "reason: must be at most 123 bytes of UTF-8");
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    uint32_t n = 1;
+    for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        n += v && v->type != MSGPACK_OBJECT_NIL;
+    }
+    msgpack_pack_map(&pk, n);
+    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
+        const msgpack_object *v = pl_mp_get(body, f->name);
+        if (v && v->type != MSGPACK_OBJECT_NIL)
+            pl_pack_kv_obj(&pk, f->name, v);
+    }
+    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, PROTO_EV_API_DISCONNECT, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- calls and help requests -------------------------------------------------------- */
+
+static void get_call(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t id;
+    if (param_id(gw, r, 0, "call", &id))
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_int(&pk, "call_id", id);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_GET_CALL, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Newest first; limit as call_history's (default 50, clamped to 200). */
+static void get_user_calls(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t limit = -1;
+    if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1 + (limit > 0));
+    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_USER_CALLS, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Open requests (waiting and accepted, or the one state asked for), oldest first. */
+static void get_help_requests(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    char state[16] = "";
+    int64_t limit = -1;
+    if (gw_api_query_str(r, "state", state, sizeof state) && strcmp(state, "waiting") != 0 &&
+        strcmp(state, "accepted") != 0) {
+        gw_api_error(gw, r, HTTP_STATUS_BAD_REQUEST, "bad_request",
+                     "state: must be waiting or accepted");
+        return;
+    }
+    if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, (state[0] != 0) + (limit > 0));
+    if (state[0])
+        pl_pack_kv_str(&pk, "state", state);
+    if (limit > 0)
+        pl_pack_kv_int(&pk, "limit", limit);
+    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_HELP_REQUESTS, "", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+static const gw_api_route_t s_routes[] = {
+    {"GET", "/api/v1/openapi.json", 200, 1, get_openapi},
+    {"POST", "/api/v1/conversations/{id}/messages", 201, 0, post_message},
+    {"GET", "/api/v1/conversations/{id}/messages", 200, 0, get_messages},
+    {"POST", "/api/v1/conversations", 201, 0, post_conversation},
+    {"POST", "/api/v1/conversations/{id}/participants", 200, 0, post_participants},
+    {"DELETE", "/api/v1/conversations/{id}/participants/{user_id}", 204, 0, delete_participant},
+    {"POST", "/api/v1/presence/query", 200, 0, post_presence_query},
+    {"GET", "/api/v1/mentors", 200, 0, get_mentors},
+    {"POST", "/api/v1/users/{id}/disconnect", 202, 0, post_disconnect},
+    {"GET", "/api/v1/calls/{id}", 200, 0, get_call},
+    {"GET", "/api/v1/users/{id}/calls", 200, 0, get_user_calls},
+    {"GET", "/api/v1/help-requests", 200, 0, get_help_requests},
+};
+
+const gw_api_route_t *gw_api_routes(size_t *count)
+{
+    *count = sizeof s_routes / sizeof s_routes[0];
+    return s_routes;
+}
