@@ -152,7 +152,9 @@ const pl_stmt_t chat_stmts[] = {
     /* the server API (chat_api.c) */
     {"conv_system", "SELECT c.id, c.kind, c.title, c.last_seq,"
                     " (SELECT string_agg(pp.user_id, E'\\x1f' ORDER BY pp.user_id)"
-                    "    FROM chat.participants pp WHERE pp.conversation_id = c.id), 0::bigint"
+                    "    FROM chat.participants pp WHERE pp.conversation_id = c.id), 0::bigint,"
+                    " (SELECT string_agg(pp.read_seq::text, ',' ORDER BY pp.user_id)"
+                    "    FROM chat.participants pp WHERE pp.conversation_id = c.id)"
                     " FROM chat.conversations c WHERE c.id = $1::bigint", 1},
     {"conv_lock", "SELECT c.kind, (SELECT count(*) FROM chat.participants p"
                   "  WHERE p.conversation_id = c.id)"
