@@ -133,7 +133,7 @@ int call_api_help_requests(void *cfg_, pl_service_t *svc, const proto_request_t 
     pl_mp_int(req->body, "limit", &limit);
     if (limit > HELP_LIST_MAX)
         limit = HELP_LIST_MAX;
-    PGresult *r = help_store_open(pl_service_db(svc), state, limit);
+    PGresult *r = call_help_store_open(pl_service_db(svc), state, limit);
     if (!r)
         return -1;
     int n = PQntuples(r);

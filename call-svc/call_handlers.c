@@ -42,11 +42,11 @@ const pl_handler_t call_handlers[] = {
     {PROTO_EV_END_CALL, call_end},
     {PROTO_EV_CALL_SIGNAL, call_signal},
     {PROTO_EV_CALL_HISTORY, call_history},
-    {PROTO_EV_STUDENT_REQUEST_HELP, help_request},
-    {PROTO_EV_ACCEPT_HELP, help_accept},
-    {PROTO_EV_DECLINE_HELP, help_decline},
-    {PROTO_EV_CANCEL_HELP, help_cancel},
-    {PROTO_EV_END_HELP, help_end},
+    {PROTO_EV_STUDENT_REQUEST_HELP, call_help_request},
+    {PROTO_EV_ACCEPT_HELP, call_help_accept},
+    {PROTO_EV_DECLINE_HELP, call_help_decline},
+    {PROTO_EV_CANCEL_HELP, call_help_cancel},
+    {PROTO_EV_END_HELP, call_help_end},
     /* the server API (call_api.c) */
     {PROTO_EV_API_GET_CALL, call_api_get_call},
     {PROTO_EV_API_USER_CALLS, call_api_user_calls},
@@ -73,7 +73,7 @@ int call_tick(void *app, pl_service_t *svc, int64_t now_ms)
     const call_cfg_t *cfg = app;
     if (call_timers(cfg, svc))
         return -1;
-    return help_timers(cfg, svc);
+    return call_help_timers(cfg, svc);
 }
 
 static int on_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const msgpack_object *b)
@@ -85,7 +85,7 @@ static int on_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const m
     pl_mp_strcpy(b, "role", role, sizeof role);
     pl_mp_strcpy(b, "status", status, sizeof status);
     pl_mp_bool(b, "online", &online);
-    return help_presence_changed(cfg, svc, uid, role, status, online);
+    return call_help_presence_changed(cfg, svc, uid, role, status, online);
 }
 
 static int on_conn_gone(const call_cfg_t *cfg, pl_service_t *svc, const msgpack_object *b)

@@ -41,7 +41,7 @@ call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, 
 void call_pack_call(msgpack_packer *pk, const call_row_t *c);
 /* call_api.c: the server API's reads (role PROTO_ROLE_SYSTEM, from gw_api.c) */
 call_handler_fn call_api_get_call, call_api_user_calls, call_api_help_requests;
-call_handler_fn help_request, help_accept, help_decline, help_cancel, help_end;
+call_handler_fn call_help_request, call_help_accept, call_help_decline, call_help_cancel, call_help_end;
 
 /* Connection (gw, cn) of `uid` closed (conn_close) or vanished (conn_gone). */
 int call_conn_gone(const call_cfg_t *cfg, pl_service_t *svc, const char *gw, uint64_t cn,
@@ -50,9 +50,9 @@ int call_conn_gone(const call_cfg_t *cfg, pl_service_t *svc, const char *gw, uin
 int call_timers(const call_cfg_t *cfg, pl_service_t *svc);
 
 /* Presence says `uid` changed: offer the waiting requests they may now take. */
-int help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
+int call_help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
                           const char *role, const char *status, int online);
 /* Fire the help requests' due timers (expiry). */
-int help_timers(const call_cfg_t *cfg, pl_service_t *svc);
+int call_help_timers(const call_cfg_t *cfg, pl_service_t *svc);
 
 #endif

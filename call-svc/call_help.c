@@ -6,7 +6,7 @@
 
     The one thing to know: call.help_offers records who was offered what. Only those
     mentors may accept or decline, and they are the ones told when the request closes.
-    An offer is recorded with ON CONFLICT DO NOTHING and help_request is sent only by
+    An offer is recorded with ON CONFLICT DO NOTHING and call_help_request is sent only by
     whoever inserted it, so a mentor is offered a request once however many instances
     react to the same presence event.
     Offers are paged: a mentor holds at most HELP_OFFERS_PER_MENTOR live offers
@@ -33,7 +33,7 @@ static int64_t request_id(const proto_request_t *req)
     return id;
 }
 
-/* help_request {request_id, student_id, topic, message} to every connection of the
+/* call_help_request {request_id, student_id, topic, message} to every connection of the
    mentor. */
 static void send_offer(pl_service_t *svc, const char *mentor, int64_t id, const char *student,
                        call_text_t topic, call_text_t message)
@@ -53,13 +53,13 @@ static void send_offer(pl_service_t *svc, const char *mentor, int64_t id, const 
     pl_service_end(svc);
 }
 
-/* Top up the pages of `mentors` (see help_store_refill; `available` -1: as
+/* Top up the pages of `mentors` (see call_help_store_refill; `available` -1: as
    help_mentors says) and send the offers made. Returns how many were made for
    request `id` (0 when none or id is 0), or -1 on database failure. */
 static int refill(const call_cfg_t *cfg, pl_service_t *svc, const call_text_t *mentors, size_t n,
                   int available, int64_t id)
 {
-    PGresult *r = help_store_refill(pl_service_db(svc), mentors, n, cfg->offer_page, available);
+    PGresult *r = call_help_store_refill(pl_service_db(svc), mentors, n, cfg->offer_page, available);
     if (!r)
         return -1;
     int for_id = 0;
@@ -108,7 +108,7 @@ static void send_pair(pl_service_t *svc, const char *to, const proto_exclude_t *
 static int close_offers(const call_cfg_t *cfg, pl_service_t *svc, int64_t id, const char *except,
                         const char *reason)
 {
-    PGresult *r = help_store_close_offers(pl_service_db(svc), id);
+    PGresult *r = call_help_store_close_offers(pl_service_db(svc), id);
     if (!r)
         return -1;
     int n = PQntuples(r), k = 0, rc = 0;
@@ -137,7 +137,7 @@ static int close_offers(const call_cfg_t *cfg, pl_service_t *svc, int64_t id, co
 static int load(pl_service_t *svc, const proto_request_t *req, help_row_t *h)
 {
     int found;
-    if (help_store_get(pl_service_db(svc), request_id(req), req->uid, h, &found))
+    if (call_help_store_get(pl_service_db(svc), request_id(req), req->uid, h, &found))
         return -1;
     if (!found) {
         pl_service_error(svc, req, "not_found", "no such help request");
@@ -192,7 +192,7 @@ static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_r
     }
     call_text_t named = {mentor, strlen(mentor)};
     int64_t id;
-    if (help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
+    if (call_help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
         return -1;
     if (!id)
         return refuse_second(svc, req);
@@ -223,7 +223,7 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
     }
     call_text_t nobody = {NULL, 0};
     int64_t id;
-    if (help_store_insert(pl_service_db(svc), req->uid, topic, message, nobody, cfg->help_ms,
+    if (call_help_store_insert(pl_service_db(svc), req->uid, topic, message, nobody, cfg->help_ms,
                           &id)) {
         rc = -1;
         goto done;
@@ -262,7 +262,7 @@ done:
     return rc;
 }
 
-int help_request(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_help_request(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
     const call_cfg_t *cfg = cfg_;
     if (strcmp(req->role, "student") != 0) {
@@ -316,7 +316,7 @@ static int load_offered(pl_service_t *svc, const proto_request_t *req, help_row_
     return 1;
 }
 
-int help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
     const call_cfg_t *cfg = cfg_;
     help_row_t h;
@@ -324,7 +324,7 @@ int help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     if (ok <= 0)
         return ok;
     int won;
-    if (help_store_accept(pl_service_db(svc), h.id, req->uid, &won))
+    if (call_help_store_accept(pl_service_db(svc), h.id, req->uid, &won))
         return -1;
     if (!won) {
         pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
@@ -340,7 +340,7 @@ int help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     }
     send_pair(svc, h.student_id, NULL, "help_accepted", h.id, "mentor_id", req->uid);
     /* Busy from now on: nothing new for them before presence says they are back. */
-    if (help_store_mentor_available(pl_service_db(svc), req->uid, 0) ||
+    if (call_help_store_mentor_available(pl_service_db(svc), req->uid, 0) ||
         close_offers(cfg, svc, h.id, req->uid, "taken"))
         return -1;
     /* The accepting mentor's other devices drop the offer too. */
@@ -351,7 +351,7 @@ int help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     return 0;
 }
 
-int help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
     const call_cfg_t *cfg = cfg_;
     help_row_t h;
@@ -366,7 +366,7 @@ int help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     if (strcmp(h.mentor_id, req->uid) == 0) {
         /* The one mentor it was meant for said no: nobody else will take it. */
         int won;
-        if (help_store_close(db, h.id, "declined", req->uid, &won))
+        if (call_help_store_close(db, h.id, "declined", req->uid, &won))
             return -1;
         if (!won) {
             pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
@@ -377,7 +377,7 @@ int help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
             return -1;
     }
     /* The declined offer leaves room on the mentor's page. */
-    if (help_store_decline(db, h.id, req->uid) || refill_one(cfg, svc, req->uid, -1))
+    if (call_help_store_decline(db, h.id, req->uid) || refill_one(cfg, svc, req->uid, -1))
         return -1;
     pl_service_ack(svc, req);
     pl_info("help declined", "request=%lld mentor=%s", (long long)h.id, req->uid);
@@ -386,7 +386,7 @@ int help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 
 /* ---- cancel_help / end_help ------------------------------------------------------ */
 
-int help_cancel(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_help_cancel(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
     const call_cfg_t *cfg = cfg_;
     help_row_t h;
@@ -398,7 +398,7 @@ int help_cancel(void *cfg_, pl_service_t *svc, const proto_request_t *req)
         return 0;
     }
     int won;
-    if (help_store_close(pl_service_db(svc), h.id, "cancelled", req->uid, &won))
+    if (call_help_store_close(pl_service_db(svc), h.id, "cancelled", req->uid, &won))
         return -1;
     if (!won) {
         pl_service_error(svc, req, "conflict", "the help request is no longer waiting");
@@ -411,7 +411,7 @@ int help_cancel(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     return 0;
 }
 
-int help_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_help_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 {
     const call_cfg_t *cfg = cfg_;
     (void)cfg;
@@ -425,7 +425,7 @@ int help_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
         return 0;
     }
     int won;
-    if (help_store_end(pl_service_db(svc), h.id, req->uid, &won))
+    if (call_help_store_end(pl_service_db(svc), h.id, req->uid, &won))
         return -1;
     if (!won) {
         pl_service_error(svc, req, "conflict", "the help session is not in progress");
@@ -442,22 +442,22 @@ int help_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
 
 /* ---- presence changes and expiry ---------------------------------------------------- */
 
-int help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
+int call_help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const char *uid,
                           const char *role, const char *status, int online)
 {
     if (!call_is_mentor(role))
         return 0;
     int available = online && strcmp(status, "available") == 0;
-    if (help_store_mentor_available(pl_service_db(svc), uid, available))
+    if (call_help_store_mentor_available(pl_service_db(svc), uid, available))
         return -1;
     if (!online)
         return 0;
     return refill_one(cfg, svc, uid, available);
 }
 
-int help_timers(const call_cfg_t *cfg, pl_service_t *svc)
+int call_help_timers(const call_cfg_t *cfg, pl_service_t *svc)
 {
-    PGresult *r = help_store_due(pl_service_db(svc), TIMER_BATCH);
+    PGresult *r = call_help_store_due(pl_service_db(svc), TIMER_BATCH);
     if (!r)
         return -1;
     int rc = 0;

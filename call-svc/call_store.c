@@ -432,7 +432,7 @@ PGresult *call_store_history(PGconn *db, const char *uid, int64_t limit)
 
 /* ---- help requests --------------------------------------------------------------- */
 
-int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
+int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
                       call_text_t mentor, int64_t timeout_ms, int64_t *id)
 {
     pl_pg_params_t p = {.n = 0};
@@ -449,7 +449,7 @@ int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_t
     return 0;
 }
 
-int help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found)
+int call_help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
@@ -483,7 +483,7 @@ static int guarded(PGconn *db, const char *stmt, pl_pg_params_t *p, int *won)
     return 0;
 }
 
-int help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won)
+int call_help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
@@ -491,7 +491,7 @@ int help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won)
     return guarded(db, "help_accept", &p, won);
 }
 
-int help_store_close(PGconn *db, int64_t id, const char *state, const char *by, int *won)
+int call_help_store_close(PGconn *db, int64_t id, const char *state, const char *by, int *won)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
@@ -500,7 +500,7 @@ int help_store_close(PGconn *db, int64_t id, const char *state, const char *by, 
     return guarded(db, "help_close", &p, won);
 }
 
-int help_store_decline(PGconn *db, int64_t id, const char *mentor)
+int call_help_store_decline(PGconn *db, int64_t id, const char *mentor)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
@@ -508,7 +508,7 @@ int help_store_decline(PGconn *db, int64_t id, const char *mentor)
     return run_void(db, "help_decline", &p);
 }
 
-int help_store_end(PGconn *db, int64_t id, const char *by, int *won)
+int call_help_store_end(PGconn *db, int64_t id, const char *by, int *won)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
@@ -516,14 +516,14 @@ int help_store_end(PGconn *db, int64_t id, const char *by, int *won)
     return guarded(db, "help_end", &p, won);
 }
 
-PGresult *help_store_close_offers(PGconn *db, int64_t id)
+PGresult *call_help_store_close_offers(PGconn *db, int64_t id)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, id);
     return pl_pg_run_params(db, "help_close_offers", &p);
 }
 
-PGresult *help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
+PGresult *call_help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
                             int available)
 {
     if (n == 0)
@@ -548,14 +548,14 @@ PGresult *help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, in
     return r;
 }
 
-int help_store_mentor_available(PGconn *db, const char *mentor, int available)
+int call_help_store_mentor_available(PGconn *db, const char *mentor, int available)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_cstr(&p, mentor);
     return run_void(db, available ? "help_mentor_on" : "help_mentor_off", &p);
 }
 
-PGresult *help_store_due(PGconn *db, int limit)
+PGresult *call_help_store_due(PGconn *db, int limit)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, limit);
@@ -564,7 +564,7 @@ PGresult *help_store_due(PGconn *db, int limit)
 
 /* ---- the server API (call_api.c) ---------------------------------------------- */
 
-PGresult *help_store_open(PGconn *db, const char *state, int64_t limit)
+PGresult *call_help_store_open(PGconn *db, const char *state, int64_t limit)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_bytes(&p, state, state ? strlen(state) : 0); /* NULL: SQL NULL, both */

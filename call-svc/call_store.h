@@ -133,27 +133,27 @@ typedef struct {
 /* A new waiting request; *id = 0 when the student already has an open (waiting or
    accepted) one: the unique index help_open_student decides, also between instances
    inserting at the same moment. */
-int help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
+int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
                       call_text_t mentor, int64_t timeout_ms, int64_t *id);
 
 /* Request `id` as seen by `uid` (offered / declined are about uid). */
-int help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found);
+int call_help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found);
 
 /* waiting → accepted by `mentor`, who was offered it and did not decline. */
-int help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won);
+int call_help_store_accept(PGconn *db, int64_t id, const char *mentor, int *won);
 
 /* waiting → `state` (cancelled, declined) by `by`. */
-int help_store_close(PGconn *db, int64_t id, const char *state, const char *by, int *won);
+int call_help_store_close(PGconn *db, int64_t id, const char *state, const char *by, int *won);
 
 /* The offer to `mentor` is declined (the request stays open for the others). */
-int help_store_decline(PGconn *db, int64_t id, const char *mentor);
+int call_help_store_decline(PGconn *db, int64_t id, const char *mentor);
 
 /* accepted → ended by `by` (the student or the mentor). */
-int help_store_end(PGconn *db, int64_t id, const char *by, int *won);
+int call_help_store_end(PGconn *db, int64_t id, const char *by, int *won);
 
 /* Request `id` left `waiting`: every offer of it closes. Rows: mentor_id, and 't'
    when that offer was live (not declined). Caller PQclear()s; NULL on failure. */
-PGresult *help_store_close_offers(PGconn *db, int64_t id);
+PGresult *call_help_store_close_offers(PGconn *db, int64_t id);
 
 /* Offers for `mentors` (duplicates allowed), each up to `page` live offers (offers
    of waiting requests they have not declined): first the waiting requests that name
@@ -164,20 +164,20 @@ PGresult *help_store_close_offers(PGconn *db, int64_t id);
    instances offer to the same mentor at once. Rows: id, student_id, topic, message
    (NULL = none), mentor_id: the offers just made. Caller PQclear()s; NULL on
    failure. */
-PGresult *help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
+PGresult *call_help_store_refill(PGconn *db, const call_text_t *mentors, size_t n, int64_t page,
                             int available);
 
 /* Presence says `mentor` takes requests for anyone (available and online) or not. */
-int help_store_mentor_available(PGconn *db, const char *mentor, int available);
+int call_help_store_mentor_available(PGconn *db, const char *mentor, int available);
 
 /* waiting requests past their expiry → expired. Rows: id, student_id. */
-PGresult *help_store_due(PGconn *db, int limit);
+PGresult *call_help_store_due(PGconn *db, int limit);
 
 /* ---- the server API (call_api.c) ---- */
 /* Open help requests (waiting and accepted, or only `state` when not NULL), oldest
    first, at most limit. Columns: HO_* */
 enum { HO_ID = 0, HO_STUDENT, HO_TOPIC, HO_MESSAGE, HO_MENTOR, HO_STATE, HO_ACCEPTED_BY,
        HO_CREATED, HO_ACCEPTED, HO_EXPIRES };
-PGresult *help_store_open(PGconn *db, const char *state, int64_t limit);
+PGresult *call_help_store_open(PGconn *db, const char *state, int64_t limit);
 
 #endif

@@ -19,7 +19,7 @@ int main(void)
         fprintf(stderr, "parley-presence: bad LOG_LEVEL or LOG_FORMAT\n");
         return 2;
     }
-    pres_app_t app = {0};
+    presence_app_t app = {0};
     int64_t tick_ms;
     if (pl_env_int("OFFLINE_GRACE_MS", 5000, 0, 86400000, &app.grace_ms) ||
         pl_env_int("PRESENCE_TICK_MS", 200, 10, 60000, &tick_ms) ||
@@ -28,15 +28,16 @@ int main(void)
         return 2;
     pl_service_def_t def = {
         .kind = PROTO_SVC_PRESENCE,
-        .handlers = pres_handlers,
-        .prepare = pres_prepare,
-        .tick = pres_tick,
+        .handlers = presence_handlers,
+        .prepare = presence_prepare,
+        .tick = presence_tick,
         .tick_ms = (int)tick_ms,
-        .order_key = pres_order_key,
-        .stmts = pres_stmts,
+        .order_key = presence_order_key,
+        .stmts = presence_stmts,
     };
-    pres_app_init(&app);
-    int rc = pl_service_main("presence", "PRESENCE_DB_URL", "presence", pres_migrations, &def, &app);
-    pres_app_free(&app);
+    presence_app_init(&app);
+    int rc =
+        pl_service_main("presence", "PRESENCE_DB_URL", "presence", presence_migrations, &def, &app);
+    presence_app_free(&app);
     return rc;
 }

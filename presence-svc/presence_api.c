@@ -14,9 +14,9 @@
 #include "pl_text.h"
 #include "presence_store.h"
 
-int pres_on_api_disconnect(void *app_, pl_service_t *svc, const proto_request_t *req)
+int presence_on_api_disconnect(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     if (strcmp(req->role, PROTO_ROLE_SYSTEM) != 0) {
         pl_service_error(svc, req, "forbidden", "server API requests only");
@@ -33,9 +33,9 @@ int pres_on_api_disconnect(void *app_, pl_service_t *svc, const proto_request_t 
     (void)pl_mp_bool(req->body, "revoke", &revoke);
     PGconn *db = pl_service_db(svc);
     int64_t conns = 0, before_s = 0;
-    if (pres_store_user_conns(db, uid, &conns))
+    if (presence_store_user_conns(db, uid, &conns))
         return -1;
-    if (revoke && pres_store_revoke(db, uid, pl_wall_ms() / 1000, &before_s))
+    if (revoke && presence_store_revoke(db, uid, pl_wall_ms() / 1000, &before_s))
         return -1;
     msgpack_packer *pk = pl_service_to_gateways(svc);
     msgpack_pack_map(pk, 3 + (revoke != 0));
@@ -55,11 +55,11 @@ int pres_on_api_disconnect(void *app_, pl_service_t *svc, const proto_request_t 
     return 0;
 }
 
-int pres_on_revocations(void *app_, pl_service_t *svc, const proto_request_t *req)
+int presence_on_revocations(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
-    PGresult *r = pres_store_revocations(pl_service_db(svc));
+    PGresult *r = presence_store_revocations(pl_service_db(svc));
     if (!r)
         return -1;
     int n = PQntuples(r);

@@ -84,7 +84,7 @@ static void pack_last_seen(msgpack_packer *pk, const char *status, int has, int6
     pl_pack_kv_str(pk, "last_seen", iso);
 }
 
-static void pack_status_change(msgpack_packer *pk, const pres_change_t *c, const char *status)
+static void pack_status_change(msgpack_packer *pk, const presence_change_t *c, const char *status)
 {
     msgpack_pack_map(pk, 6);
     pl_pack_kv_str(pk, "type", "status_change");
@@ -97,10 +97,10 @@ static void pack_status_change(msgpack_packer *pk, const pres_change_t *c, const
 
 /* ---- announcing changes ------------------------------------------------------- */
 
-typedef enum { EV_ONLINE, EV_STATUS, EV_OFFLINE } pres_event_t;
+typedef enum { EV_ONLINE, EV_STATUS, EV_OFFLINE } presence_event_t;
 
-static void emit(pl_service_t *svc, const pres_change_t *c, const proto_exclude_t *x,
-                 int to_students, pres_event_t ev)
+static void emit(pl_service_t *svc, const presence_change_t *c, const proto_exclude_t *x,
+                 int to_students, presence_event_t ev)
 {
     msgpack_packer *pk = to_students ? pl_service_to_role(svc, "student", x)
                                      : pl_service_to_presence(svc, c->user_id, x);
@@ -125,7 +125,7 @@ static void emit(pl_service_t *svc, const pres_change_t *c, const proto_exclude_
     pl_service_end(svc);
 }
 
-static void emit_presence_changed(pl_service_t *svc, const pres_change_t *c)
+static void emit_presence_changed(pl_service_t *svc, const presence_change_t *c)
 {
     msgpack_packer *pk = pl_service_to_internal(svc, INTERNAL_TOPIC);
     if (!pk)
@@ -141,7 +141,7 @@ static void emit_presence_changed(pl_service_t *svc, const pres_change_t *c)
 
 /* Publish what others can see of one change, once per topic. `x` skips the acting
    connection (it got an answer, or it is the connection that just opened). */
-static void announce(pl_service_t *svc, const pres_change_t *c, const proto_exclude_t *x)
+static void announce(pl_service_t *svc, const presence_change_t *c, const proto_exclude_t *x)
 {
     int was = visible(c->old_status), is = visible(c->status);
     int status_moved = strcmp(c->old_status, c->status) != 0;
@@ -163,8 +163,8 @@ static void announce(pl_service_t *svc, const pres_change_t *c, const proto_excl
 static void announce_all(pl_service_t *svc, const PGresult *r, const proto_exclude_t *x)
 {
     for (int i = 0; i < PQntuples(r); i++) {
-        pres_change_t c;
-        pres_change_get(r, i, &c);
+        presence_change_t c;
+        presence_change_get(r, i, &c);
         if (c.kind == PRES_CHANGE_STATE)
             announce(svc, &c, x);
     }
@@ -174,13 +174,13 @@ static void announce_all(pl_service_t *svc, const PGresult *r, const proto_exclu
 
 static int on_conn_open(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     if (!req->uid[0]) {
         pl_warn("conn_open without user", "gw=%s cn=%llu", req->gw, (unsigned long long)req->cn);
         return 0;
     }
-    PGresult *r = pres_store_conn_open(pl_service_db(svc), req->gw, req->cn, req->uid, req->role,
-                                       req->nm, app->lease_default_ms);
+    PGresult *r = presence_store_conn_open(pl_service_db(svc), req->gw, req->cn, req->uid,
+                                           req->role, req->nm, app->lease_default_ms);
     if (!r)
         return -1;
     /* The new connection knows it is online; everyone else is told. */
@@ -192,11 +192,11 @@ static int on_conn_open(void *app_, pl_service_t *svc, const proto_request_t *re
 
 static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     if (!req->uid[0])
         return 0;
     PGresult *r =
-        pres_store_conn_close(pl_service_db(svc), req->gw, req->cn, req->uid, app->grace_ms);
+        presence_store_conn_close(pl_service_db(svc), req->gw, req->cn, req->uid, app->grace_ms);
     if (!r)
         return -1;
     announce_all(svc, r, NULL); /* usually nothing yet: the grace period runs */
@@ -206,22 +206,22 @@ static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *r
 
 static int on_lease(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     int64_t ttl = app->lease_default_ms;
     pl_mp_int(req->body, "ttl_ms", &ttl);
     if (ttl < 100)
         ttl = 100;
     if (ttl > 3600000)
         ttl = 3600000;
-    return pres_store_lease(pl_service_db(svc), req->gw, ttl);
+    return presence_store_lease(pl_service_db(svc), req->gw, ttl);
 }
 
 /* ---- client events: statuses ---------------------------------------------------- */
 
 /* status_message: absent, null or "" clear it. */
-static pres_str_t status_message(const proto_request_t *req)
+static presence_str_t status_message(const proto_request_t *req)
 {
-    pres_str_t m = {NULL, 0};
+    presence_str_t m = {NULL, 0};
     if (pl_mp_str(req->body, "status_message", &m.ptr, &m.len) || m.len == 0) {
         m.ptr = NULL;
         m.len = 0;
@@ -231,16 +231,16 @@ static pres_str_t status_message(const proto_request_t *req)
 
 static int change_status(pl_service_t *svc, const proto_request_t *req, const char *status)
 {
-    PGresult *r =
-        pres_store_set_status(pl_service_db(svc), req->uid, req->role, status, status_message(req));
+    PGresult *r = presence_store_set_status(pl_service_db(svc), req->uid, req->role, status,
+                                            status_message(req));
     if (!r)
         return -1;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return -1;
     }
-    pres_change_t c;
-    pres_change_get(r, 0, &c);
+    presence_change_t c;
+    presence_change_get(r, 0, &c);
     /* The actor is connected by definition: it sees its own status as a live
        connection does, even if its conn_open is still on its way to us. */
     msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
@@ -256,7 +256,7 @@ static int change_status(pl_service_t *svc, const proto_request_t *req, const ch
 
 static int on_set_status(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     char status[16];
     if (pl_mp_strcpy(req->body, "status", status, sizeof status)) {
@@ -281,14 +281,14 @@ static int on_mentor_status(pl_service_t *svc, const proto_request_t *req, const
 
 static int on_mentor_available(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     return on_mentor_status(svc, req, "available");
 }
 
 static int on_mentor_busy(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     return on_mentor_status(svc, req, "busy");
 }
@@ -323,8 +323,8 @@ static int lookup(pl_service_t *svc, const proto_request_t *req, size_t max, PGr
         pl_service_error(svc, req, "bad_request", "user_ids: must be a list of valid user ids");
         goto done;
     }
-    pres_str_t s = {ids.data, ids.len};
-    *out = pres_store_presence(pl_service_db(svc), s);
+    presence_str_t s = {ids.data, ids.len};
+    *out = presence_store_presence(pl_service_db(svc), s);
     rc = *out ? 0 : -1;
 done:
     pl_buf_free(&ids);
@@ -347,9 +347,9 @@ static int may_see(const proto_request_t *req, const PGresult *r, int i,
 
 static int on_get_presence(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     const msgpack_object *contacts;
-    if (pres_contacts_of(app, req, &contacts) != 0) {
+    if (presence_contacts_of(app, req, &contacts) != 0) {
         pl_service_error(svc, req, "unavailable", "chat did not answer in time, try again");
         return 0;
     }
@@ -396,11 +396,11 @@ static int on_get_presence(void *app_, pl_service_t *svc, const proto_request_t 
 
 static int on_list_mentors(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     int available_only = 0;
     pl_mp_bool(req->body, "available_only", &available_only);
-    PGresult *r = pres_store_mentors(pl_service_db(svc), available_only);
+    PGresult *r = presence_store_mentors(pl_service_db(svc), available_only);
     if (!r)
         return -1;
     int n = PQntuples(r);
@@ -430,7 +430,7 @@ static int on_list_mentors(void *app_, pl_service_t *svc, const proto_request_t 
 
 static int on_presence_query(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
     PGresult *r;
     if (lookup(svc, req, QUERY_IDS_MAX, &r))
@@ -461,9 +461,9 @@ static int on_presence_query(void *app_, pl_service_t *svc, const proto_request_
 
 static int on_available_mentors(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
-    PGresult *r = pres_store_available(pl_service_db(svc));
+    PGresult *r = presence_store_available(pl_service_db(svc));
     if (!r)
         return -1;
     int n = PQntuples(r);
@@ -482,7 +482,7 @@ static int on_available_mentors(void *app_, pl_service_t *svc, const proto_reque
 }
 
 /* ref may be a string or an integer (a call id); stored as text. */
-static int activity_ref(const msgpack_object *o, char *num, size_t cap, pres_str_t *out)
+static int activity_ref(const msgpack_object *o, char *num, size_t cap, presence_str_t *out)
 {
     int64_t v;
     if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size > 0 && o->via.str.size <= 128 &&
@@ -501,9 +501,9 @@ static int activity_ref(const msgpack_object *o, char *num, size_t cap, pres_str
 
 static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     (void)app;
-    pres_str_t uid, ref;
+    presence_str_t uid, ref;
     int busy;
     char num[24];
     if (pl_mp_str(req->body, "user_id", &uid.ptr, &uid.len) || !valid_user_id(uid.ptr, uid.len) ||
@@ -513,7 +513,7 @@ static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req
         pl_service_error(svc, req, "bad_request", "activity: needs user_id, busy and ref");
         return 0;
     }
-    PGresult *r = pres_store_activity(pl_service_db(svc), uid, ref, busy);
+    PGresult *r = presence_store_activity(pl_service_db(svc), uid, ref, busy);
     if (!r)
         return -1;
     announce_all(svc, r, NULL);
@@ -524,7 +524,7 @@ static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req
 
 /* ---- tick: timers from the database --------------------------------------------- */
 
-static void emit_conn_gone(pl_service_t *svc, const pres_change_t *c)
+static void emit_conn_gone(pl_service_t *svc, const presence_change_t *c)
 {
     msgpack_packer *pk = pl_service_to_internal(svc, INTERNAL_TOPIC);
     if (!pk)
@@ -538,16 +538,16 @@ static void emit_conn_gone(pl_service_t *svc, const pres_change_t *c)
     pl_service_end(svc);
 }
 
-static int expire_leases(pres_app_t *app, pl_service_t *svc)
+static int expire_leases(presence_app_t *app, pl_service_t *svc)
 {
-    PGresult *r = pres_store_expire_leases(pl_service_db(svc), pl_mono_ms() - app->started_ms,
-                                           app->grace_ms, TIMER_BATCH);
+    PGresult *r = presence_store_expire_leases(pl_service_db(svc), pl_mono_ms() - app->started_ms,
+                                               app->grace_ms, TIMER_BATCH);
     if (!r)
         return -1;
     int gone = 0;
     for (int i = 0; i < PQntuples(r); i++) {
-        pres_change_t c;
-        pres_change_get(r, i, &c);
+        presence_change_t c;
+        presence_change_get(r, i, &c);
         if (c.kind == PRES_CHANGE_GONE) {
             emit_conn_gone(svc, &c);
             gone++;
@@ -561,20 +561,20 @@ static int expire_leases(pres_app_t *app, pl_service_t *svc)
     return 0;
 }
 
-int pres_tick(void *app_, pl_service_t *svc, int64_t now_ms)
+int presence_tick(void *app_, pl_service_t *svc, int64_t now_ms)
 {
     (void)now_ms; /* due times are compared with the database's clock */
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     if (!app->started_ms)
         app->started_ms = pl_mono_ms();
-    PGresult *r = pres_store_fire_grace(pl_service_db(svc), TIMER_BATCH);
+    PGresult *r = presence_store_fire_grace(pl_service_db(svc), TIMER_BATCH);
     if (!r)
         return -1;
     announce_all(svc, r, NULL);
     PQclear(r);
     if (expire_leases(app, svc))
         return -1;
-    if (++app->ticks % SWEEP_EVERY_TICKS == 0 && pres_store_sweep(pl_service_db(svc)))
+    if (++app->ticks % SWEEP_EVERY_TICKS == 0 && presence_store_sweep(pl_service_db(svc)))
         return -1;
     return 0;
 }
@@ -582,7 +582,7 @@ int pres_tick(void *app_, pl_service_t *svc, int64_t now_ms)
 /* ---- dispatch ------------------------------------------------------------------- */
 
 /* What presence-svc serves (the runtime looks requests up here). */
-const pl_handler_t pres_handlers[] = {
+const pl_handler_t presence_handlers[] = {
     {PROTO_EV_CONN_OPEN, on_conn_open},
     {PROTO_EV_CONN_CLOSE, on_conn_close},
     {PROTO_EV_GW_LEASE, on_lease},
@@ -595,8 +595,8 @@ const pl_handler_t pres_handlers[] = {
     {PROTO_EV_AVAILABLE_MENTORS, on_available_mentors},
     {PROTO_EV_ACTIVITY, on_activity},
     /* the server API and the gateways' revocation list (presence_api.c) */
-    {PROTO_EV_API_DISCONNECT, pres_on_api_disconnect},
-    {PROTO_EV_REVOCATIONS, pres_on_revocations},
+    {PROTO_EV_API_DISCONNECT, presence_on_api_disconnect},
+    {PROTO_EV_REVOCATIONS, presence_on_revocations},
     {NULL, NULL},
 };
 
@@ -608,7 +608,7 @@ static int64_t key_of(const char *s, size_t n)
 
 /* Every instance takes user row locks in the same order (this key), so two
    instances' batches never deadlock; all requests about one user keep their order. */
-int64_t pres_order_key(const proto_request_t *req)
+int64_t presence_order_key(const proto_request_t *req)
 {
     const char *uid;
     size_t n;

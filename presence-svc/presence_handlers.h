@@ -19,7 +19,7 @@ typedef struct {
     const proto_request_t *reqs[PRES_ASKED_MAX]; /* asked for, in query order */
     const msgpack_object *results;               /* answer's results, or NULL */
     size_t n;
-} pres_contacts_t;
+} presence_contacts_t;
 
 /* Configuration and the little state one instance keeps (nothing durable). */
 typedef struct {
@@ -28,29 +28,29 @@ typedef struct {
     int64_t ask_ms;           /* PRESENCE_ASK_TIMEOUT_MS: longest wait for chat's answer */
     int64_t started_ms;       /* monotonic time of the first tick, 0 before */
     uint64_t ticks;
-    pres_contacts_t contacts; /* this transaction's, filled by pres_prepare */
-} pres_app_t;
+    presence_contacts_t contacts; /* this transaction's, filled by presence_prepare */
+} presence_app_t;
 
-void pres_app_init(pres_app_t *app);
-void pres_app_free(pres_app_t *app);
+void presence_app_init(presence_app_t *app);
+void presence_app_free(presence_app_t *app);
 
 /* The runtime's prepare step: before a transaction's handlers (and before any lock is
    taken), asks chat-svc once who shares a conversation with the askers of its
    get_presence requests. Never fails the transaction: no answer is remembered as such
    and those requests are answered `unavailable`. */
-int pres_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
+int presence_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
 
 /* For req (a get_presence being handled): its contacts among the ids it asked about,
    as chat answered (an array of str), in *out. 0, or -1 when chat did not answer. */
-int pres_contacts_of(const pres_app_t *app, const proto_request_t *req,
-                     const msgpack_object **out);
+int presence_contacts_of(const presence_app_t *app, const proto_request_t *req,
+                         const msgpack_object **out);
 
-extern const pl_handler_t pres_handlers[]; /* what presence-svc serves */
-int pres_tick(void *app, pl_service_t *svc, int64_t now_ms);
-int64_t pres_order_key(const proto_request_t *req);
+extern const pl_handler_t presence_handlers[]; /* what presence-svc serves */
+int presence_tick(void *app, pl_service_t *svc, int64_t now_ms);
+int64_t presence_order_key(const proto_request_t *req);
 
 /* presence_api.c: the server API's disconnect (+ revoke), and the revocation list a
    starting gateway asks for. */
-pl_handler_fn pres_on_api_disconnect, pres_on_revocations; /* app is the pres_app_t */
+pl_handler_fn presence_on_api_disconnect, presence_on_revocations; /* app is the presence_app_t */
 
 #endif

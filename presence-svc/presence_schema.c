@@ -7,7 +7,7 @@
     so several instances on several hosts agree on when a timer is due. */
 #include "presence_store.h"
 
-const pl_migration_t pres_migrations[] = {
+const pl_migration_t presence_migrations[] = {
     {1,
      /* A gateway is alive while its lease runs; ttl_ms is what it asked for. */
      "CREATE TABLE presence.gateways ("

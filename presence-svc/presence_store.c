@@ -17,7 +17,7 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-const pl_stmt_t pres_stmts[] = {
+const pl_stmt_t presence_stmts[] = {
     {"conn_open", CHANGE "presence.conn_open($1, $2::bigint, $3, $4, $5, $6::int)", 6},
     {"conn_close", CHANGE "presence.conn_close($1, $2::bigint, $3, $4::int)", 4},
     {"set_status", CHANGE "presence.set_status($1, $2, $3, $4)", 4},
@@ -32,12 +32,16 @@ const pl_stmt_t pres_stmts[] = {
      2},
     /* the server API (presence_api.c) */
     {"user_conns", "SELECT count(*) FROM presence.connections WHERE user_id = $1", 1},
-    {"revoke", "INSERT INTO presence.revocations(user_id, before_s) VALUES ($1, $2::bigint)"
-               " ON CONFLICT (user_id) DO UPDATE"
-               " SET before_s = GREATEST(presence.revocations.before_s, EXCLUDED.before_s)"
-               " RETURNING before_s", 2},
-    {"revocations", "SELECT user_id, before_s FROM presence.revocations"
-                    " ORDER BY before_s DESC LIMIT " STR(PRES_REVOCATIONS_MAX), 0},
+    {"revoke",
+     "INSERT INTO presence.revocations(user_id, before_s) VALUES ($1, $2::bigint)"
+     " ON CONFLICT (user_id) DO UPDATE"
+     " SET before_s = GREATEST(presence.revocations.before_s, EXCLUDED.before_s)"
+     " RETURNING before_s",
+     2},
+    {"revocations",
+     "SELECT user_id, before_s FROM presence.revocations"
+     " ORDER BY before_s DESC LIMIT " STR(PRES_REVOCATIONS_MAX),
+     0},
     {"sweep", "DELETE FROM presence.closed WHERE closed_at < now() - interval '10 minutes'", 0},
     {"presence",
      "SELECT q.id, u.role,"
@@ -73,7 +77,7 @@ static const char *text_or_null(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-void pres_change_get(const PGresult *r, int row, pres_change_t *out)
+void presence_change_get(const PGresult *r, int row, presence_change_t *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = strcmp(PQgetvalue(r, row, 0), "gone") == 0 ? PRES_CHANGE_GONE : PRES_CHANGE_STATE;
@@ -93,8 +97,8 @@ void pres_change_get(const PGresult *r, int row, pres_change_t *out)
     out->cn = pl_pg_int(r, row, 13);
 }
 
-PGresult *pres_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
-                               const char *role, const char *name, int64_t lease_ms)
+PGresult *presence_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                                   const char *role, const char *name, int64_t lease_ms)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
@@ -106,8 +110,8 @@ PGresult *pres_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const ch
     return pl_pg_run_params(db, "conn_open", &p);
 }
 
-PGresult *pres_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
-                                int64_t grace_ms)
+PGresult *presence_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                                    int64_t grace_ms)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
@@ -117,8 +121,8 @@ PGresult *pres_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const c
     return pl_pg_run_params(db, "conn_close", &p);
 }
 
-PGresult *pres_store_set_status(PGconn *db, const char *uid, const char *role, const char *status,
-                                pres_str_t message)
+PGresult *presence_store_set_status(PGconn *db, const char *uid, const char *role,
+                                    const char *status, presence_str_t message)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, uid);
@@ -128,7 +132,7 @@ PGresult *pres_store_set_status(PGconn *db, const char *uid, const char *role, c
     return pl_pg_run_params(db, "set_status", &p);
 }
 
-PGresult *pres_store_activity(PGconn *db, pres_str_t uid, pres_str_t ref, int busy)
+PGresult *presence_store_activity(PGconn *db, presence_str_t uid, presence_str_t ref, int busy)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_bytes(&p, uid.ptr, uid.len);
@@ -137,14 +141,15 @@ PGresult *pres_store_activity(PGconn *db, pres_str_t uid, pres_str_t ref, int bu
     return pl_pg_run_params(db, "activity", &p);
 }
 
-PGresult *pres_store_fire_grace(PGconn *db, int limit)
+PGresult *presence_store_fire_grace(PGconn *db, int limit)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, limit);
     return pl_pg_run_params(db, "fire_grace", &p);
 }
 
-PGresult *pres_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms, int limit)
+PGresult *presence_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms,
+                                       int limit)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_int(&p, listening_ms);
@@ -162,7 +167,7 @@ static int run_command(PGconn *db, const char *stmt, pl_pg_params_t *p)
     return 0;
 }
 
-int pres_store_lease(PGconn *db, const char *gw, int64_t ttl_ms)
+int presence_store_lease(PGconn *db, const char *gw, int64_t ttl_ms)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, gw);
@@ -170,27 +175,27 @@ int pres_store_lease(PGconn *db, const char *gw, int64_t ttl_ms)
     return run_command(db, "lease", &p);
 }
 
-int pres_store_sweep(PGconn *db)
+int presence_store_sweep(PGconn *db)
 {
     pl_pg_params_t p = {.n = 0};
     return run_command(db, "sweep", &p);
 }
 
-PGresult *pres_store_presence(PGconn *db, pres_str_t ids)
+PGresult *presence_store_presence(PGconn *db, presence_str_t ids)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_bytes(&p, ids.ptr ? ids.ptr : "", ids.len);
     return pl_pg_run_params(db, "presence", &p);
 }
 
-PGresult *pres_store_mentors(PGconn *db, int available_only)
+PGresult *presence_store_mentors(PGconn *db, int available_only)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_bool(&p, available_only);
     return pl_pg_run_params(db, "mentors", &p);
 }
 
-PGresult *pres_store_available(PGconn *db)
+PGresult *presence_store_available(PGconn *db)
 {
     pl_pg_params_t p = {.n = 0};
     return pl_pg_run_params(db, "available", &p);
@@ -198,7 +203,7 @@ PGresult *pres_store_available(PGconn *db)
 
 /* ---- the server API (presence_api.c) ------------------------------------------ */
 
-int pres_store_user_conns(PGconn *db, const char *uid, int64_t *n)
+int presence_store_user_conns(PGconn *db, const char *uid, int64_t *n)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, uid);
@@ -210,7 +215,7 @@ int pres_store_user_conns(PGconn *db, const char *uid, int64_t *n)
     return 0;
 }
 
-int pres_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out)
+int presence_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out)
 {
     pl_pg_params_t p = {.n = 0};
     p_cstr(&p, uid);
@@ -223,7 +228,7 @@ int pres_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *ou
     return 0;
 }
 
-PGresult *pres_store_revocations(PGconn *db)
+PGresult *presence_store_revocations(PGconn *db)
 {
     pl_pg_params_t p = {.n = 0};
     return pl_pg_run_params(db, "revocations", &p);

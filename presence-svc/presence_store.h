@@ -14,21 +14,21 @@
 
 #include "pl_pg.h"
 
-extern const pl_migration_t pres_migrations[];
-extern const pl_stmt_t pres_stmts[];
+extern const pl_migration_t presence_migrations[];
+extern const pl_stmt_t presence_stmts[];
 
 /* A string that is not NUL-terminated (it points into a request). */
 typedef struct {
     const char *ptr;
     size_t len;
-} pres_str_t;
+} presence_str_t;
 
-typedef enum { PRES_CHANGE_STATE = 0, PRES_CHANGE_GONE } pres_change_kind_t;
+typedef enum { PRES_CHANGE_STATE = 0, PRES_CHANGE_GONE } presence_change_kind_t;
 
 /* One row of a change result. Strings point into the PGresult (NULL for SQL NULL).
    A GONE row carries only user_id, role, name, gw and cn. */
 typedef struct {
-    pres_change_kind_t kind;
+    presence_change_kind_t kind;
     const char *user_id, *role, *name;
     const char *status;         /* effective, after the change */
     const char *status_message; /* after */
@@ -40,54 +40,55 @@ typedef struct {
     const char *self_status; /* as one of the user's own live connections sees it */
     const char *gw;
     int64_t cn;
-} pres_change_t;
+} presence_change_t;
 
 /* Read row `row` of a change result. */
-void pres_change_get(const PGresult *r, int row, pres_change_t *out);
+void presence_change_get(const PGresult *r, int row, presence_change_t *out);
 
 /* Changes. Each returns a result of 0 or 1 change rows (0: nothing happened, e.g. a
    duplicate conn_open), several for the ticks; the caller PQclear()s it. */
-PGresult *pres_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
-                               const char *role, const char *name, int64_t lease_ms);
-PGresult *pres_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
-                                int64_t grace_ms);
+PGresult *presence_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                                   const char *role, const char *name, int64_t lease_ms);
+PGresult *presence_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
+                                    int64_t grace_ms);
 /* message.ptr NULL clears it. role NULL keeps the stored one. */
-PGresult *pres_store_set_status(PGconn *db, const char *uid, const char *role, const char *status,
-                                pres_str_t message);
-PGresult *pres_store_activity(PGconn *db, pres_str_t uid, pres_str_t ref, int busy);
-PGresult *pres_store_fire_grace(PGconn *db, int limit);
-PGresult *pres_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms, int limit);
+PGresult *presence_store_set_status(PGconn *db, const char *uid, const char *role,
+                                    const char *status, presence_str_t message);
+PGresult *presence_store_activity(PGconn *db, presence_str_t uid, presence_str_t ref, int busy);
+PGresult *presence_store_fire_grace(PGconn *db, int limit);
+PGresult *presence_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms,
+                                       int limit);
 
 /* A gateway's lease renewal. 0 or -1. */
-int pres_store_lease(PGconn *db, const char *gw, int64_t ttl_ms);
+int presence_store_lease(PGconn *db, const char *gw, int64_t ttl_ms);
 /* Drop tombstones older than ten minutes. 0 or -1. */
-int pres_store_sweep(PGconn *db);
+int presence_store_sweep(PGconn *db);
 
 /* Reads. `ids` is user ids joined by 0x1f (no id contains it). Rows in the order
    asked: user_id, role, status, status_message, last_seen_us, connections, and the
    status as one of the user's own live connections would see it. Never-seen users
    come back with role NULL, status offline. */
-PGresult *pres_store_presence(PGconn *db, pres_str_t ids);
+PGresult *presence_store_presence(PGconn *db, presence_str_t ids);
 enum { PQ_USER = 0, PQ_ROLE, PQ_STATUS, PQ_MESSAGE, PQ_LAST_SEEN, PQ_CONNS, PQ_SELF };
 
 /* Mentors who have ever connected (at most PRES_MENTORS_MAX): user_id, name, status,
    status_message, last_seen_us; only those showing `available` when asked. */
-PGresult *pres_store_mentors(PGconn *db, int available_only);
+PGresult *presence_store_mentors(PGconn *db, int available_only);
 enum { PM_USER = 0, PM_NAME, PM_STATUS, PM_MESSAGE, PM_LAST_SEEN };
 #define PRES_MENTORS_MAX 1000
 
 /* Mentors and admins showing `available` with at least one live connection:
    one column, user_id. */
-PGresult *pres_store_available(PGconn *db);
+PGresult *presence_store_available(PGconn *db);
 
 /* ---- the server API (presence_api.c) ---- */
 #define PRES_REVOCATIONS_MAX 100000 /* bound: revocations a gateway loads, the newest */
 /* Live connections of uid (on every gateway). 0 or -1. */
-int pres_store_user_conns(PGconn *db, const char *uid, int64_t *n);
+int presence_store_user_conns(PGconn *db, const char *uid, int64_t *n);
 /* Tokens of uid issued before before_s are revoked; *out: the time now in force (a
    later one is kept). 0 or -1. */
-int pres_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out);
+int presence_store_revoke(PGconn *db, const char *uid, int64_t before_s, int64_t *out);
 /* (user_id, before_s) rows, the newest PRES_REVOCATIONS_MAX. */
-PGresult *pres_store_revocations(PGconn *db);
+PGresult *presence_store_revocations(PGconn *db);
 
 #endif

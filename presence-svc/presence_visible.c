@@ -19,7 +19,7 @@
 /* Room left for our answer to travel back before the gateway gives up. */
 #define DEADLINE_MARGIN_MS 250
 
-void pres_app_init(pres_app_t *app)
+void presence_app_init(presence_app_t *app)
 {
     msgpack_sbuffer_init(&app->contacts.raw);
     msgpack_unpacked_init(&app->contacts.up);
@@ -27,13 +27,13 @@ void pres_app_init(pres_app_t *app)
     app->contacts.n = 0;
 }
 
-void pres_app_free(pres_app_t *app)
+void presence_app_free(presence_app_t *app)
 {
     msgpack_unpacked_destroy(&app->contacts.up);
     msgpack_sbuffer_destroy(&app->contacts.raw);
 }
 
-static void contacts_reset(pres_contacts_t *c)
+static void contacts_reset(presence_contacts_t *c)
 {
     msgpack_unpacked_destroy(&c->up);
     msgpack_unpacked_init(&c->up);
@@ -55,7 +55,7 @@ static int asks_about_others(const proto_request_t *req)
 }
 
 /* How long the ask may wait: PRESENCE_ASK_TIMEOUT_MS, cut to the earliest deadline. */
-static int64_t budget(const pres_app_t *app)
+static int64_t budget(const presence_app_t *app)
 {
     int64_t b = app->ask_ms, now = pl_wall_ms();
     for (size_t i = 0; i < app->contacts.n; i++) {
@@ -67,7 +67,7 @@ static int64_t budget(const pres_app_t *app)
 }
 
 /* {queries:[{user_id, user_ids}]} for the requests in app->contacts.reqs. */
-static void pack_queries(const pres_contacts_t *c, msgpack_sbuffer *sb)
+static void pack_queries(const presence_contacts_t *c, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -81,9 +81,9 @@ static void pack_queries(const pres_contacts_t *c, msgpack_sbuffer *sb)
     }
 }
 
-static void ask_chat(pres_app_t *app, pl_service_t *svc)
+static void ask_chat(presence_app_t *app, pl_service_t *svc)
 {
-    pres_contacts_t *c = &app->contacts;
+    presence_contacts_t *c = &app->contacts;
     int64_t wait_ms = budget(app);
     if (wait_ms <= 0)
         return;
@@ -109,9 +109,9 @@ static void ask_chat(pres_app_t *app, pl_service_t *svc)
     c->results = res;
 }
 
-int pres_prepare(void *app_, pl_service_t *svc, const proto_request_t *const *reqs, size_t n)
+int presence_prepare(void *app_, pl_service_t *svc, const proto_request_t *const *reqs, size_t n)
 {
-    pres_app_t *app = app_;
+    presence_app_t *app = app_;
     contacts_reset(&app->contacts);
     for (size_t i = 0; i < n && app->contacts.n < PRES_ASKED_MAX; i++)
         if (strcmp(reqs[i]->ev, PROTO_EV_GET_PRESENCE) == 0 && asks_about_others(reqs[i]))
@@ -121,14 +121,14 @@ int pres_prepare(void *app_, pl_service_t *svc, const proto_request_t *const *re
     return 0;
 }
 
-int pres_contacts_of(const pres_app_t *app, const proto_request_t *req,
-                     const msgpack_object **out)
+int presence_contacts_of(const presence_app_t *app, const proto_request_t *req,
+                         const msgpack_object **out)
 {
     static const msgpack_object none = {.type = MSGPACK_OBJECT_ARRAY};
     *out = &none;
     if (!asks_about_others(req))
         return 0; /* only about themselves: nothing to ask */
-    const pres_contacts_t *c = &app->contacts;
+    const presence_contacts_t *c = &app->contacts;
     for (size_t i = 0; i < c->n; i++) {
         if (c->reqs[i] != req)
             continue;
