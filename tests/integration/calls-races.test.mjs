@@ -5,10 +5,10 @@
 // - accept vs ring timeout: either the call is answered, or it is missed (once), never
 //   both.
 // Needs presence-svc answering presence_query.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
-import { eventually, login, sleep, uid } from './lib/client.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
+import { login, sleep, uid, waitOnline } from './lib/client.mjs';
 import { createConversation } from './lib/chat.mjs';
 
 const SLOW = SANITIZE ? 2 : 1;
@@ -18,23 +18,8 @@ const QUIET_MS = 300 * SLOW;
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ calls: 2, env: { RATE_LIMIT_PER_S: '0', RING_TIMEOUT_MS: String(RING_MS) } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ calls: 2, env: { RATE_LIMIT_PER_S: '0', RING_TIMEOUT_MS: String(RING_MS) } }), (s) => ((stack = s), (url = s.url())));
 
-async function waitOnline(observer, user) {
-  await eventually(
-    async () => {
-      const f = await observer.request({ type: 'get_presence', user_ids: [user] });
-      return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';
-    },
-    { what: `presence sees ${user} online` },
-  );
-}
 
 // Caller a (one device) and callee b (two devices), connected once for many rounds.
 async function parties() {

@@ -2,9 +2,9 @@
 // rows, so after a SIGKILL or a SIGTERM restart a ringing call can still be answered,
 // and one nobody answers is still missed (both sides told once).
 // Needs presence-svc answering presence_query.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
 import { createConversation } from './lib/chat.mjs';
 
@@ -14,13 +14,7 @@ const WAIT = RING_MS + 20000 * SLOW;
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0', RING_TIMEOUT_MS: String(RING_MS) } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0', RING_TIMEOUT_MS: String(RING_MS) } }), (s) => ((stack = s), (url = s.url())));
 
 async function ringing() {
   const a = uid('a');

@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SANITIZE, startStack } from './lib/stack.mjs';
-import { eventually, login, sleep, uid } from './lib/client.mjs';
+import { login, sleep, uid, waitOnline } from './lib/client.mjs';
 import { assertInt, expectError } from './lib/expect.mjs';
 
 const SLOW = SANITIZE ? 2 : 1;
@@ -39,15 +39,6 @@ after(async () => {
   await stack?.stop();
 });
 
-async function waitOnline(observer, user) {
-  await eventually(
-    async () => {
-      const f = await observer.request({ type: 'get_presence', user_ids: [user] });
-      return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';
-    },
-    { what: `presence sees ${user} online` },
-  );
-}
 
 // a1 on gateway 1 calls b1 (on gateway `calleeUrl`); returns once b1 has incoming_call.
 async function ringing(calleeUrl = url) {

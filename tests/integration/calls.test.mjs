@@ -5,10 +5,10 @@
 // connection unchanged), errors and roles, and call_history.
 // Needs presence-svc answering call-svc's asks (presence_query): with a presence-svc
 // that does not, initiate_call answers `unavailable` and most of these fail.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
-import { eventually, login, uid } from './lib/client.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
+import { eventually, login, uid, waitOnline } from './lib/client.mjs';
 import { assertInt, assertIso, expectError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
 
@@ -16,27 +16,10 @@ const QUIET_MS = 400 * (SANITIZE ? 2 : 1); // how long "nothing else arrives" is
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // ---- helpers (small, local to this file) -------------------------------------------
 
-// Wait until presence counts `user` as connected (conn_open is a notification that
-// races with the test's next request).
-async function waitOnline(observer, user) {
-  await eventually(
-    async () => {
-      const f = await observer.request({ type: 'get_presence', user_ids: [user] });
-      return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';
-    },
-    { what: `presence sees ${user} online` },
-  );
-}
 
 // Log in `n` devices of a new user (label prefix), and wait until presence knows them.
 async function user(prefix, role = 'student', n = 1) {

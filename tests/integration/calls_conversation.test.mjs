@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';
-import { login, uid, eventually } from './lib/client.mjs';
+import { login, uid, waitOnline } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
 
@@ -21,15 +21,7 @@ async function three() {
   const a1 = await login(url, a, 'student', { label: 'a1' });
   const b1 = await login(url, b, 'mentor', { label: 'b1' });
   const c1 = await login(url, c, 'student', { label: 'c1' });
-  // conn_open reaches presence as a notification racing the test's next request: a
-  // call placed before presence counts b connected would end `offline`.
-  await eventually(
-    async () => {
-      const f = await a1.request({ type: 'get_presence', user_ids: [b] }); // b is a mentor: visible
-      return f.users?.[0] && f.users[0].status !== 'offline';
-    },
-    { what: `presence sees ${b} online` },
-  );
+  await waitOnline(a1, b); // b is a mentor: visible to a1; else the call ends `offline`
   return { a, b, c, a1, b1, c1 };
 }
 

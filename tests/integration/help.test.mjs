@@ -4,9 +4,9 @@
 // Two call-svc instances run, so offers made in reaction to presence events (which
 // reach every instance) must still be made once.
 // Needs presence-svc: available_mentors, presence_query, presence_changed events.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertInt, expectError } from './lib/expect.mjs';
 
@@ -15,13 +15,7 @@ const RACE_ROUNDS = 10;
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ calls: 2, env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ calls: 2, env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // ---- helpers (local to this file) ---------------------------------------------------
 

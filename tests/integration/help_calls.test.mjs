@@ -5,9 +5,9 @@
 // still finds the mentor busy, a party who is in a call is busy even for their help
 // partner, and after `end_help` the exception is gone.
 // Needs presence-svc (presence_query, activity) and call-svc's help requests.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SANITIZE, startStack } from './lib/stack.mjs';
+import { SANITIZE, useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertInt } from './lib/expect.mjs';
 
@@ -15,13 +15,7 @@ const QUIET_MS = 400 * (SANITIZE ? 2 : 1);
 
 let stack;
 let url;
-before(async () => {
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
-});
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
 // ---- helpers (local to this file) ---------------------------------------------------
 

@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startStack } from './lib/stack.mjs';
-import { DEFAULT_TIMEOUT_MS, eventually, login, sleep, token, uid } from './lib/client.mjs';
+import { DEFAULT_TIMEOUT_MS, login, sleep, token, uid, waitOnline } from './lib/client.mjs';
 
 let stack;
 let http;
@@ -91,16 +91,6 @@ async function sioLogin(user, role = 'student', opts = {}) {
   return c;
 }
 
-// Presence knows `user` is connected (conn_open races with the next request).
-async function waitOnline(observer, user) {
-  await eventually(
-    async () => {
-      const f = await observer.request({ type: 'get_presence', user_ids: [user] });
-      return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';
-    },
-    { what: `presence sees ${user} online` },
-  );
-}
 
 // A raw student and a Socket.IO mentor sharing a direct conversation.
 async function pair() {

@@ -326,3 +326,16 @@ export async function eventually(fn, { timeoutMs = 20000, everyMs = 250, what = 
     await sleep(everyMs);
   }
 }
+
+// Wait until presence counts `user` as connected, as `observer` (who must be allowed
+// to see them) asks: conn_open reaches presence as a notification that races with a
+// test's next request.
+export async function waitOnline(observer, user) {
+  await eventually(
+    async () => {
+      const f = await observer.request({ type: 'get_presence', user_ids: [user] });
+      return f.type === 'presence' && f.users?.[0]?.status && f.users[0].status !== 'offline';
+    },
+    { what: `presence sees ${user} online` },
+  );
+}
