@@ -13,7 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libwebsockets-dev libzmq3-dev libmsgpack-dev libpq-dev libjwt-dev \
-      libuv1-dev libjansson-dev libssl-dev \
+      libuv1-dev libjansson-dev libssl-dev libczmq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only (no build directories, no node_modules, no local database).
@@ -30,6 +30,7 @@ COPY bench/ bench/
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit/ tests/unit/
 COPY tests/integration/CMakeLists.txt tests/integration/
+COPY tests/bus_probe/ tests/bus_probe/
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_WERROR=OFF \
  && cmake --build /build -j"$(nproc)" \
  && strip --strip-debug /build/bin/parley-*
@@ -39,7 +40,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libwebsockets-evlib-uv libuv1 libzmq5 libmsgpackc2 libpq5 libjwt0 \
-      libjansson4 libssl3 ca-certificates curl \
+      libjansson4 libssl3 libczmq4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 parley \
  && useradd --system --uid 10001 --gid parley --home-dir /nonexistent --shell /usr/sbin/nologin parley

@@ -119,7 +119,7 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     msgpack_sbuffer_init(&self->cur);
     msgpack_packer_init(&self->pk, &self->cur, msgpack_sbuffer_write);
 
-    if (pl_broker_addr_from_env(&self->addr))
+    if (pl_broker_client_from_env(&self->addr))
         goto fail;
     int64_t interval_ms;
     if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
@@ -153,8 +153,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pl_info("service started", "kind=%s instance=%s broker=%s:%d", proto_svc_name(def->kind),
-            self->instance, addr.host, addr.port);
+    pl_info("service started", "kind=%s instance=%s broker=%s:%d bus=%s",
+            proto_svc_name(def->kind), self->instance, addr.host, addr.port,
+            addr.keys.insecure ? "plain" : "curve");
     return self;
 fail:
     pl_service_destroy(&self);
