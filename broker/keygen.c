@@ -5,8 +5,12 @@
     public certificate is also copied into DIR, the broker's BUS_CLIENT_KEYS_DIR.
 
       parley-keygen [--name NAME] [--allow DIR] [--force] FILE
+      parley-keygen --set DIR SERVER CLIENT...
 
-    Prints the public key (Z85) on stdout. Exit 0, 1 on failure, 2 on a usage error. */
+    The second form makes DIR/NAME.cert for every name that has no pair yet, the
+    first name being the broker's and the others' public halves going to
+    DIR/clients: a whole stack's keys, safe to run at every start.
+    Prints the public keys (Z85) it made on stdout. Exit 0, 1 on failure, 2 on a usage error. */
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -18,10 +22,13 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: parley-keygen [--name NAME] [--allow DIR] [--force] FILE\n"
+                    "       parley-keygen --set DIR SERVER CLIENT...\n"
                     "  writes FILE (public certificate) and FILE_secret (both keys, mode 0600);\n"
                     "  --allow DIR  also copy the public certificate into DIR (the broker's\n"
                     "               BUS_CLIENT_KEYS_DIR)\n"
-                    "  --force      replace existing files\n");
+                    "  --force      replace existing files\n"
+                    "  --set DIR    DIR/NAME.cert for each NAME without one; the first is the\n"
+                    "               broker's, the others are also copied to DIR/clients\n");
     return 2;
 }
 
@@ -31,28 +38,10 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-int main(int argc, char **argv)
+/* Make one certificate: file, file_secret, and a copy of the public half in `allow`
+   (NULL: none). Prints the public key. 0, 1 on failure, 2 on a bad path. */
+static int make_one(const char *file, const char *name, const char *allow, int force)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                         {"allow", required_argument, NULL, 'a'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *name = NULL, *allow = NULL;
-    int force = 0, c;
-    while ((c = getopt_long(argc, argv, "n:a:fh", opts, NULL)) != -1) {
-        if (c == 'n')
-            name = optarg;
-        else if (c == 'a')
-            allow = optarg;
-        else if (c == 'f')
-            force = 1;
-        else
-            return usage();
-    }
-    if (optind != argc - 1)
-        return usage();
-    const char *file = argv[optind];
     char secret[4096], copy[4096], base[4096], parent[4096];
     snprintf(base, sizeof base, "%s", file);
     snprintf(parent, sizeof parent, "%s", file);
@@ -90,4 +79,53 @@ int main(int argc, char **argv)
         printf("%s\n", zcert_public_txt(cert));
     zcert_destroy(&cert);
     return rc == 0 ? 0 : 1;
+}
+
+/* --set DIR SERVER CLIENT...: DIR/NAME.cert for each name that has none yet, the
+   clients' public halves in DIR/clients. Kept pairs are left alone, so it can run
+   at every start (compose's one-shot keygen service does). */
+static int make_set(const char *dir, char **names, int n)
+{
+    char file[4096], allow[4096];
+    if ((size_t)snprintf(allow, sizeof allow, "%s/clients", dir) >= sizeof allow)
+        return 2;
+    for (int i = 0; i < n; i++) {
+        if ((size_t)snprintf(file, sizeof file, "%s/%s.cert", dir, names[i]) >= sizeof file)
+            return 2;
+        char secret[4096 + 8];
+        snprintf(secret, sizeof secret, "%s_secret", file);
+        if (exists(file) && exists(secret))
+            continue;
+        int rc = make_one(file, names[i], i == 0 ? NULL : allow, 1);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'}, {"allow", required_argument, NULL, 'a'},
+        {"set", required_argument, NULL, 's'},  {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    const char *name = NULL, *allow = NULL, *set = NULL;
+    int force = 0, c;
+    while ((c = getopt_long(argc, argv, "n:a:s:fh", opts, NULL)) != -1) {
+        if (c == 'n')
+            name = optarg;
+        else if (c == 'a')
+            allow = optarg;
+        else if (c == 's')
+            set = optarg;
+        else if (c == 'f')
+            force = 1;
+        else
+            return usage();
+    }
+    if (set)
+        return optind < argc ? make_set(set, argv + optind, argc - optind) : usage();
+    if (optind != argc - 1)
+        return usage();
+    return make_one(argv[optind], name, allow, force);
 }
