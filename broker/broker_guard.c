@@ -63,8 +63,9 @@ static void on_event(watcher_t *w, monitor_t *m)
         w->unlogged++;
         int64_t now = pl_mono_ms();
         if (now - w->last_log_ms >= LOG_EVERY_MS) {
+            /* code: the ZAP status (400) or libzmq's ZMQ_PROTOCOL_ERROR_* (hex in zmq.h) */
             pl_warn("bus handshake refused",
-                    "socket=%s reason=%s code=%u refused_since_last_line=%llu", m->name,
+                    "socket=%s reason=%s code=%#x refused_since_last_line=%llu", m->name,
                     s_reason_names[r], (unsigned)value, (unsigned long long)w->unlogged);
             w->last_log_ms = now;
             w->unlogged = 0;
