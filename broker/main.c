@@ -53,8 +53,7 @@ static void *bind_socket(void *ctx, int type, const char *host, const pl_broker_
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) ||
         pl_bus_keys_apply_server(&addr->keys, s) || broker_guard_watch(guard, s, name) ||
-        zmq_bind(s, tcp) != 0 ||
-        (ipc[0] && (ep = ipc, zmq_bind(s, ipc) != 0))) {
+        zmq_bind(s, tcp) != 0 || (ipc[0] && (ep = ipc, zmq_bind(s, ipc) != 0))) {
         pl_error("cannot bind", "endpoint=%s err=\"%s\"", ep, zmq_strerror(errno));
         if (s)
             zmq_close(s);
@@ -92,8 +91,8 @@ static void remove_ipc_files(const pl_broker_addr_t *addr)
 
 /* By port offset (proto.h): names in logs. */
 static const char *const s_port_names[PROTO_PORT_COUNT] = {
-    "events-in", "events-out", "chat-in", "chat-out", "presence-in", "presence-out", "call-in",
-    "call-out"};
+    "events-in",   "events-out",   "chat-in", "chat-out",
+    "presence-in", "presence-out", "call-in", "call-out"};
 
 typedef struct {
     broker_pump_t *pump;
@@ -182,10 +181,10 @@ int main(void)
     for (int i = 0; i < BROKER_QUEUES; i++) {
         int off = proto_svc_queue_offset(kinds[i]);
         queues[i].name = proto_svc_name(kinds[i]);
-        queues[i].front.sock = bind_socket(ctx, ZMQ_PULL, host, &addr, off, guard,
-                                           s_port_names[off]);
-        queues[i].back.sock = bind_socket(ctx, ZMQ_PUSH, host, &addr, off + 1, guard,
-                                          s_port_names[off + 1]);
+        queues[i].front.sock =
+            bind_socket(ctx, ZMQ_PULL, host, &addr, off, guard, s_port_names[off]);
+        queues[i].back.sock =
+            bind_socket(ctx, ZMQ_PUSH, host, &addr, off + 1, guard, s_port_names[off + 1]);
         if (!queues[i].front.sock || !queues[i].back.sock)
             goto done;
     }

@@ -14,9 +14,9 @@
 
 typedef struct {
     char host[256];
-    int port;                       /* base port */
+    int port;                         /* base port */
     char ipc_dir[PL_IPC_DIR_MAX + 1]; /* "" = TCP; else Unix sockets in this directory */
-    pl_bus_keys_t keys;             /* CURVE keys pl_zmq_connect applies (pl_zmq_curve.h) */
+    pl_bus_keys_t keys;               /* CURVE keys pl_zmq_connect applies (pl_zmq_curve.h) */
 } pl_broker_addr_t;
 
 /* Read BROKER_HOST [127.0.0.1], BROKER_PORT [5550] and BROKER_IPC_DIR [unset]; -1
@@ -29,7 +29,8 @@ int pl_broker_client_from_env(pl_broker_addr_t *out);
 void pl_broker_endpoint(const pl_broker_addr_t *addr, int offset, char *out, size_t cap);
 
 /* Create a socket of `type`, apply the house options (linger, high-water marks,
-   reconnect interval) and addr->keys (CURVE client), connect to the broker at `offset`. NULL on failure (logged). */
+   reconnect interval) and addr->keys (CURVE client), connect to the broker at
+   `offset`. NULL on failure (logged). */
 void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offset);
 
 /* Send [topic][body]. flags: 0 or ZMQ_DONTWAIT. Returns 0, or -1 with errno

@@ -153,9 +153,8 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pl_info("service started", "kind=%s instance=%s broker=%s:%d bus=%s",
-            proto_svc_name(def->kind), self->instance, addr.host, addr.port,
-            addr.keys.insecure ? "plain" : "curve");
+    pl_info("service started", "kind=%s instance=%s broker=%s:%d bus=%s", proto_svc_name(def->kind),
+            self->instance, addr.host, addr.port, addr.keys.insecure ? "plain" : "curve");
     return self;
 fail:
     pl_service_destroy(&self);
