@@ -4,8 +4,10 @@
     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH when the ZAP handler said no (an unknown key), and
     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL when the peer does not speak CURVE with our key
     (a plain client, a client holding another server key, anything that is not ZMTP).
-    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL is not counted: it is also what a TCP probe
-    that connects and hangs up looks like (compose's health check does that).
+    Both ends check the other's mechanism, so a plain client may notice the mismatch
+    first and hang up: the broker then sees ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, as it
+    does for a TCP probe or a port scan. Those are counted apart ("aborted") and logged
+    at debug level only.
 
     A refusal is logged, but at most once per LOG_EVERY_MS with the number since the
     last line, so whoever knocks cannot flood the log. */
@@ -28,7 +30,7 @@ struct broker_guard_t {
     uint64_t refused[BROKER_REFUSED_REASONS]; /* written by the watcher, read atomically */
 };
 
-static const char *const s_reason_names[BROKER_REFUSED_REASONS] = {"key", "protocol"};
+static const char *const s_reason_names[BROKER_REFUSED_REASONS] = {"key", "protocol", "aborted"};
 
 /* ---- the watcher actor ----------------------------------------------------------- */
 
@@ -57,9 +59,16 @@ static void on_event(watcher_t *w, monitor_t *m)
         uint32_t value;
         memcpy(&ev, zframe_data(head), 2);
         memcpy(&value, zframe_data(head) + 2, 4);
-        broker_refused_t r =
-            ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? BROKER_REFUSED_KEY : BROKER_REFUSED_PROTOCOL;
+        broker_refused_t r = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? BROKER_REFUSED_KEY
+                             : ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? BROKER_REFUSED_PROTOCOL
+                                                                         : BROKER_REFUSED_ABORTED;
         __atomic_fetch_add(&w->guard->refused[r], 1, __ATOMIC_RELAXED);
+        if (r == BROKER_REFUSED_ABORTED) {
+            pl_debug("bus handshake aborted", "socket=%s err=\"%s\"", m->name,
+                     zmq_strerror((int)value));
+            zmsg_destroy(&msg);
+            return;
+        }
         w->unlogged++;
         int64_t now = pl_mono_ms();
         if (now - w->last_log_ms >= LOG_EVERY_MS) {
@@ -176,8 +185,9 @@ int broker_guard_watch(broker_guard_t *self, void *sock, const char *name)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://parley-broker-monitor-%d", self->watched);
-    if (zmq_socket_monitor(
-            sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(sock, ep, events) != 0 ||
         zstr_sendx(self->watcher, "WATCH", ep, name, NULL) != 0 || zsock_wait(self->watcher) != 0) {
         pl_error("cannot monitor socket", "socket=%s err=\"%s\"", name, zmq_strerror(zmq_errno()));
         return -1;

@@ -16,6 +16,8 @@ typedef struct broker_guard_t broker_guard_t;
 typedef enum {
     BROKER_REFUSED_KEY = 0,  /* a CURVE client whose public key is not in the allow-list */
     BROKER_REFUSED_PROTOCOL, /* not CURVE (a plain client), the wrong server key, garbage */
+    BROKER_REFUSED_ABORTED,  /* the peer hung up mid-handshake: a plain ZeroMQ client that
+                                saw the mismatch first, or a TCP probe or port scan */
     BROKER_REFUSED_REASONS
 } broker_refused_t;
 

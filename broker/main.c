@@ -108,12 +108,13 @@ static void render_metrics(void *arg, pl_buf_t *o)
                     "1 when the bus is CURVE with an allow-list, 0 with BUS_INSECURE=1");
     pl_buf_printf(o, "parley_broker_bus_secure %d\n", m->secure);
     pl_metrics_help(o, "parley_broker_handshakes_refused_total", "counter",
-                    "Connections refused in the ZeroMQ handshake: key = a CURVE key not in "
-                    "BUS_CLIENT_KEYS_DIR, protocol = not CURVE with the broker's key");
-    pl_buf_printf(o, "parley_broker_handshakes_refused_total{reason=\"key\"} %llu\n",
-                  (unsigned long long)broker_guard_refused(m->guard, BROKER_REFUSED_KEY));
-    pl_buf_printf(o, "parley_broker_handshakes_refused_total{reason=\"protocol\"} %llu\n",
-                  (unsigned long long)broker_guard_refused(m->guard, BROKER_REFUSED_PROTOCOL));
+                    "Connections that did not complete the ZeroMQ handshake: key = a CURVE key "
+                    "not in BUS_CLIENT_KEYS_DIR, protocol = not CURVE with the broker's key, "
+                    "aborted = the peer hung up first (a plain client, a TCP probe)");
+    static const char *const reasons[BROKER_REFUSED_REASONS] = {"key", "protocol", "aborted"};
+    for (int r = 0; r < BROKER_REFUSED_REASONS; r++)
+        pl_buf_printf(o, "parley_broker_handshakes_refused_total{reason=\"%s\"} %llu\n", reasons[r],
+                      (unsigned long long)broker_guard_refused(m->guard, (broker_refused_t)r));
     pl_metrics_help(o, "parley_broker_requests_forwarded_total", "counter",
                     "Requests forwarded from the gateways' queue to a service instance");
     for (int i = 0; i < BROKER_QUEUES; i++)

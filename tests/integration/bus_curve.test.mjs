@@ -81,7 +81,7 @@ async function refused() {
   const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
   assert.equal(r.status, 200);
   const get = (reason) => Number((r.body.match(new RegExp(`parley_broker_handshakes_refused_total\\{reason="${reason}"\\} (\\d+)`)) || [])[1]);
-  return { key: get('key'), protocol: get('protocol'), body: r.body };
+  return { key: get('key'), protocol: get('protocol'), aborted: get('aborted'), body: r.body };
 }
 
 describe('who may use the bus', () => {
@@ -151,10 +151,13 @@ describe('who may use the bus', () => {
   it('the broker counts refused handshakes by reason, and logs them', async () => {
     const before = await refused();
     await probe('unknown', ['sub', '', '300']);
+    await probe('wrongServer', ['sub', '', '300']);
     await probe('none', ['sub', '', '300']);
+    // A plain client is seen as `protocol` when the broker notices the mismatch first,
+    // as `aborted` when the client does and hangs up: both sides check.
     await eventually(async () => {
       const now = await refused();
-      return now.key > before.key && now.protocol > before.protocol;
+      return now.key > before.key && now.protocol > before.protocol && now.protocol + now.aborted >= before.protocol + before.aborted + 2;
     }, { what: 'refusals counted' });
     assert.match(stack.procs.get('broker').output, /bus handshake refused.*reason=key/);
     assert.match((await refused()).body, /parley_broker_bus_secure 1/);
