@@ -6,7 +6,8 @@
     lands: the database, the other clients. Used by tests/integration only.
 
       parley-bus-probe push KIND EV UID JSON   a request as user UID to KIND's queue
-      parley-bus-probe pub TOPIC JSON          an event on the bus (topic as given)
+      parley-bus-probe pub TOPIC JSON          an event on the bus (topic as given),
+                                               sent three times 300 ms apart
       parley-bus-probe sub TOPIC MS            receive events on TOPIC ("" = all) for MS
       parley-bus-probe pull KIND MS            take requests off KIND's queue for MS
       parley-bus-probe hop COUNT BYTES         measure: CPU per [topic][body] message
@@ -292,14 +293,15 @@ int main(int argc, char **argv)
             return 2;
         void *s = open_socket(ctx, ZMQ_PUB, &addr, PROTO_PORT_EVENTS_IN);
         start(s, &addr, PROTO_PORT_EVENTS_IN);
-        if (await_handshake()) {
-            /* PUB drops what no subscriber asked for: give the subscriptions time to
-               travel from the broker to us. */
+        await_handshake();
+        /* PUB drops what no subscriber has asked for yet, and the subscriptions reach
+           us from the broker a moment after the handshake: send three times. */
+        const char *t = argv[2];
+        for (int i = 0; i < 3; i++) {
             struct timespec ts = {0, 300 * 1000000L};
             nanosleep(&ts, NULL);
+            pl_zmq_send2(s, t, strlen(t) + 1, sb.data, sb.size, ZMQ_DONTWAIT);
         }
-        const char *t = argv[2];
-        pl_zmq_send2(s, t, strlen(t) + 1, sb.data, sb.size, ZMQ_DONTWAIT);
         printf("sent\n");
         zmq_close(s);
     } else if ((strcmp(mode, "sub") == 0 || strcmp(mode, "pull") == 0) && argc == 4) {

@@ -67,12 +67,17 @@ function probe(id, args, onLine = () => {}) {
 }
 
 // Start a receiving probe (sub/pull) and wait until its handshake is decided.
+// `lines` fills as the probe prints.
 async function receiver(id, args) {
   let decided;
+  const lines = [];
   const handshake = new Promise((r) => (decided = r));
-  const done = probe(id, args, (l) => l.startsWith('handshake') && decided(l));
+  const done = probe(id, args, (l) => {
+    lines.push(l);
+    if (l.startsWith('handshake')) decided(l);
+  });
   const first = await Promise.race([handshake, done.then(() => 'exited')]);
-  return { handshake: first, done };
+  return { handshake: first, done, lines };
 }
 
 const handshakeOf = (r) => r.lines.find((l) => l.startsWith('handshake'));
@@ -107,11 +112,15 @@ describe('who may use the bus', () => {
   it('sub: only an admitted key receives events', async () => {
     const { ca, cid } = await twoInConversation(stack.url());
     const subs = {};
-    for (const id of ['admitted', 'unknown', 'none', 'wrongServer']) subs[id] = await receiver(id, ['sub', '', '2500']);
+    for (const id of ['admitted', 'unknown', 'none', 'wrongServer']) subs[id] = await receiver(id, ['sub', '', '4000']);
     assert.equal(subs.admitted.handshake, 'handshake ok');
     for (const id of ['unknown', 'none', 'wrongServer']) assert.match(subs[id].handshake, /^handshake (failed|none)/, id);
-    await sleep(300); // the admitted subscription travels to the publishers
-    for (let i = 0; i < 3; i++) await sendMessage(ca, cid, `secret ${i}`);
+    // Send until the control has seen one: its subscription travels to the publishers
+    // a moment after the handshake.
+    for (let i = 0; i < 10 && !subs.admitted.lines.includes(`got c${cid}`); i++) {
+      await sendMessage(ca, cid, `secret ${i}`);
+      await sleep(200);
+    }
     const got = {};
     for (const [id, s] of Object.entries(subs)) got[id] = (await s.done).lines.filter((l) => l.startsWith('got '));
     assert.ok(got.admitted.includes(`got c${cid}`), `the control saw the conversation's events: ${got.admitted}`);
