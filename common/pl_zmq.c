@@ -10,6 +10,7 @@
 
 int pl_broker_addr_from_env(pl_broker_addr_t *out)
 {
+    memset(out, 0, sizeof *out);
     const char *host = pl_env_str("BROKER_HOST", "127.0.0.1");
     if (strlen(host) >= sizeof out->host) {
         pl_error("bad configuration", "var=BROKER_HOST reason=\"too long\"");
@@ -28,6 +29,13 @@ int pl_broker_addr_from_env(pl_broker_addr_t *out)
     }
     snprintf(out->ipc_dir, sizeof out->ipc_dir, "%s", dir);
     return 0;
+}
+
+int pl_broker_client_from_env(pl_broker_addr_t *out)
+{
+    if (pl_broker_addr_from_env(out))
+        return -1;
+    return pl_bus_keys_client_from_env(&out->keys);
 }
 
 void pl_broker_endpoint(const pl_broker_addr_t *addr, int offset, char *out, size_t cap)
@@ -56,7 +64,7 @@ void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offs
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) ||
         zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) ||
-        zmq_connect(s, ep) != 0) {
+        pl_bus_keys_apply_client(&addr->keys, s) || zmq_connect(s, ep) != 0) {
         pl_error("zmq connect failed", "endpoint=%s err=\"%s\"", ep, zmq_strerror(errno));
         zmq_close(s);
         return NULL;

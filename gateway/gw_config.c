@@ -90,7 +90,7 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("SIO_PING_INTERVAL_MS", 25000, 100, 3600000, &cfg->sio_ping_interval_ms) ||
         pl_env_int("SIO_PING_TIMEOUT_MS", 20000, 100, 3600000, &cfg->sio_ping_timeout_ms) ||
         pl_env_int("TOKEN_EXPIRING_NOTICE_S", 60, 0, 86400, &cfg->token_notice_s) ||
-        load_limits() || pl_broker_addr_from_env(&cfg->broker) || load_key(cfg))
+        load_limits() || pl_broker_client_from_env(&cfg->broker) || load_key(cfg))
         return -1;
     cfg->port = (int)port;
     cfg->cors_origin = pl_env_str("CORS_ORIGIN", NULL);

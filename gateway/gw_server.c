@@ -173,8 +173,8 @@ gw_t *gw_new(const gw_config_t *cfg)
     uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
     gw_bus_probe(gw, pl_mono_ms());
     gw->next_probe_ms = pl_mono_ms() + PROBE_EVERY_MS;
-    pl_info("gateway listening", "port=%d gateway=%s broker=%s:%d", cfg->port, gw->gwid,
-            cfg->broker.host, cfg->broker.port);
+    pl_info("gateway listening", "port=%d gateway=%s broker=%s:%d bus=%s", cfg->port, gw->gwid,
+            cfg->broker.host, cfg->broker.port, cfg->broker.keys.insecure ? "plain" : "curve");
     return gw;
 fail:
     gw_destroy(&gw);

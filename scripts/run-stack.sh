@@ -12,6 +12,9 @@
 #                         .run/api-key and printed with a sample call
 #   BROKER_IPC_DIR        unset: .run/zmq, so the processes of this one machine talk over
 #                         Unix sockets instead of loopback TCP (set it empty for TCP only)
+#   BUS_CERT_FILE         unset (and BUS_INSECURE not 1): CURVE keys for the bus, one pair
+#                         per process, made with parley-keygen under .run/keys on the
+#                         first start and kept; the broker admits exactly those
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
 # Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
 # PostgreSQL. If any process dies, everything is stopped and the exit status is 1.
@@ -26,7 +29,7 @@ STOP_TIMEOUT_S=${STOP_TIMEOUT_S:-20}
 say() { printf '[run] %s\n' "$*"; }
 die() { printf '[run] error: %s\n' "$*" >&2; exit 1; }
 
-for b in parley-broker parley-chat parley-presence parley-call parley-gateway; do
+for b in parley-broker parley-chat parley-presence parley-call parley-gateway parley-keygen; do
   [[ -x $BIN/$b ]] || die "$BIN/$b not found: build first (make build)"
 done
 
@@ -118,13 +121,26 @@ if [[ -z ${BROKER_IPC_DIR+set} ]]; then
   fi
 fi
 
+# --- bus keys ----------------------------------------------------------------
+# Every ZeroMQ socket is CURVE (docs/design/topology.md): a key pair per process, the
+# broker admitting the public keys in keys/clients. Made once, kept between runs.
+keys_dir=
+if [[ ${BUS_INSECURE:-0} != 1 && -z ${BUS_CERT_FILE:-} ]]; then
+  keys_dir=$RUN_DIR/keys
+  made=$("$BIN/parley-keygen" --set "$keys_dir" broker gateway chat presence call) ||
+    die "parley-keygen could not make the bus keys in $keys_dir"
+  [[ -n $made ]] && say "made CURVE keys for the bus in $keys_dir"
+  export BUS_SERVER_KEY_FILE=$keys_dir/broker.cert BUS_CLIENT_KEYS_DIR=$keys_dir/clients
+fi
+
 # --- processes ---------------------------------------------------------------
 start() { # start NAME BINARY: output prefixed with [NAME]
-  local name=$1 bin=$2
+  local name=$1 bin=$2 cert=${BUS_CERT_FILE:-}
+  [[ -n $keys_dir ]] && cert=$keys_dir/$name.cert
   # Each program runs in its own session (setsid), so Ctrl-C reaches only this script,
   # which stops them in order. The prefixing sed ignores INT/TERM: it must outlive the
   # program it reads, or the program's last log lines would hit a closed pipe.
-  setsid "$BIN/$bin" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
+  BUS_CERT_FILE=$cert setsid "$BIN/$bin" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
   names+=("$name")
   pids+=("$!")
   say "started $name (pid $!)"

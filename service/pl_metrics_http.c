@@ -65,6 +65,8 @@ struct pl_metrics_http_t {
     uint64_t batch_bucket[BATCH_BUCKETS + 1], batch_count, batch_sum;
     uint64_t batches_full, failed_batches, dropped_late, scrapes;
     int64_t last_batch;
+    pl_metrics_render_fn *render_fn; /* set: not a service, render this instead */
+    void *render_arg;
 };
 
 int64_t pl_metrics_now_us(void)
@@ -149,6 +151,12 @@ void pl_metrics_http_destroy(pl_metrics_http_t **self_p)
         close(self->listen_fd);
     free(self);
     *self_p = NULL;
+}
+
+void pl_metrics_http_set_render(pl_metrics_http_t *self, pl_metrics_render_fn *fn, void *arg)
+{
+    self->render_fn = fn;
+    self->render_arg = arg;
 }
 
 int pl_metrics_http_port(const pl_metrics_http_t *self)
@@ -339,7 +347,10 @@ static void respond(pl_metrics_http_t *self, client_t *c, int db_up)
         status = 405;
         pl_buf_puts(&body, "method not allowed\n");
     } else if (strcmp(path, "/metrics") == 0) {
-        render(self, &body, db_up);
+        if (self->render_fn)
+            self->render_fn(self->render_arg, &body);
+        else
+            render(self, &body, db_up);
     } else if (strcmp(path, "/healthz") == 0) {
         status = db_up ? 200 : 503;
         type = "application/json";

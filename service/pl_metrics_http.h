@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "pl_buf.h"
+
 typedef struct pl_metrics_http_t pl_metrics_http_t;
 
 /* What a database transaction was for (label `kind` of the transaction histogram). */
@@ -35,6 +37,10 @@ typedef enum {
    bind (logged with one clear line: the service must not start). */
 pl_metrics_http_t *pl_metrics_http_new(const char *kind, const char *instance);
 void pl_metrics_http_destroy(pl_metrics_http_t **self_p);
+/* A process that is not a service (the broker) serves its own text on /metrics
+   instead: `fn` appends Prometheus lines to `out`. `arg` is the caller's. */
+typedef void(pl_metrics_render_fn)(void *arg, pl_buf_t *out);
+void pl_metrics_http_set_render(pl_metrics_http_t *self, pl_metrics_render_fn *fn, void *arg);
 /* The bound port (useful with METRICS_PORT set), 0 when off. */
 int pl_metrics_http_port(const pl_metrics_http_t *self);
 

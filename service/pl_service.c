@@ -153,7 +153,7 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     if (index_handlers(self) != 0)
         goto fail;
 
-    if (pl_broker_addr_from_env(&self->addr))
+    if (pl_broker_client_from_env(&self->addr))
         goto fail;
     int64_t interval_ms;
     if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
@@ -187,8 +187,8 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pl_info("service started", "kind=%s instance=%s broker=%s:%d", proto_svc_name(def->kind),
-            self->instance, addr.host, addr.port);
+    pl_info("service started", "kind=%s instance=%s broker=%s:%d bus=%s", proto_svc_name(def->kind),
+            self->instance, addr.host, addr.port, addr.keys.insecure ? "plain" : "curve");
     return self;
 fail:
     pl_service_destroy(&self);

@@ -73,6 +73,8 @@ function binaries() {
 const SERVERS = ['parley-broker', 'parley-gateway', 'parley-chat', 'parley-presence', 'parley-call'];
 // Measuring tools (bench/): built with the rest, never run by compose.
 const TOOLS = ['parley-bench', 'parley-relay'];
+// One-shot tools compose runs with arguments before the servers start.
+const ONE_SHOT = ['parley-keygen'];
 
 describe('compose, image and configuration files name what the code has', () => {
   const compose = read('docker-compose.yml');
@@ -99,9 +101,10 @@ describe('compose, image and configuration files name what the code has', () => 
   it('docker-compose.yml runs every server binary; the Dockerfile builds and copies all', () => {
     const bins = binaries();
     for (const b of SERVERS) assert.ok(bins.includes(b), `CMake no longer builds ${b}?`);
-    for (const b of bins.filter((x) => !TOOLS.includes(x))) {
+    for (const b of bins.filter((x) => !TOOLS.includes(x) && !ONE_SHOT.includes(x))) {
       assert.match(compose, new RegExp(`command: \\["${b}"\\]`), `no compose service runs ${b}`);
     }
+    for (const b of ONE_SHOT) assert.match(compose, new RegExp(`command: \\["${b}", `), `no compose service runs ${b}`);
     assert.match(dockerfile, /COPY --from=build \/build\/bin\/parley-\* /, 'the image copies every parley-* binary');
     const top = read('CMakeLists.txt');
     for (const m of top.matchAll(/^add_subdirectory\(([^)\s]+)\)/gm)) {
@@ -120,7 +123,7 @@ describe('compose, image and configuration files name what the code has', () => 
     const env = { ...process.env, JWT_SECRET: 'x', POSTGRES_PASSWORD: 'x' };
     const { stdout } = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--services'], { env, cwd: os.tmpdir() });
     const services = stdout.trim().split('\n').sort();
-    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'nginx', 'postgres', 'presence-svc']);
+    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'keygen', 'nginx', 'postgres', 'presence-svc']);
     // Structure, from the normalised file (anchors and merges resolved).
     const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
     const full = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env, cwd: os.tmpdir() });
@@ -140,6 +143,7 @@ describe('compose, image and configuration files name what the code has', () => 
       return t.skip(`no PyYAML to read the normalised file (${e.message.split('\n')[0]})`);
     }
     for (const [name, s] of Object.entries(doc.services)) {
+      if (name === 'keygen') continue; // one-shot, checked below
       assert.ok(s.restart, `${name}: restart policy`);
       assert.ok(s.healthcheck && s.healthcheck.test, `${name}: healthcheck`);
       assert.ok(!s.container_name, `${name}: container_name would prevent --scale`);
@@ -151,6 +155,19 @@ describe('compose, image and configuration files name what the code has', () => 
     }
     assert.equal(doc.services.broker.environment.BROKER_BIND, '0.0.0.0');
     assert.equal(String(doc.services.gateway.environment.DEV_TOKENS), '0', 'no dev tokens in production');
+    // The bus is CURVE: keygen fills the key volume before any Parley process starts,
+    // each reads its own pair from it, and none runs insecure by default.
+    assert.equal(doc.services.keygen.restart, 'no');
+    const keys = { broker: 'broker', 'chat-svc': 'chat', 'presence-svc': 'presence', 'call-svc': 'call', gateway: 'gateway' };
+    for (const [name, key] of Object.entries(keys)) {
+      const s = doc.services[name];
+      assert.equal(s.depends_on.keygen.condition, 'service_completed_successfully', `${name} waits for keygen`);
+      assert.equal(s.environment.BUS_CERT_FILE, `/var/lib/parley/keys/${key}.cert`, `${name}: its own key`);
+      assert.ok(!s.environment.BUS_INSECURE, `${name}: BUS_INSECURE off by default`);
+      assert.ok(JSON.stringify(s.volumes).includes('/var/lib/parley/keys'), `${name} mounts the keys`);
+      assert.match(JSON.stringify(doc.services.keygen.command), new RegExp(`"${key}"`), `keygen makes ${key}'s key`);
+    }
+    assert.equal(doc.services.broker.environment.BUS_CLIENT_KEYS_DIR, '/var/lib/parley/keys/clients');
   });
 });
 

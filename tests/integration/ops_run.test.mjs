@@ -34,7 +34,7 @@ before(async () => {
   [apiPort] = await freePorts(1);
   while (apiPort === port || ports.includes(apiPort)) [apiPort] = await freePorts(1);
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(BROKER_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_|API_)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(BROKER_|BUS_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_|API_)/.test(k)) delete env[k];
   Object.assign(env, {
     PARLEY_BIN_DIR: process.env.PARLEY_BIN_DIR,
     PARLEY_RUN_DIR: tmp,
@@ -61,7 +61,7 @@ after(async () => {
 });
 
 describe('make run (scripts/run-stack.sh)', () => {
-  it('is healthy and carries a message; its processes use Unix sockets in <run dir>/zmq', async () => {
+  it('is healthy and carries a message; its processes use Unix sockets in <run dir>/zmq and a CURVE bus', async () => {
     const h = await httpGet(`http://127.0.0.1:${port}`, '/healthz');
     assert.equal(h.status, 200, h.body);
     const zmq = path.join(tmp, 'zmq');
@@ -70,6 +70,12 @@ describe('make run (scripts/run-stack.sh)', () => {
       Array.from({ length: 8 }, (_, i) => `broker-${brokerPort + i}`).sort(),
     );
     assert.match(run.out, /broker ready.*ipc_dir=\S*zmq/);
+    // The bus is CURVE with keys made under <run dir>/keys on this first start.
+    assert.match(run.out, /made CURVE keys for the bus/);
+    assert.match(run.out, /broker ready.*bus=curve/);
+    for (const n of ['chat', 'presence', 'call']) assert.match(run.out, new RegExp(`\\[${n}\\].*service started.*bus=curve`));
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'keys', 'clients')).sort(), ['call.cert', 'chat.cert', 'gateway.cert', 'presence.cert']);
+    assert.equal(fs.statSync(path.join(tmp, 'keys', 'chat.cert_secret')).mode & 0o077, 0, 'secret keys are private');
     const url = `ws://127.0.0.1:${port}/`;
     const { ca, cb, cid } = await twoInConversation(url);
     const sent = await sendMessage(ca, cid, 'hello from make run');

@@ -6,12 +6,16 @@
 // the test when a process did not exit 0 on SIGTERM, died on its own, or printed a
 // sanitizer report: a crash the client never saw is still a failure.
 //
+// The bus is CURVE, as in production: the stack makes a key pair per process with
+// parley-keygen (under <log dir>/keys/<stack>), and the broker admits only those.
+// Tests that need plain TCP pass env {BUS_INSECURE: '1'}; stack.makeKey() makes more.
+//
 // Environment (set by tests/integration/CMakeLists.txt):
 //   PARLEY_BIN_DIR       where parley-* binaries are (required)
 //   PARLEY_TEST_PG       libpq conninfo of the test cluster without dbname
 //   PARLEY_TEST_LOG_DIR  where stack logs go (default: $TMPDIR/parley-it-logs)
 //   PARLEY_SANITIZE      ON when the binaries are ASan/UBSan builds (longer waits)
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { before, after } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -54,6 +58,7 @@ const CONFIG_VARS = [
   'MAX_CONNECTIONS_PER_USER', 'TRUSTED_PROXIES', 'CREATE_CONVERSATIONS_PER_MIN',
   'NOTIFICATION_RETENTION_DAYS', 'NOTIFICATION_MAX_PER_USER', 'HELP_OFFERS_PER_MENTOR',
   'API_PORT', 'API_BIND', 'API_KEYS',
+  'BUS_INSECURE', 'BUS_CERT_FILE', 'BUS_SERVER_KEY_FILE', 'BUS_CLIENT_KEYS_DIR',
 ];
 
 const SANITIZER_RE =
@@ -177,6 +182,13 @@ export class Stack {
       }
     }
 
+    // The bus is CURVE: a key pair per process, the broker admitting exactly those
+    // (opts.env / envFor BUS_INSECURE: '1' runs plain instead).
+    this.keyDir = path.join(logDir, 'keys', `${name}_${process.pid}`);
+    fs.rmSync(this.keyDir, { recursive: true, force: true });
+    this.clientKeysDir = path.join(this.keyDir, 'clients');
+    this.brokerCert = this.makeKey('broker', { allow: false });
+
     const base = { ...process.env };
     for (const k of CONFIG_VARS) delete base[k];
     base.ASAN_OPTIONS ??= 'detect_leaks=1:halt_on_error=1:abort_on_error=0:print_summary=1';
@@ -192,6 +204,7 @@ export class Stack {
       DB_CONNECTION_STRING: this.dbConn,
       JWT_SECRET: DEFAULT_SECRET,
       ...(this.opts.api ? { API_KEYS: this.opts.api.keys || DEFAULT_API_KEY } : {}),
+      BUS_SERVER_KEY_FILE: this.brokerCert,
       ...(this.opts.env || {}),
     };
 
@@ -213,13 +226,28 @@ export class Stack {
     await this.waitHealthy();
   }
 
+  // Make a CURVE certificate with parley-keygen: <keyDir>/<name>.cert (+ _secret);
+  // allow: also admit it (copy its public half into the broker's allow-list directory).
+  // Returns the certificate's path, what BUS_CERT_FILE names.
+  makeKey(name, { allow = true } = {}) {
+    const file = path.join(this.keyDir, `${name}.cert`);
+    const args = ['--name', name, ...(allow ? ['--allow', this.clientKeysDir] : []), file];
+    if (!allow) fs.mkdirSync(this.clientKeysDir, { recursive: true });
+    execFileSync(path.join(binDir(), 'parley-keygen'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    return file;
+  }
+
   _add(kind, name, env = {}) {
     const perName = (this.opts.envFor && (this.opts.envFor[name] || this.opts.envFor[kind])) || {};
+    const keys =
+      kind === 'broker'
+        ? { BUS_CERT_FILE: this.brokerCert, BUS_CLIENT_KEYS_DIR: this.clientKeysDir }
+        : { BUS_CERT_FILE: this.makeKey(name) };
     this.procs.set(name, {
       kind,
       name,
       bin: path.join(binDir(), KINDS[kind]),
-      env: { ...this.baseEnv, ...env, ...perName },
+      env: { ...this.baseEnv, ...keys, ...env, ...perName },
       child: null,
       exit: null, // promise of {code, signal} of the current incarnation
       expected: false, // the harness or the test ended this incarnation on purpose
