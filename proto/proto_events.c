@@ -212,6 +212,14 @@ static int64_t field_max(const proto_field_t *f)
     return f->max;
 }
 
+/* A non-empty str (an empty one may have a NULL ptr) holding valid UTF-8 and no NUL:
+   what every string a client sends must be, whatever else its field allows. */
+static int clean_str(const msgpack_object *v)
+{
+    return pl_utf8_count(v->via.str.ptr, v->via.str.size) >= 0 &&
+           !memchr(v->via.str.ptr, '\0', v->via.str.size);
+}
+
 static proto_verdict_t check_str(const proto_field_t *f, const msgpack_object *v, char *why,
                                  size_t whylen)
 {
@@ -268,6 +276,9 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
         if (v->type != MSGPACK_OBJECT_STR || v->via.str.size < 1)
             return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
                         "must be an integer or a short non-empty string");
+        if (!clean_str(v)) /* stored in a text column, like any string */
+            return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
+                        "must be valid UTF-8 without NUL characters");
         return PROTO_OK;
     case PF_STR_LIST:
         if (v->type != MSGPACK_OBJECT_ARRAY)
@@ -283,10 +294,12 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
                 (f->flags & PF_TOO_LARGE))
                 return fail(PROTO_TOO_LARGE, why, whylen, f->name, "items are at most 128 bytes");
             if (it->type != MSGPACK_OBJECT_STR || it->via.str.size < 1 ||
-                it->via.str.size > (uint32_t)f->item_max ||
-                pl_utf8_count(it->via.str.ptr, it->via.str.size) < 0)
+                it->via.str.size > (uint32_t)f->item_max)
                 return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
                             "items must be non-empty strings of at most 128 bytes");
+            if (!clean_str(it))
+                return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
+                            "items must be valid UTF-8 without NUL characters");
         }
         return PROTO_OK;
     case PF_LIST:
