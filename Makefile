@@ -56,6 +56,7 @@ test:
 # libFuzzer needs clang; new inputs it finds go to $(FUZZ_DIR)/corpus, the seeds stay.
 # FUZZ_TARGETS=json runs one (docs/fuzzing.md).
 fuzz:
+	@$(MAKE) --no-print-directory deps
 	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DPARLEY_FUZZ=ON $(CMAKE_ARGS)
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
