@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-fuzz.sh FUZZ_DIR SECONDS TARGET... : run each libFuzzer target (what `make fuzz`
 # does after building them in FUZZ_DIR) for SECONDS, one after the other, then print
-# one table row per target: seconds, executions, exec/s, corpus size, crashes.
+# one table row per target: seconds it ran, executions, exec/s, corpus size, crashes.
 #
 # Seeds are read from tests/fuzz/corpus/<target> and never written; new inputs go to
 # FUZZ_DIR/corpus/<target>, crash inputs to FUZZ_DIR/artifacts/<target>/, each run's
@@ -34,11 +34,13 @@ for t in "$@"; do
   [[ $t == jwt ]] && max_len=8300
   dict=$(dict_for "$t")
   echo "=== fuzz_$t for ${secs} s (log: $log)"
+  start=$SECONDS
   # shellcheck disable=SC2086
   "$bin" -max_total_time="$secs" -max_len=$max_len -timeout=10 -print_final_stats=1 \
     ${dict:+-dict=$dict} -artifact_prefix="$dir/artifacts/$t/" ${FUZZ_ARGS:-} \
     "$dir/corpus/$t" "$src/corpus/$t" >"$log" 2>&1
   r=$?
+  took=$((SECONDS - start)) # less than asked when it crashed
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
   corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -n 1 | sed 's/corp: //')
@@ -47,7 +49,7 @@ for t in "$@"; do
     rc=1
     grep -E 'ERROR|SUMMARY|runtime error' "$log" | head -n 5
   fi
-  rows+=("| $t | $secs | ${execs:-?} | ${speed:-?} | ${corp:-?} | $crashes |")
+  rows+=("| $t | $took | ${execs:-?} | ${speed:-?} | ${corp:-?} | $crashes |")
 done
 
 echo "| target | seconds | executions | exec/s | corpus (inputs/bytes) | crashes |"
