@@ -8,7 +8,7 @@
 # libFuzzer output to FUZZ_DIR/fuzz_<target>.log. A target's dictionary
 # (tests/fuzz/<name>.dict) is passed when there is one. Every target runs even when an
 # earlier one crashed; the exit status is non-zero if any did.
-# FUZZ_ARGS adds libFuzzer options to every run (e.g. FUZZ_ARGS=-jobs=2).
+# FUZZ_ARGS adds libFuzzer options to every run (e.g. FUZZ_ARGS=-use_value_profile=1).
 set -uo pipefail
 
 dir=$1
