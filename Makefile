@@ -5,8 +5,8 @@
 #   make run     install missing packages, build, start the whole stack (scripts/run-stack.sh)
 #   make test    install missing packages, build normal (build/) and ASan+UBSan
 #                (build-san/), run every unit and integration test in both
-#   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each for
-#                FUZZ_TIME seconds (default 60)
+#   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each of
+#                FUZZ_TARGETS for FUZZ_TIME seconds (default 60)
 #   make clean   remove the build directories (keeps .run/, the dev stack's data)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,6 +15,7 @@ BUILD_DIR ?= build
 SAN_DIR   ?= build-san
 FUZZ_DIR  ?= build-fuzz
 FUZZ_TIME ?= 60
+FUZZ_TARGETS ?= sio json json_diff proto jwt envelope
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 IT_DIR    := tests/integration
@@ -53,12 +54,12 @@ test:
 	scripts/run-tests.sh $(BUILD_DIR) $(SAN_DIR)
 
 # libFuzzer needs clang; new inputs it finds go to $(FUZZ_DIR)/corpus, the seeds stay.
+# FUZZ_TARGETS=json runs one (docs/fuzzing.md).
 fuzz:
+	@$(MAKE) --no-print-directory deps
 	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DPARLEY_FUZZ=ON $(CMAKE_ARGS)
-	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_sio
-	mkdir -p $(FUZZ_DIR)/corpus/sio
-	$(FUZZ_DIR)/bin/fuzz_sio -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-	  $(FUZZ_DIR)/corpus/sio tests/fuzz/corpus/sio
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR)

@@ -392,7 +392,7 @@ static proto_verdict_t check_field(const proto_field_t *f, const msgpack_object 
         if (v->type != MSGPACK_OBJECT_STR || v->via.str.size < 1)
             return fail(PROTO_BAD_REQUEST, why, whylen, f->name,
                         "must be an integer or a short non-empty string");
-        return PROTO_OK;
+        return PROTO_OK; /* valid UTF-8 without NUL: check_text saw every string */
     case PF_STR_LIST:
         if (v->type != MSGPACK_OBJECT_ARRAY)
             return fail(PROTO_BAD_REQUEST, why, whylen, f->name, "must be a list of strings");

@@ -135,6 +135,19 @@ static void test_enums_and_lists(void)
     PL_CHECK(verdict_of("initiate_call", "{\"callee_id\":\"u\",\"media\":\"fax\"}") == PROTO_BAD_REQUEST);
 }
 
+/* The protocol's bad_request row: a string field with a NUL character, whatever its
+   type allows besides (an id that may be an integer, a list's items). A NUL in temp_id
+   or a user id would be cut short by the text columns and C strings behind them. */
+static void test_nul_in_any_string(void)
+{
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"a\\u0000\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"\\u0000\"}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("message", "{\"conversation_id\":1,\"content\":\"x\",\"temp_id\":\"a\\u00e9\"}") == PROTO_OK);
+    PL_CHECK(verdict_of("create_conversation", "{\"participants\":[\"a\",\"b\\u0000c\"]}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("get_presence", "{\"user_ids\":[\"\\u0000\"]}") == PROTO_BAD_REQUEST);
+    PL_CHECK(verdict_of("get_presence", "{\"user_ids\":[\"\\u00e9\"]}") == PROTO_OK);
+}
+
 static void test_signal_limit(void)
 {
     PL_CHECK(verdict_of("call_signal", "{\"call_id\":1,\"signal\":{\"sdp\":\"v=0\"}}") == PROTO_OK);
@@ -363,6 +376,7 @@ static const pl_test_case_t cases[] = {
     {"message_validation", test_message_validation},
     {"content_limit_counts_code_points", test_content_limit_counts_code_points},
     {"enums_and_lists", test_enums_and_lists},
+    {"nul_in_any_string", test_nul_in_any_string},
     {"signal_limit", test_signal_limit},
     {"configured_limits", test_configured_limits},
     {"topics", test_topics},
