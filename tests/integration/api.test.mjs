@@ -157,7 +157,7 @@ describe('API_KEYS as a list; bad configurations stop the gateway with one clear
     const bad = path.join(dir, 'bad');
     fs.writeFileSync(bad, 'sha256:1234\n');
     for (const keys of [undefined, `@${bad}`, `@${path.join(dir, 'missing')}`]) {
-      const env = { ...process.env, JWT_SECRET: 'x', PORT: String(port), API_PORT: String(apiPort), BROKER_PORT: '1' };
+      const env = { ...process.env, JWT_SECRET: 'x', PORT: String(port), API_PORT: String(apiPort), BROKER_PORT: '1', BUS_INSECURE: '1' };
       delete env.API_KEYS;
       if (keys) env.API_KEYS = keys;
       const err = await promisify(execFile)(path.join(process.env.PARLEY_BIN_DIR, 'parley-gateway'), [], { env, timeout: 10000 }).then(
