@@ -180,6 +180,7 @@ typedef struct gw {
     pl_buf_t json;           /* event encoding */
     pl_map_t *peers;         /* gw_admission.c: client address → gw_peer_t */
     gw_trusted_t *trusted;   /* gw_admission.c: NULL unless TRUSTED_PROXIES is set */
+    int64_t next_peer_sweep_ms;
     char *web_root;          /* gw_static.c: WEB_ROOT, the demo page */
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
     struct gw_api *api;      /* gw_api.c: the server API listener, NULL when off */
@@ -341,6 +342,8 @@ int gw_admission_user_full(gw_t *gw, const char *uid);
    release it when it closes. */
 int gw_admission_opened(gw_t *gw, gw_conn_t *c, struct lws *wsi);
 void gw_admission_closed(gw_t *gw, gw_conn_t *c);
+/* Once a second: forget addresses with no connection whose connect bucket refilled. */
+void gw_admission_sweep(gw_t *gw, int64_t now_ms);
 /* The client's address as text: the peer, or X-Forwarded-For behind a trusted proxy. */
 void gw_admission_client_ip(gw_t *gw, struct lws *wsi, char *out, size_t cap);
 

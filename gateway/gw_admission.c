@@ -3,7 +3,12 @@
     gateway (503: try another gateway), MAX_CONNECTIONS_PER_IP and
     MAX_CONNECTIONS_PER_USER (429: this client has enough). A token given in the first
     frame or the Socket.IO CONNECT names its user only then; the per-user cap is
-    checked again there (gw_admission_user_full).
+    checked again there (gw_admission_user_full). New connections per address are
+    rate-limited too (CONNECT_RATE_PER_IP, CONNECT_BURST_PER_IP; 429): a client that
+    reconnects as fast as it is closed (a flood cut off, again and again) would
+    otherwise keep the gateway busy with handshakes. An address's entry outlives its
+    last connection until its bucket has refilled (swept every second), and the table
+    is bounded: past PEERS_MAX addresses a new one is not rate-tracked.
     The client's address is the socket's peer, unless that peer is a proxy listed in
     TRUSTED_PROXIES: then X-Forwarded-For is read from the right, and the first hop that
     is not a trusted proxy is the client (anything left of it could be forged). */
@@ -14,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_clock.h"
 #include "pl_log.h"
 
 #define TRUSTED_MAX 64
+#define PEERS_MAX 100000 /* addresses tracked at once: ~100 bytes each */
 
 typedef struct {
     int family; /* AF_INET or AF_INET6 */
@@ -25,8 +32,9 @@ typedef struct {
 } cidr_t;
 
 struct gw_peer {
-    uint32_t count;
-    char ip[]; /* NUL-terminated, canonical text form */
+    uint32_t count;      /* open connections */
+    gw_bucket_t connects; /* new connections (gw_limit.h) */
+    char ip[];           /* NUL-terminated, canonical text form */
 };
 
 struct gw_trusted {
@@ -203,6 +211,25 @@ void gw_admission_free(gw_t *gw)
     gw->trusted = NULL;
 }
 
+/* The entry of `ip`, made (with a full bucket) when `create` and the table has room. */
+static gw_peer_t *peer_of(gw_t *gw, const char *ip, int create)
+{
+    size_t len = strlen(ip);
+    gw_peer_t *peer = pl_map_get(gw->peers, ip, len);
+    if (peer || !create || pl_map_size(gw->peers) >= PEERS_MAX)
+        return peer;
+    peer = calloc(1, sizeof *peer + len + 1);
+    if (!peer)
+        return NULL;
+    memcpy(peer->ip, ip, len + 1);
+    gw_bucket_init(&peer->connects, gw->cfg.connect_burst_per_ip, pl_mono_ms());
+    if (pl_map_put(gw->peers, ip, len, peer) != 0) {
+        free(peer);
+        return NULL;
+    }
+    return peer;
+}
+
 unsigned gw_admission_check(gw_t *gw, struct lws *wsi, const char *uid, const char **why)
 {
     if (gw->metrics.connections_open >= gw->cfg.max_connections) {
@@ -212,10 +239,16 @@ unsigned gw_admission_check(gw_t *gw, struct lws *wsi, const char *uid, const ch
     }
     char ip[INET6_ADDRSTRLEN + 8];
     gw_admission_client_ip(gw, wsi, ip, sizeof ip);
-    const gw_peer_t *peer = pl_map_get(gw->peers, ip, strlen(ip));
+    gw_peer_t *peer = peer_of(gw, ip, 1);
     if (peer && peer->count >= (uint64_t)gw->cfg.max_connections_per_ip) {
         gw->metrics.connections_refused[GW_REFUSED_ADDRESS]++;
         *why = "too many connections from this address";
+        return 429;
+    }
+    if (peer && gw_bucket_take(&peer->connects, gw->cfg.connect_rate_per_ip,
+                               gw->cfg.connect_burst_per_ip, pl_mono_ms()) != GW_LIMIT_PASS) {
+        gw->metrics.connections_refused[GW_REFUSED_RATE]++;
+        *why = "too many new connections from this address: slow down";
         return 429;
     }
     if (uid && gw_admission_user_full(gw, uid)) {
@@ -238,18 +271,9 @@ int gw_admission_opened(gw_t *gw, gw_conn_t *c, struct lws *wsi)
 {
     char ip[INET6_ADDRSTRLEN + 8];
     gw_admission_client_ip(gw, wsi, ip, sizeof ip);
-    size_t len = strlen(ip);
-    gw_peer_t *peer = pl_map_get(gw->peers, ip, len);
-    if (!peer) {
-        peer = calloc(1, sizeof *peer + len + 1);
-        if (!peer)
-            return -1;
-        memcpy(peer->ip, ip, len + 1);
-        if (pl_map_put(gw->peers, ip, len, peer) != 0) {
-            free(peer);
-            return -1;
-        }
-    }
+    gw_peer_t *peer = peer_of(gw, ip, 1);
+    if (!peer)
+        return pl_map_size(gw->peers) >= PEERS_MAX ? 0 : -1; /* full: not tracked */
     peer->count++;
     c->peer = peer;
     return 0;
@@ -259,8 +283,43 @@ void gw_admission_closed(gw_t *gw, gw_conn_t *c)
 {
     gw_peer_t *peer = c->peer;
     c->peer = NULL;
-    if (!peer || --peer->count)
+    if (peer)
+        peer->count--; /* the entry stays for its bucket: gw_admission_sweep frees it */
+}
+
+typedef struct {
+    gw_t *gw;
+    int64_t now;
+    gw_peer_t *idle[256];
+    int n;
+} sweep_t;
+
+static void collect_idle(const void *key, size_t klen, void *value, void *arg)
+{
+    (void)key, (void)klen;
+    sweep_t *s = arg;
+    gw_peer_t *p = value;
+    if (p->count || s->n == (int)(sizeof s->idle / sizeof s->idle[0]))
         return;
-    pl_map_remove(gw->peers, peer->ip, strlen(peer->ip));
-    free(peer);
+    /* refilled by now: forgetting it changes nothing */
+    double tokens = p->connects.tokens + (double)(s->now - p->connects.refill_ms) *
+                                             (double)s->gw->cfg.connect_rate_per_ip / 1000.0;
+    if (s->gw->cfg.connect_rate_per_ip == 0 || tokens >= (double)s->gw->cfg.connect_burst_per_ip)
+        s->idle[s->n++] = p;
+}
+
+void gw_admission_sweep(gw_t *gw, int64_t now_ms)
+{
+    if (now_ms < gw->next_peer_sweep_ms)
+        return;
+    gw->next_peer_sweep_ms = now_ms + 1000;
+    sweep_t s = {gw, now_ms, {0}, 0};
+    do { /* a map cannot change while it is walked: collect, then free */
+        s.n = 0;
+        pl_map_each(gw->peers, collect_idle, &s);
+        for (int i = 0; i < s.n; i++) {
+            pl_map_remove(gw->peers, s.idle[i]->ip, strlen(s.idle[i]->ip));
+            free(s.idle[i]);
+        }
+    } while (s.n == (int)(sizeof s.idle / sizeof s.idle[0]));
 }

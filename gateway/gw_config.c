@@ -83,6 +83,8 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("MAX_CONNECTIONS", 16000, 1, 10000000, &cfg->max_connections) ||
         pl_env_int("MAX_CONNECTIONS_PER_IP", 256, 1, 10000000, &cfg->max_connections_per_ip) ||
         pl_env_int("MAX_CONNECTIONS_PER_USER", 32, 1, 10000000, &cfg->max_connections_per_user) ||
+        pl_env_int("CONNECT_RATE_PER_IP", 50, 0, 1000000, &cfg->connect_rate_per_ip) ||
+        pl_env_int("CONNECT_BURST_PER_IP", 200, 1, 1000000, &cfg->connect_burst_per_ip) ||
         pl_env_int("WS_PING_INTERVAL_S", 30, 1, 3600, &cfg->ping_interval_s) ||
         pl_env_int("TYPING_TTL_MS", 6000, 1, 600000, &cfg->typing_ttl_ms) ||
         pl_env_int("REQUEST_FLUSH_MS", 1, 0, 100, &cfg->request_flush_ms) ||

@@ -25,6 +25,7 @@ typedef struct {
     int64_t max_connections;          /* WebSocket connections on this gateway (503) */
     int64_t max_connections_per_ip;   /* ... from one client address (429) */
     int64_t max_connections_per_user; /* ... of one user on this gateway (429) */
+    int64_t connect_rate_per_ip, connect_burst_per_ip; /* new connections per address (429) */
     const char *trusted_proxies; /* addresses/CIDRs whose X-Forwarded-For is believed */
     int64_t ping_interval_s;
     int64_t typing_ttl_ms;     /* receiver-side typing expiry */

@@ -121,7 +121,7 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
     counter(o, "parley_gateway_floods_closed_total", "Connections closed for flooding",
             m->floods_closed);
     static const char *const refused[GW_REFUSED_REASONS] = {"gateway_full", "per_address",
-                                                            "per_user"};
+                                                            "per_user", "connect_rate"};
     pl_buf_puts(o, "# HELP parley_gateway_connections_refused_total Connections refused by a "
                    "connection cap, by cap\n"
                    "# TYPE parley_gateway_connections_refused_total counter\n");

@@ -13,7 +13,13 @@
 #define GW_METRICS_MAX_TYPES 64
 
 /* Why an upgrade (or a session) was refused by gw_admission. */
-typedef enum { GW_REFUSED_FULL, GW_REFUSED_ADDRESS, GW_REFUSED_USER, GW_REFUSED_REASONS } gw_refused_t;
+typedef enum {
+    GW_REFUSED_FULL,
+    GW_REFUSED_ADDRESS,
+    GW_REFUSED_USER,
+    GW_REFUSED_RATE,
+    GW_REFUSED_REASONS
+} gw_refused_t;
 
 #define GW_METRICS_OUT_TYPES 64 /* known server event types; the last slot is "other" */
 

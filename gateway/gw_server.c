@@ -46,6 +46,7 @@ static void on_tick(uv_timer_t *t)
     gw_router_expire(gw, now);
     expire_unauthenticated(gw, now);
     gw_typing_expire(gw, now);
+    gw_admission_sweep(gw, now);
     gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
     gw_revoke_ask(gw, now);            /* until presence sent the revocation list */

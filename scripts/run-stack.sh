@@ -185,7 +185,9 @@ while ((!ready)); do
 done
 say "ready: ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
 say "demo page: http://127.0.0.1:$port/ (dev tokens are on in this dev stack)"
-say "server API: http://${API_BIND:-127.0.0.1}:$API_PORT/api/v1/ (docs/api.md, key: ${dev_api_key:+$RUN_DIR/api-key}${dev_api_key:-one of API_KEYS}); try:"
+key_where="one of API_KEYS"
+[[ -n ${dev_api_key:-} ]] && key_where="$RUN_DIR/api-key"
+say "server API: http://${API_BIND:-127.0.0.1}:$API_PORT/api/v1/ (docs/api.md, key: $key_where); try:"
 say "  curl -s -H 'Authorization: Bearer ${dev_api_key:-<key>}' http://127.0.0.1:$API_PORT/api/v1/mentors"
 
 # Wait for the first child to end (a signal interrupts this wait and runs on_signal).

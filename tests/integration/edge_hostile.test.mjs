@@ -18,7 +18,8 @@ const RSS_GROWTH_MAX_MIB = SANITIZE ? 400 : 150;
 let stack;
 let url;
 before(async () => {
-  stack = await startStack({});
+  // the gateway's defaults for the per-address connect rate (the harness turns it off)
+  stack = await startStack({ env: { CONNECT_RATE_PER_IP: '50', CONNECT_BURST_PER_IP: '200' } });
   url = stack.url();
 });
 after(async () => stack?.stop());

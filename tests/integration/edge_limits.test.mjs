@@ -110,6 +110,8 @@ describe('connection caps', () => {
         MAX_CONNECTIONS_PER_IP: '2',
         MAX_CONNECTIONS_PER_USER: '2',
         TRUSTED_PROXIES: '127.0.0.9, 10.1.0.0/16',
+        CONNECT_RATE_PER_IP: '2',
+        CONNECT_BURST_PER_IP: '3',
       },
     });
     url = stack.url();
@@ -180,6 +182,17 @@ describe('connection caps', () => {
     assert.equal(other.auth.type, 'auth_success');
     assert.ok((await labelled(url, 'parley_gateway_connections_refused_total', 'cap="per_user"')) >= 2);
     await Promise.all([s1.close(), s2.close(), other.close()]);
+  });
+
+  it('per address, new connections are rate-limited: HTTP 429 past the burst, then at the rate', async () => {
+    const from = { localAddress: '127.0.0.8' };
+    for (let i = 0; i < 3; i++) await (await open(url, from)).close(); // the burst of 3
+    assert.equal(await refusedStatus(url, from), 429);
+    assert.ok((await labelled(url, 'parley_gateway_connections_refused_total', 'cap="connect_rate"')) >= 1);
+    // Another address is not affected; after 1 s (2 a second) this one may connect again.
+    await (await open(url, { localAddress: '127.0.0.9' })).close();
+    await new Promise((r) => setTimeout(r, 1100));
+    await (await open(url, from)).close();
   });
 
   it('per gateway: past MAX_CONNECTIONS the upgrade gets HTTP 503; /healthz still answers', async () => {
