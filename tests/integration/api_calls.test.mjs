@@ -2,22 +2,19 @@
 // GET /api/v1/users/{id}/calls (newest first), GET /api/v1/help-requests
 // (?state=waiting|accepted). Calls and requests are made by real clients; answers are
 // checked against docs/openapi.json.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { call } from './lib/api.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 
 let stack;
 let url;
 let base;
-before(async () => {
-  stack = await startStack({ api: true, env: { RATE_LIMIT_PER_S: '0' } });
-  url = stack.url();
-  base = stack.gateways[0].api;
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ api: true, env: { RATE_LIMIT_PER_S: '0' } }), (s) => {
+  stack = s;
+  url = s.url();
+  base = s.gateways[0].api;
 });
 
 async function online(id) {

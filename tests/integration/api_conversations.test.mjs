@@ -3,9 +3,9 @@
 // (conversation_created and subscription, participants_changed, a removed user's
 // connections hearing nothing more at once). Answers are checked against
 // docs/openapi.json.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { call } from './lib/api.mjs';
 import { sendMessage } from './lib/chat.mjs';
 import { login, uid, sleep } from './lib/client.mjs';
@@ -14,13 +14,10 @@ import { assertConversation } from './lib/expect.mjs';
 let stack;
 let url;
 let base;
-before(async () => {
-  stack = await startStack({ api: true, gateways: 2 });
-  url = stack.url(0);
-  base = stack.gateways[0].api;
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ api: true, gateways: 2 }), (s) => {
+  stack = s;
+  url = s.url(0);
+  base = s.gateways[0].api;
 });
 
 const isType = (t) => (f) => f.type === t;

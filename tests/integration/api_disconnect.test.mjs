@@ -2,21 +2,18 @@
 // the user on every gateway with code 4002 and the reason; with revoke, that user's
 // tokens issued before then are refused at the upgrade, by auth, Socket.IO CONNECT
 // and refresh, on every gateway, including one started afterwards; later tokens pass.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { call } from './lib/api.mjs';
 import { connect, login, open, refusedStatus, token, uid, eventually } from './lib/client.mjs';
 
 let stack;
 let base;
-before(async () => {
-  stack = await startStack({ api: true, gateways: 2 });
-  base = stack.gateways[0].api;
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ api: true, gateways: 2 }), (s) => {
+  stack = s;
+  base = s.gateways[0].api;
 });
 
 const now = () => Math.floor(Date.now() / 1000);

@@ -3,9 +3,9 @@
 // client's message, a repeated temp_id answering 200 with the original; and
 // GET /api/v1/conversations/{id}/messages with the contract's paging. Every answer is
 // checked against docs/openapi.json.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { call } from './lib/api.mjs';
 import { twoInConversation, history, sendMessage } from './lib/chat.mjs';
 import { login, uid, sleep } from './lib/client.mjs';
@@ -13,13 +13,10 @@ import { login, uid, sleep } from './lib/client.mjs';
 let stack;
 let url;
 let base;
-before(async () => {
-  stack = await startStack({ api: true });
-  url = stack.url();
-  base = stack.gateways[0].api;
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ api: true }), (s) => {
+  stack = s;
+  url = s.url();
+  base = s.gateways[0].api;
 });
 
 const path = (cid) => `/api/v1/conversations/${cid}/messages`;

@@ -1,22 +1,19 @@
 // Server API presence: POST /api/v1/presence/query (up to 1,000 ids, no privacy
 // filter: strangers who share nothing with anyone are seen too) and GET /api/v1/mentors
 // (?available_only=true). Answers are checked against docs/openapi.json.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { call } from './lib/api.mjs';
 import { login, uid, eventually } from './lib/client.mjs';
 
 let stack;
 let url;
 let base;
-before(async () => {
-  stack = await startStack({ api: true });
-  url = stack.url();
-  base = stack.gateways[0].api;
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ api: true }), (s) => {
+  stack = s;
+  url = s.url();
+  base = s.gateways[0].api;
 });
 
 const byId = (users) => Object.fromEntries(users.map((u) => [u.user_id, u]));

@@ -1,9 +1,9 @@
 // Authentication: where the token may come from, what a bad one gets, what is allowed
 // before authenticating, and the auth timeout (docs/protocol/basics.md "Authentication"
 // and "Envelope").
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { open, connect, token, uid, refusedStatus, sleep } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 
@@ -11,12 +11,9 @@ const AUTH_TIMEOUT_MS = 2000;
 let stack;
 let url;
 
-before(async () => {
-  stack = await startStack({ env: { AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ env: { AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) } }), (s) => {
+  stack = s;
+  url = s.url();
 });
 
 function assertAuthSuccess(f, user, role) {

@@ -2,21 +2,18 @@
 // gateway's deadline) and flow, in order, once an instance connects. The broker holds
 // the first of them itself and leaves the rest in ZeroMQ's queue (broker/broker_pump.c);
 // nothing may be lost, duplicated or reordered on the way out.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { sleep } from './lib/client.mjs';
 import { assertGapless, fullHistory, twoInConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  // A deadline long enough to outlast the restart below.
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0', REQUEST_TIMEOUT_MS: '60000' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
+// A deadline long enough to outlast the restart below.
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0', REQUEST_TIMEOUT_MS: '60000' } }), (s) => {
+  stack = s;
+  url = s.url();
 });
 
 describe('requests while no chat-svc is connected', () => {

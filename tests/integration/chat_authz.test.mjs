@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { createConversation, fullHistory, sendMessage } from './lib/chat.mjs';
+import { fullHistory, sendMessage, twoInConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
@@ -44,11 +44,8 @@ const msgEvents = (mid) => [
 ];
 
 async function setting() {
-  const [a, b] = [uid('a'), uid('b')];
-  const a1 = await login(url, a, 'student', { label: 'a1' });
-  const b1 = await login(url, b, 'mentor', { label: 'b1' });
-  const conv = await createConversation(a1, [b]);
-  await b1.next('conversation_created');
+  const { a, b, a1, b1, cid } = await twoInConversation(url, 'student', 'mentor');
+  const conv = { conversation_id: cid };
   const sent = await sendMessage(a1, conv.conversation_id, 'private');
   await sleep(200);
   a1.drain();

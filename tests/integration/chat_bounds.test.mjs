@@ -5,9 +5,9 @@
 // included), and the notification rows of users who never connect: at most
 // NOTIFICATION_MAX_PER_USER each (the newest kept), none older than
 // NOTIFICATION_RETENTION_DAYS (rows are backdated through psql to get there).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
@@ -16,8 +16,8 @@ const PER_MIN = 5;
 const NOTIF_MAX = 5;
 
 let stack;
-before(async () => {
-  stack = await startStack({
+useStack(
+  () => ({
     gateways: 2,
     chats: 2,
     env: {
@@ -26,11 +26,11 @@ before(async () => {
       NOTIFICATION_MAX_PER_USER: String(NOTIF_MAX),
       NOTIFICATION_RETENTION_DAYS: '1',
     },
-  });
-});
-after(async () => {
-  await stack?.stop();
-});
+  }),
+  (s) => {
+    stack = s;
+  },
+);
 
 const create = (c, participants, extra = {}) => c.request({ type: 'create_conversation', participants, ...extra });
 

@@ -8,20 +8,13 @@ import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { assertGapless, createConversation, fullHistory, history, pipeline, sendMessage } from './lib/chat.mjs';
+import { assertGapless, createConversation, fullHistory, history, pipeline, sendMessage, twoInConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
 useStack(() => ({ env: { RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
-async function pair() {
-  const [a, b] = [uid('a'), uid('b')];
-  const a1 = await login(url, a, 'student', { label: 'a1' });
-  const b1 = await login(url, b, 'student', { label: 'b1' });
-  const conv = await createConversation(a1, [b]);
-  await b1.next('conversation_created');
-  return { a, b, a1, b1, cid: conv.conversation_id };
-}
+const pair = () => twoInConversation(url);
 
 const att = (over = {}) => ({ url: 'https://cdn.example.com/f/1.pdf', name: '1.pdf', mime: 'application/pdf', size: 1, ...over });
 

@@ -4,25 +4,25 @@
 // every message is delivered once while both instances take requests for the same
 // conversation, mixed with receipts, reactions and edits; a chat-svc instance killed
 // mid-stream loses no acknowledged message and clients catch up with history.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, sleep, uid } from './lib/client.mjs';
 import { assertGapless, collect, createConversation, fullHistory, history, pipeline, settle } from './lib/chat.mjs';
 
 const TTL = 1500;
 const REQUEST_TIMEOUT_MS = 2000;
 let stack;
-before(async () => {
-  stack = await startStack({
+useStack(
+  () => ({
     gateways: 2,
     chats: 2,
     env: { TYPING_TTL_MS: String(TTL), RATE_LIMIT_PER_S: '0', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) },
-  });
-});
-after(async () => {
-  await stack?.stop();
-});
+  }),
+  (s) => {
+    stack = s;
+  },
+);
 
 const typingOf = (user, on) => (f) => f.type === 'user_typing' && f.user_id === user && f.is_typing === on;
 

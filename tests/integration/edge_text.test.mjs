@@ -8,32 +8,22 @@
 // connection). Nothing of it reaches a service: a batch of good messages sent at the
 // same moment by another user is stored whole (a NUL used to reach PostgreSQL and abort
 // the shared batch transaction).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, open, token, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { assertGapless, createConversation, fullHistory, pipeline } from './lib/chat.mjs';
+import { assertGapless, createConversation, fullHistory, pipeline, twoInConversation } from './lib/chat.mjs';
 
 let stack;
 let url;
-before(async () => {
-  // A long batch interval makes the good and the bad frames of a burst share a batch.
-  stack = await startStack({ env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100' } });
-  url = stack.url();
-});
-after(async () => {
-  await stack?.stop();
+// A long batch interval makes the good and the bad frames of a burst share a batch.
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100' } }), (s) => {
+  stack = s;
+  url = s.url();
 });
 
-async function pair() {
-  const [a, b] = [uid('a'), uid('b')];
-  const a1 = await login(url, a, 'mentor', { label: 'a1' });
-  const b1 = await login(url, b, 'student', { label: 'b1' });
-  const conv = await createConversation(a1, [b]);
-  await b1.next('conversation_created');
-  return { a, b, a1, b1, cid: conv.conversation_id };
-}
+const pair = () => twoInConversation(url, 'mentor', 'student');
 
 // One request per event, each with one string made bad at the marker BAD; `field` is
 // what the error message must start with.

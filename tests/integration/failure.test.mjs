@@ -5,9 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';
-import { eventually, httpGet, login, uid } from './lib/client.mjs';
+import { eventually, httpGet } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
-import { assertGapless, createConversation, fullHistory, sendMessage } from './lib/chat.mjs';
+import { assertGapless, fullHistory, sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const REQUEST_TIMEOUT_MS = 1500;
 const WAIT = REQUEST_TIMEOUT_MS + 15000;
@@ -15,14 +15,7 @@ let stack;
 let url;
 useStack(() => ({ env: { REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS), RATE_LIMIT_PER_S: '0' } }), (s) => ((stack = s), (url = s.url())));
 
-async function conversation() {
-  const [a, b] = [uid('a'), uid('b')];
-  const ca = await login(url, a, 'student', { label: 'a' });
-  const cb = await login(url, b, 'student', { label: 'b' });
-  const conv = await createConversation(ca, [b]);
-  await cb.next('conversation_created');
-  return { a, b, ca, cb, cid: conv.conversation_id };
-}
+const conversation = () => twoInConversation(url);
 
 // Retry sending (same temp_id, as a client would) until message_sent.
 async function sendUntilAccepted(c, cid, content, tempId) {

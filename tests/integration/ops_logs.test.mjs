@@ -1,20 +1,17 @@
 // Logs: with LOG_FORMAT=json every line every process prints is one JSON object with
 // ts, level, svc and msg; and at any level (debug included) no message content, no
 // token and no secret appears in any process's output.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { DEFAULT_SECRET, login, open, token, uid } from './lib/client.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
 
 const CONTENT = `secret-content-${Date.now().toString(36)}-do-not-log`;
 let stack;
 let tokens = [];
-before(async () => {
-  stack = await startStack({ gateways: 1, env: { LOG_FORMAT: 'json', LOG_LEVEL: 'debug' } });
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ gateways: 1, env: { LOG_FORMAT: 'json', LOG_LEVEL: 'debug' } }), (s) => {
+  stack = s;
 });
 
 describe('database connections', () => {

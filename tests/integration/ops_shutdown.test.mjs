@@ -6,19 +6,16 @@
 // gateway: no acknowledged message may be lost. Clients do what a real client does:
 // on `unavailable`, a timeout or a dropped connection they reconnect (to any gateway)
 // and resend with the same temp_id, which the server stores once.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, SANITIZE } from './lib/stack.mjs';
+import { useStack, SANITIZE } from './lib/stack.mjs';
 import { login, uid, sleep } from './lib/client.mjs';
 import { createConversation, fullHistory, assertGapless } from './lib/chat.mjs';
 
 const SLOW = SANITIZE ? 2 : 1;
 let stack;
-before(async () => {
-  stack = await startStack({ gateways: 2, chats: 2, env: { REQUEST_TIMEOUT_MS: String(2000 * SLOW), RATE_LIMIT_PER_S: '0' } });
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ gateways: 2, chats: 2, env: { REQUEST_TIMEOUT_MS: String(2000 * SLOW), RATE_LIMIT_PER_S: '0' } }), (s) => {
+  stack = s;
 });
 
 describe('SIGTERM', () => {

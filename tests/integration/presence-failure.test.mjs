@@ -3,9 +3,9 @@
 // online; presence-svc restarted (both instances down at once) loses neither chosen
 // statuses nor grace timers that came due while it was down, and does not take the
 // live gateways for dead ones.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { execFile } from 'node:child_process';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
 import { assertIso } from './lib/expect.mjs';
@@ -16,19 +16,19 @@ const LEASE_MS = 300; // the gateway's lease lasts three intervals
 const SETTLE_MS = 3 * LEASE_MS + GRACE_MS + 10000;
 
 let stack;
-before(async () => {
-  stack = await startStack({
+useStack(
+  () => ({
     gateways: 2,
     presences: 2,
     env: { OFFLINE_GRACE_MS: String(GRACE_MS), GW_LEASE_INTERVAL_MS: String(LEASE_MS), RATE_LIMIT_PER_S: '0' },
     // Every presence change in the log (user, status before → after): restarts are
     // where a lost event would hide.
     envFor: { presence: { LOG_LEVEL: process.env.PRES_LOG_LEVEL || 'debug' } },
-  });
-});
-after(async () => {
-  await stack?.stop();
-});
+  }),
+  (s) => {
+    stack = s;
+  },
+);
 
 const about = (who, type, extra = {}) => (f) =>
   f && f.type === type && f.user_id === who && Object.entries(extra).every(([k, v]) => f[k] === v);

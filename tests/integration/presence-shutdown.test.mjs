@@ -5,16 +5,16 @@
 // exits. The clients here stop reading before the SIGTERM, so they never answer the
 // close frame: their connections last until the gateway tears everything down, and
 // the notices of those last closes are exactly the ones held when it exits.
-import { describe, it, before, after } from 'node:test';
-import { startStack } from './lib/stack.mjs';
+import { describe, it } from 'node:test';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 
 const GRACE_MS = 500;
 const LEASE_MS = 60000; // a lapsed lease would take three of these: far past the test
 
 let stack;
-before(async () => {
-  stack = await startStack({
+useStack(
+  () => ({
     gateways: 2,
     env: {
       OFFLINE_GRACE_MS: String(GRACE_MS),
@@ -22,11 +22,11 @@ before(async () => {
       REQUEST_FLUSH_MS: '100',
       RATE_LIMIT_PER_S: '0',
     },
-  });
-});
-after(async () => {
-  await stack?.stop();
-});
+  }),
+  (s) => {
+    stack = s;
+  },
+);
 
 const offline = (who) => (f) => f && f.type === 'user_offline' && f.user_id === who;
 const online = (who) => (f) => f && f.type === 'user_online' && f.user_id === who;

@@ -2,9 +2,9 @@
 // multi-device, chosen statuses kept across reconnects, roles, status messages, and
 // who hears what (contacts, the user's other devices, students for mentors, not
 // strangers). Two gateways and two presence-svc instances, short timers.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError, assertIso, expectError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
@@ -15,18 +15,18 @@ const LEASE_MS = 300;
 const SETTLE_MS = GRACE_MS + 8000;
 
 let stack;
-before(async () => {
-  stack = await startStack({
+useStack(
+  () => ({
     gateways: 2,
     presences: 2,
     // PRES_LOG_LEVEL=debug logs every presence change (user, status before → after).
     envFor: { presence: { LOG_LEVEL: process.env.PRES_LOG_LEVEL || 'info' } },
     env: { OFFLINE_GRACE_MS: String(GRACE_MS), GW_LEASE_INTERVAL_MS: String(LEASE_MS), RATE_LIMIT_PER_S: '0' },
-  });
-});
-after(async () => {
-  await stack?.stop();
-});
+  }),
+  (s) => {
+    stack = s;
+  },
+);
 
 // ---- helpers of this file ----------------------------------------------------------
 

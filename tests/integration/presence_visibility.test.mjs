@@ -5,19 +5,16 @@
 // conversation created a moment ago counts, on any gateway. Two gateways and two
 // presence-svc instances, so the asker, the contact and the service instance that
 // answers are not necessarily on the same process.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { eventually, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
 
 let stack;
-before(async () => {
-  stack = await startStack({ gateways: 2, presences: 2, env: { RATE_LIMIT_PER_S: '0' } });
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ gateways: 2, presences: 2, env: { RATE_LIMIT_PER_S: '0' } }), (s) => {
+  stack = s;
 });
 
 const ids = (f) => f.users.map((u) => u.user_id);

@@ -1,19 +1,16 @@
 // Scale-out: two gateways and two chat-svc instances on one broker and one database.
 // Users on different gateways converse; under many concurrent senders every recipient
 // connection gets every message exactly once and history has them all, gapless.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from './lib/stack.mjs';
+import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertConversation, assertMessage } from './lib/expect.mjs';
 import { assertGapless, collect, createConversation, fullHistory, pipeline, sendMessage } from './lib/chat.mjs';
 
 let stack;
-before(async () => {
-  stack = await startStack({ gateways: 2, chats: 2, env: { RATE_LIMIT_PER_S: '0' } });
-});
-after(async () => {
-  await stack?.stop();
+useStack(() => ({ gateways: 2, chats: 2, env: { RATE_LIMIT_PER_S: '0' } }), (s) => {
+  stack = s;
 });
 
 describe('two gateways, two chat instances', () => {

@@ -2,15 +2,16 @@
 import assert from 'node:assert/strict';
 import { DEFAULT_TIMEOUT_MS, login, sleep, uid } from './client.mjs';
 
-// Two new users, each logged in once at url, in a conversation a created and b's
-// connection has seen (so it is subscribed). Returns { a, b, ca, cb, cid }.
-export async function twoInConversation(url) {
+// Two new users (roles roleA, roleB), each logged in once at url, in a conversation a
+// created and b's connection has seen (so it is subscribed).
+// Returns { a, b, ca, cb, cid }, with a1/b1 naming ca/cb too.
+export async function twoInConversation(url, roleA = 'student', roleB = 'student') {
   const [a, b] = [uid('a'), uid('b')];
-  const ca = await login(url, a);
-  const cb = await login(url, b);
+  const ca = await login(url, a, roleA, { label: 'a1' });
+  const cb = await login(url, b, roleB, { label: 'b1' });
   const conv = await createConversation(ca, [b]);
   await cb.next('conversation_created');
-  return { a, b, ca, cb, cid: conv.conversation_id };
+  return { a, b, ca, cb, a1: ca, b1: cb, cid: conv.conversation_id };
 }
 
 // create_conversation; asserts the answer and returns the conversation object.
