@@ -452,7 +452,8 @@ int call_help_presence_changed(const call_cfg_t *cfg, pl_service_t *svc, const c
         return -1;
     if (!online)
         return 0;
-    return refill_one(cfg, svc, uid, available);
+    /* -1: as help_mentors now says, which a stale `available` cannot override */
+    return refill_one(cfg, svc, uid, available ? -1 : 0);
 }
 
 int call_help_timers(const call_cfg_t *cfg, pl_service_t *svc)

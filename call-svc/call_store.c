@@ -184,7 +184,15 @@ const pl_stmt_t call_stmts[] = {
      "SELECT pg_advisory_xact_lock(hashtext('parley.call.offers'), hashtext(s.m))"
      " FROM (SELECT DISTINCT m FROM unnest($1::text[]) m ORDER BY m) s", 1},
     {"help_refill", HELP_REFILL, 3},
-    {"help_mentor_on", "INSERT INTO call.help_mentors(mentor_id) VALUES ($1)"
+    /* Presence's events reach every instance, and one may handle a mentor's earlier
+       `available` after another instance committed their accept: a mentor in a help
+       session or a call is never put back here by it (the session's end brings the
+       status that does). */
+    {"help_mentor_on", "INSERT INTO call.help_mentors(mentor_id) SELECT $1"
+                       " WHERE NOT EXISTS(SELECT 1 FROM call.help_requests"
+                       "   WHERE accepted_by = $1 AND state = 'accepted')"
+                       "  AND NOT EXISTS(SELECT 1 FROM call.calls WHERE state = 'active'"
+                       "   AND (caller_id = $1 OR callee_id = $1))"
                        " ON CONFLICT DO NOTHING", 1},
     {"help_mentor_off", "DELETE FROM call.help_mentors WHERE mentor_id = $1", 1},
     {"help_due",
