@@ -13,6 +13,7 @@
 #include "pl_config.h"
 #include "pl_log.h"
 #include "pl_mp.h"
+#include "pl_webhook.h"
 
 int call_config_from_env(call_cfg_t *cfg)
 {
@@ -51,6 +52,9 @@ const pl_handler_t call_handlers[] = {
     {PROTO_EV_API_GET_CALL, call_api_get_call},
     {PROTO_EV_API_USER_CALLS, call_api_user_calls},
     {PROTO_EV_API_HELP_REQUESTS, call_api_help_requests},
+    /* the server API's webhook dead letters (service/pl_webhook.c) */
+    {PROTO_EV_API_WEBHOOK_DEAD, pl_webhook_on_dead_letters},
+    {PROTO_EV_API_WEBHOOK_REPLAY, pl_webhook_on_replay},
     {NULL, NULL},
 };
 

@@ -4,6 +4,7 @@
     rows that are due (FOR UPDATE SKIP LOCKED), so timers survive a restart and fire
     once however many instances run. */
 #include "call_store.h"
+#include "pl_webhook.h"
 
 const pl_migration_t call_migrations[] = {
     {1,
@@ -98,4 +99,7 @@ const pl_migration_t call_migrations[] = {
      "CREATE TABLE call.help_mentors ("
      "  mentor_id text PRIMARY KEY,"
      "  since timestamptz NOT NULL DEFAULT clock_timestamp());"},
+    {4,
+     /* Webhooks (service/pl_webhook.h): call.missed, call.ended, help_request.*. */
+     PL_WEBHOOK_MIGRATION("call")},
     {0, NULL}};

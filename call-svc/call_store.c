@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pl_pg_array.h"
+#include "pl_webhook.h"
 
 #define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
@@ -201,6 +202,8 @@ const pl_stmt_t call_stmts[] = {
      "   AND expires_at <= clock_timestamp() ORDER BY expires_at LIMIT $1::bigint"
      "   FOR UPDATE SKIP LOCKED) d"
      " WHERE r.id = d.id RETURNING r.id, r.student_id", 1},
+    /* webhooks (service/pl_webhook.c) */
+    PL_WEBHOOK_STMTS("call"),
     {NULL, NULL, 0}};
 
 /* ---- parameters ------------------------------------------------------------------ */

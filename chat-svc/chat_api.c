@@ -14,6 +14,7 @@
 #include "pl_log.h"
 #include "pl_mp.h"
 #include "pl_text.h"
+#include "pl_webhook.h"
 
 static int is_system(pl_service_t *svc, const proto_request_t *req)
 {
@@ -21,6 +22,21 @@ static int is_system(pl_service_t *svc, const proto_request_t *req)
         return 1;
     pl_service_error(svc, req, "forbidden", "server API requests only");
     return 0;
+}
+
+/* message.created for a message the API posted (as read back). */
+static int webhook_posted(PGconn *db, const PGresult *r, const PGresult *rx, const char *sender)
+{
+    if (!pl_webhook_enabled())
+        return 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    chat_pack_message(&pk, r, 0, rx);
+    int rc = chat_webhook_message(db, pl_pg_int(r, 0, HC_CONV), sender, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
 }
 
 /* {type:"message", http, message} to the API and, when new, new_message to every
@@ -43,6 +59,7 @@ static int answer_posted(pl_service_t *svc, const proto_request_t *req, const ch
     pl_pack_str(pk, "message");
     chat_pack_message(pk, r, 0, rx);
     pl_service_end(svc);
+    int rc = 0;
     if (created) {
         pk = pl_service_to_conv(svc, pl_pg_int(r, 0, HC_CONV), NULL);
         msgpack_pack_map(pk, 2);
@@ -50,10 +67,11 @@ static int answer_posted(pl_service_t *svc, const proto_request_t *req, const ch
         pl_pack_str(pk, "message");
         chat_pack_message(pk, r, 0, rx);
         pl_service_end(svc);
+        rc = webhook_posted(db, r, rx, req->uid);
     }
     PQclear(rx);
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 int chat_on_api_post_message(void *app_, pl_service_t *svc, const proto_request_t *req)

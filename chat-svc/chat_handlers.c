@@ -13,6 +13,7 @@
 #include "pl_log.h"
 #include "pl_mp.h"
 #include "pl_text.h"
+#include "pl_webhook.h"
 
 /* ---- session_open: the conversations listed in auth_success ------------------ */
 
@@ -244,6 +245,9 @@ const pl_handler_t chat_handlers[] = {
     {PROTO_EV_API_CREATE_CONV, chat_on_api_create_conversation},
     {PROTO_EV_API_ADD_PARTICIPANTS, chat_on_api_add_participants},
     {PROTO_EV_API_REMOVE_PARTICIPANT, chat_on_api_remove_participant},
+    /* the server API's webhook dead letters (service/pl_webhook.c) */
+    {PROTO_EV_API_WEBHOOK_DEAD, pl_webhook_on_dead_letters},
+    {PROTO_EV_API_WEBHOOK_REPLAY, pl_webhook_on_replay},
     {NULL, NULL},
 };
 

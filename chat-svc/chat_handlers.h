@@ -85,6 +85,12 @@ int chat_read_message(const proto_request_t *req, chat_message_in_t *in, msgpack
    none has any). -1 on database failure. */
 int chat_load_reactions(PGconn *db, const PGresult *r, int rows, PGresult **out);
 
+/* chat_webhooks.c: message.created to the webhook outbox (nothing when webhooks are
+   off). `message` is the message object, packed; sender "" for a system message.
+   0, or -1 when the database failed. */
+int chat_webhook_message(PGconn *db, int64_t conv, const char *sender, const char *message,
+                         size_t len);
+
 /* Replies not_found / forbidden itself. Returns 1 if `req->uid` is a participant of
    `conv`, 0 if refused, -1 on database failure. */
 int chat_check_member(chat_app_t *app, pl_service_t *svc, const proto_request_t *req,

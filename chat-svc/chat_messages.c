@@ -15,6 +15,7 @@
 #include "chat_temp_id.h"
 #include "pl_clock.h"
 #include "pl_mp.h"
+#include "pl_webhook.h"
 #include "pl_text.h"
 
 #define URL_MAX 2048
@@ -122,17 +123,12 @@ static void pack_sent(pl_service_t *svc, const proto_request_t *req, int64_t con
 
 /* new_message is packed from the request, not read back: the row holds exactly what
    the request said, and a read per message would cost the database a statement. */
-static void publish_new_message(pl_service_t *svc, const proto_request_t *req, int64_t conv,
-                                const chat_posted_t *posted, chat_str_t content,
-                                const int64_t *reply_to, const msgpack_sbuffer *att)
+static void pack_new_message(msgpack_packer *pk, const proto_request_t *req, int64_t conv,
+                             const chat_posted_t *posted, chat_str_t content,
+                             const int64_t *reply_to, const msgpack_sbuffer *att)
 {
     char iso[32];
     pl_iso8601_ms(posted->created_us, iso, sizeof iso);
-    proto_exclude_t actor = pl_service_actor(req);
-    msgpack_packer *pk = pl_service_to_conv(svc, conv, &actor);
-    msgpack_pack_map(pk, 2);
-    pl_pack_kv_str(pk, "type", "new_message");
-    pl_pack_str(pk, "message");
     msgpack_pack_map(pk, 12);
     pl_pack_kv_int(pk, "message_id", posted->message_id);
     pl_pack_kv_int(pk, "conversation_id", conv);
@@ -154,7 +150,36 @@ static void publish_new_message(pl_service_t *svc, const proto_request_t *req, i
     pack_temp_id(pk, req);
     pl_pack_str(pk, "reactions");
     msgpack_pack_array(pk, 0);
+}
+
+static void publish_new_message(pl_service_t *svc, const proto_request_t *req, int64_t conv,
+                                const chat_posted_t *posted, chat_str_t content,
+                                const int64_t *reply_to, const msgpack_sbuffer *att)
+{
+    proto_exclude_t actor = pl_service_actor(req);
+    msgpack_packer *pk = pl_service_to_conv(svc, conv, &actor);
+    msgpack_pack_map(pk, 2);
+    pl_pack_kv_str(pk, "type", "new_message");
+    pl_pack_str(pk, "message");
+    pack_new_message(pk, req, conv, posted, content, reply_to, att);
     pl_service_end(svc);
+}
+
+/* message.created, with the same message object (chat_webhooks.c). */
+static int webhook_new_message(pl_service_t *svc, const proto_request_t *req, int64_t conv,
+                               const chat_posted_t *posted, chat_str_t content,
+                               const int64_t *reply_to, const msgpack_sbuffer *att)
+{
+    if (!pl_webhook_enabled())
+        return 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_new_message(&pk, req, conv, posted, content, reply_to, att);
+    int rc = chat_webhook_message(pl_service_db(svc), conv, req->uid, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
 }
 
 /* temp_id in its stored form (chat_temp_id.h), or {NULL, 0} when there is none. */
@@ -287,6 +312,8 @@ int chat_on_message(void *app_, pl_service_t *svc, const proto_request_t *req)
         chat_members_remember(app->members, m->conv, req->uid);
         pack_sent(svc, req, m->conv, &posted);
         publish_new_message(svc, req, m->conv, &posted, m->content, m->reply_to, &att);
+        if (webhook_new_message(svc, req, m->conv, &posted, m->content, m->reply_to, &att))
+            rc = -1;
         break;
     case CHAT_DUPLICATE: /* a retry: the original id and seq, no second delivery */
         pack_sent(svc, req, m->conv, &posted);

@@ -5,6 +5,7 @@
     Lock order, everywhere: a conversation row before any participant row; message
     rows are locked one per request (requests are sorted so that instances agree). */
 #include "chat_store.h"
+#include "pl_webhook.h"
 
 const pl_migration_t chat_migrations[] = {
     {1,
@@ -476,4 +477,8 @@ const pl_migration_t chat_migrations[] = {
      "     WHERE p.conversation_id = p_conv AND p.away;"
      "  RETURN QUERY SELECT 'ok'::text, v_id, v_seq, (extract(epoch FROM v_at) * 1000000)::bigint;"
      "END $$;"},
+    {9,
+     /* Webhooks (service/pl_webhook.h): events are written to the outbox in the
+        transaction of the change; parley-hooks delivers them. */
+     PL_WEBHOOK_MIGRATION("chat")},
     {0, NULL}};

@@ -6,6 +6,7 @@
 #include "pl_buf.h"
 #include "pl_pg_array.h"
 #include "pl_log.h"
+#include "pl_webhook.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -253,6 +254,16 @@ const pl_stmt_t chat_stmts[] = {
     {"notif_sweep_mark", "UPDATE chat.notification_sweep SET last_id = $1::bigint WHERE id = 1",
      1},
     {"notif_trim", NOTIF_TRIM, 4},
+    /* webhooks (service/pl_webhook.c, chat_webhooks.c): message.created with the
+       participants marked away, the sender excepted */
+    {"webhook_message",
+     "INSERT INTO chat.webhook_outbox(type, user_key, data)"
+     " SELECT 'message.created', $1, '{\"message\":' || $2 || ',\"recipients_offline\":'"
+     " || coalesce((SELECT json_agg(p.user_id ORDER BY p.user_id)::text"
+     "   FROM chat.participants p"
+     "   WHERE p.conversation_id = $3::bigint AND p.away AND p.user_id <> $4), '[]') || '}'",
+     4},
+    PL_WEBHOOK_STMTS("chat"),
     {NULL, NULL, 0}};
 
 /* An optional integer parameter: NULL is SQL NULL. */

@@ -15,6 +15,7 @@
 #include "pl_hash.h"
 #include "pl_log.h"
 #include "pl_mp.h"
+#include "pl_webhook.h"
 #include "presence_store.h"
 
 #define TIMER_BATCH 1000      /* grace timers / lapsed users handled per tick */
@@ -139,9 +140,28 @@ static void emit_presence_changed(pl_service_t *svc, const presence_change_t *c)
     pl_service_end(svc);
 }
 
+/* user.online / user.offline to the webhook outbox when the user's `online` flag
+   moved: the statement compares it with the last event, in the database, for every
+   change row (a status row may hide a flip: an invisible user's grace timer).
+   A closing connection starts the grace period and leaves the flag set, so
+   `offline` comes from the grace timer (or a lapsed gateway): never for a flap.
+   -1 when the database failed. */
+static int webhook_connected(pl_service_t *svc, const presence_change_t *c)
+{
+    if (!pl_webhook_enabled())
+        return 0;
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, c->user_id);
+    PGresult *r = pl_pg_run_params(pl_service_db(svc), "webhook_presence", &p);
+    int ok = r != NULL;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 /* Publish what others can see of one change, once per topic. `x` skips the acting
-   connection (it got an answer, or it is the connection that just opened). */
-static void announce(pl_service_t *svc, const presence_change_t *c, const proto_exclude_t *x)
+   connection (it got an answer, or it is the connection that just opened). -1 when
+   the database failed (the webhook outbox row). */
+static int announce(pl_service_t *svc, const presence_change_t *c, const proto_exclude_t *x)
 {
     int was = visible(c->old_status), is = visible(c->status);
     int status_moved = strcmp(c->old_status, c->status) != 0;
@@ -158,16 +178,19 @@ static void announce(pl_service_t *svc, const presence_change_t *c, const proto_
     }
     if (status_moved || (c->conns > 0) != (c->old_conns > 0))
         emit_presence_changed(svc, c);
+    return webhook_connected(svc, c);
 }
 
-static void announce_all(pl_service_t *svc, const PGresult *r, const proto_exclude_t *x)
+static int announce_all(pl_service_t *svc, const PGresult *r, const proto_exclude_t *x)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         presence_change_t c;
         presence_change_get(r, i, &c);
         if (c.kind == PRES_CHANGE_STATE)
-            announce(svc, &c, x);
+            rc = announce(svc, &c, x);
     }
+    return rc;
 }
 
 /* ---- gateway notifications ------------------------------------------------------ */
@@ -185,9 +208,9 @@ static int on_conn_open(void *app_, pl_service_t *svc, const proto_request_t *re
         return -1;
     /* The new connection knows it is online; everyone else is told. */
     proto_exclude_t opener = pl_service_actor(req);
-    announce_all(svc, r, &opener);
+    int rc = announce_all(svc, r, &opener);
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *req)
@@ -199,9 +222,9 @@ static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *r
         presence_store_conn_close(pl_service_db(svc), req->gw, req->cn, req->uid, app->grace_ms);
     if (!r)
         return -1;
-    announce_all(svc, r, NULL); /* usually nothing yet: the grace period runs */
+    int rc = announce_all(svc, r, NULL); /* usually nothing yet: the grace period runs */
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 static int on_lease(void *app_, pl_service_t *svc, const proto_request_t *req)
@@ -249,9 +272,9 @@ static int change_status(pl_service_t *svc, const proto_request_t *req, const ch
         pl_service_end(svc);
     }
     proto_exclude_t actor = pl_service_actor(req);
-    announce(svc, &c, &actor);
+    int rc = announce(svc, &c, &actor);
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 static int on_set_status(void *app_, pl_service_t *svc, const proto_request_t *req)
@@ -516,8 +539,10 @@ static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req
     PGresult *r = presence_store_activity(pl_service_db(svc), uid, ref, busy);
     if (!r)
         return -1;
-    announce_all(svc, r, NULL);
+    int rc = announce_all(svc, r, NULL);
     PQclear(r);
+    if (rc)
+        return -1;
     pl_service_ack(svc, req); /* dropped for notifications (rq 0) */
     return 0;
 }
@@ -551,8 +576,9 @@ static int expire_leases(presence_app_t *app, pl_service_t *svc)
         if (c.kind == PRES_CHANGE_GONE) {
             emit_conn_gone(svc, &c);
             gone++;
-        } else {
-            announce(svc, &c, NULL);
+        } else if (announce(svc, &c, NULL)) {
+            PQclear(r);
+            return -1;
         }
     }
     if (gone)
@@ -570,9 +596,9 @@ int presence_tick(void *app_, pl_service_t *svc, int64_t now_ms)
     PGresult *r = presence_store_fire_grace(pl_service_db(svc), TIMER_BATCH);
     if (!r)
         return -1;
-    announce_all(svc, r, NULL);
+    int rc = announce_all(svc, r, NULL);
     PQclear(r);
-    if (expire_leases(app, svc))
+    if (rc || expire_leases(app, svc))
         return -1;
     if (++app->ticks % SWEEP_EVERY_TICKS == 0 && presence_store_sweep(pl_service_db(svc)))
         return -1;
@@ -597,6 +623,9 @@ const pl_handler_t presence_handlers[] = {
     /* the server API and the gateways' revocation list (presence_api.c) */
     {PROTO_EV_API_DISCONNECT, presence_on_api_disconnect},
     {PROTO_EV_REVOCATIONS, presence_on_revocations},
+    /* the server API's webhook dead letters (service/pl_webhook.c) */
+    {PROTO_EV_API_WEBHOOK_DEAD, pl_webhook_on_dead_letters},
+    {PROTO_EV_API_WEBHOOK_REPLAY, pl_webhook_on_replay},
     {NULL, NULL},
 };
 

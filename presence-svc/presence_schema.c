@@ -6,6 +6,7 @@
     batch (and can never deadlock with one). Times are the database's clock (now()),
     so several instances on several hosts agree on when a timer is due. */
 #include "presence_store.h"
+#include "pl_webhook.h"
 
 const pl_migration_t presence_migrations[] = {
     {1,
@@ -246,4 +247,15 @@ const pl_migration_t presence_migrations[] = {
      "CREATE TABLE IF NOT EXISTS presence.revocations ("
      "  user_id text PRIMARY KEY,"
      "  before_s bigint NOT NULL);"},
+    {3,
+     /* Webhooks (service/pl_webhook.h). user.online / user.offline follow
+        users.online (true from the first connection until the grace timer fires, so
+        never for a flap) and carry a version that grows with every event of that
+        user: the row is locked by the update, so versions follow commit order, and a
+        late `online` never undoes a newer `offline` at the receiver. */
+     PL_WEBHOOK_MIGRATION("presence")
+     "CREATE TABLE IF NOT EXISTS presence.webhook_versions ("
+     "  user_id text PRIMARY KEY,"
+     "  version bigint NOT NULL,"
+     "  online boolean NOT NULL);"}, /* what the last event said */
     {0, NULL}};

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_webhook.h"
 #define CHANGE                                                                                     \
     "SELECT kind, user_id, role, name, status, status_message, last_seen_us, conns,"               \
     " old_status, old_message, old_conns, self_status, gw, cn FROM "
 #define LAST_SEEN_US "(extract(epoch FROM u.last_seen) * 1000000)::bigint"
 #define EFFECTIVE "presence.effective(u.online, u.chosen_status, u.busy_refs)"
+#define ISO_UTC(col)                                                                               \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -64,6 +67,23 @@ const pl_stmt_t presence_stmts[] = {
      " AND EXISTS (SELECT 1 FROM presence.connections c WHERE c.user_id = u.user_id)"
      " ORDER BY u.user_id LIMIT 1000",
      0},
+    /* webhooks (service/pl_webhook.c): user.online / user.offline when the user's
+       `online` flag (first connection .. grace timer fired) differs from what the
+       last event said; the version grows with each event. $1 is the user. */
+    {"webhook_presence",
+     "WITH cur AS (SELECT u.online, u.last_seen FROM presence.users u WHERE u.user_id = $1),"
+     " v AS (INSERT INTO presence.webhook_versions AS w (user_id, version, online)"
+     "   SELECT $1, 1, cur.online FROM cur WHERE cur.online"
+     "   ON CONFLICT (user_id) DO UPDATE SET version = w.version + 1, online = EXCLUDED.online"
+     "   WHERE w.online IS DISTINCT FROM (SELECT online FROM cur)"
+     "   RETURNING w.version, w.online)"
+     " INSERT INTO presence.webhook_outbox(type, user_key, data)"
+     " SELECT CASE WHEN v.online THEN 'user.online' ELSE 'user.offline' END, $1,"
+     "   json_build_object('user_id', $1::text, 'version', v.version, 'last_seen',"
+     "     CASE WHEN v.online THEN NULL ELSE " ISO_UTC("cur.last_seen") " END)::text"
+     " FROM v, cur",
+     1},
+    PL_WEBHOOK_STMTS("presence"),
     {NULL, NULL, 0}};
 
 /* An empty C string is SQL NULL too: the envelope's absent name or role. */

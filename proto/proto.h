@@ -183,6 +183,12 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             {type:"calls", calls} (newest first) */
 #define PROTO_EV_API_HELP_REQUESTS "api_help_requests" /* server API → call: {state?,
                                             limit?} → {type:"help_requests", requests} */
+#define PROTO_EV_API_WEBHOOK_DEAD "api_webhook_dead_letters" /* server API → chat, presence
+                                            and call (each its own): {limit} → {type:
+                                            "dead_letters", events} */
+#define PROTO_EV_API_WEBHOOK_REPLAY "api_webhook_replay" /* server API → the service the
+                                            event id names: {event_id} → {type:"replayed",
+                                            http: 202} or not_found */
 #define PROTO_TOPIC_CHAT_EVENTS "ichat" /* internal topic chat-svc publishes on, for its
                                            own instances: participant_removed
                                            {conversation_id, user_id} */
