@@ -103,7 +103,7 @@ static void pack_time(msgpack_packer *pk, const char *key, const PGresult *r, in
 
 /* A help request: the contract's {request_id, student_id, topic, message} and where
    it stands. */
-static void pack_request(msgpack_packer *pk, const PGresult *r, int i)
+void call_pack_request(msgpack_packer *pk, const PGresult *r, int i)
 {
     msgpack_pack_map(pk, 10);
     pl_pack_kv_int(pk, "request_id", pl_pg_int(r, i, HO_ID));
@@ -143,7 +143,7 @@ int call_api_help_requests(void *cfg_, pl_service_t *svc, const proto_request_t 
     pl_pack_str(pk, "requests");
     msgpack_pack_array(pk, (size_t)n);
     for (int i = 0; i < n; i++)
-        pack_request(pk, r, i);
+        call_pack_request(pk, r, i);
     pl_service_end(svc);
     PQclear(r);
     return 0;

@@ -378,7 +378,7 @@ static int hangup(pl_service_t *svc, const proto_request_t *req, const call_row_
     report_activity(svc, &c, 0);
     pl_info("call ended", "call=%lld by=%s reason=hangup duration_s=%lld", (long long)c.id,
             req->uid, (long long)call_duration_s(&c));
-    return 0;
+    return call_webhook_call(svc, "call.ended", &c);
 }
 
 int call_end(void *cfg_, pl_service_t *svc, const proto_request_t *req)
@@ -537,15 +537,17 @@ static int fire_missed(pl_service_t *svc)
     PGresult *r = call_store_due_missed(pl_service_db(svc), TIMER_BATCH);
     if (!r)
         return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         call_row_t c;
         call_store_row(r, i, &c);
         send_ended(to_side(svc, &c, CALL_CALLER), svc, &c, "missed");
         send_ended(pl_service_to_user(svc, c.uid[CALL_CALLEE], NULL, 0), svc, &c, "missed");
         pl_info("call missed", "call=%lld", (long long)c.id);
+        rc = call_webhook_call(svc, "call.missed", &c);
     }
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 /* Has this detached side really lost every connection? Presence knows; when it does
@@ -586,7 +588,7 @@ static int fire_grace_one(const call_cfg_t *cfg, pl_service_t *svc, const call_r
             send_ended(to_side(svc, &e, (call_side_t)s), svc, &e, "disconnected");
     report_activity(svc, &e, 0);
     pl_info("call ended", "call=%lld reason=disconnected gone=%s", (long long)e.id, e.uid[who]);
-    return 0;
+    return call_webhook_call(svc, "call.ended", &e);
 }
 
 int call_timers(const call_cfg_t *cfg, pl_service_t *svc)

@@ -41,6 +41,13 @@ call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, 
 void call_pack_call(msgpack_packer *pk, const call_row_t *c);
 /* call_api.c: the server API's reads (role PROTO_ROLE_SYSTEM, from gw_api.c) */
 call_handler_fn call_api_get_call, call_api_user_calls, call_api_help_requests;
+/* A help request row of call_help_store_open/_one (HO_* columns) as the API shows it. */
+void call_pack_request(msgpack_packer *pk, const PGresult *r, int i);
+/* call_webhooks.c: events to the webhook outbox (nothing when webhooks are off);
+   0, or -1 when the database failed. call.missed / call.ended carry {call}. */
+int call_webhook_call(pl_service_t *svc, const char *type, const call_row_t *c);
+/* help_request.created / accepted / expired carry {request}, read back here. */
+int call_webhook_help(pl_service_t *svc, const char *type, int64_t id);
 call_handler_fn call_help_request, call_help_accept, call_help_decline, call_help_cancel, call_help_end;
 
 /* Connection (gw, cn) of `uid` closed (conn_close) or vanished (conn_gone). */

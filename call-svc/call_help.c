@@ -196,6 +196,8 @@ static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_r
         return -1;
     if (!id)
         return refuse_second(svc, req);
+    if (call_webhook_help(svc, "help_request.created", id))
+        return -1;
     send_requested(svc, req, id);
     int offered = 0;
     if (p.connections > 0) {
@@ -230,6 +232,10 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
     }
     if (!id) {
         rc = refuse_second(svc, req);
+        goto done;
+    }
+    if (call_webhook_help(svc, "help_request.created", id)) {
+        rc = -1;
         goto done;
     }
     send_requested(svc, req, id);
@@ -348,7 +354,7 @@ int call_help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     send_pair(svc, req->uid, &actor, "help_request_closed", h.id, "reason", "taken");
     call_presence_activity(svc, req->uid, req->role, 1, "help", h.id);
     pl_info("help accepted", "request=%lld mentor=%s", (long long)h.id, req->uid);
-    return 0;
+    return call_webhook_help(svc, "help_request.accepted", h.id);
 }
 
 int call_help_decline(void *cfg_, pl_service_t *svc, const proto_request_t *req)
@@ -466,6 +472,8 @@ int call_help_timers(const call_cfg_t *cfg, pl_service_t *svc)
         int64_t id = pl_pg_int(r, i, 0);
         send_pair(svc, PQgetvalue(r, i, 1), NULL, "help_expired", id, NULL, NULL);
         rc = close_offers(cfg, svc, id, NULL, "expired");
+        if (rc == 0)
+            rc = call_webhook_help(svc, "help_request.expired", id);
         pl_info("help expired", "request=%lld", (long long)id);
     }
     PQclear(r);

@@ -145,6 +145,9 @@ const pl_stmt_t call_stmts[] = {
                   US("r.expires_at") " FROM call.help_requests r"
                   " WHERE r.state IN ('waiting', 'accepted') AND ($1::text IS NULL OR r.state = $1)"
                   " ORDER BY r.id LIMIT $2::bigint", 2},
+    {"help_one", "SELECT r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state,"
+                 " r.accepted_by, " US("r.created_at") ", " US("r.accepted_at") ", "
+                 US("r.expires_at") " FROM call.help_requests r WHERE r.id = $1::bigint", 1},
     /* help requests */
     {"help_insert",
      "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
@@ -581,4 +584,11 @@ PGresult *call_help_store_open(PGconn *db, const char *state, int64_t limit)
     pl_pg_param_bytes(&p, state, state ? strlen(state) : 0); /* NULL: SQL NULL, both */
     pl_pg_param_int(&p, limit);
     return pl_pg_run_params(db, "help_open", &p);
+}
+
+PGresult *call_help_store_one(PGconn *db, int64_t id)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_int(&p, id);
+    return pl_pg_run_params(db, "help_one", &p);
 }

@@ -176,6 +176,8 @@ PGresult *call_help_store_due(PGconn *db, int limit);
 /* ---- the server API (call_api.c) ---- */
 /* Open help requests (waiting and accepted, or only `state` when not NULL), oldest
    first, at most limit. Columns: HO_* */
+/* Help request `id` with the same columns (no row: gone). */
+PGresult *call_help_store_one(PGconn *db, int64_t id);
 enum { HO_ID = 0, HO_STUDENT, HO_TOPIC, HO_MESSAGE, HO_MENTOR, HO_STATE, HO_ACCEPTED_BY,
        HO_CREATED, HO_ACCEPTED, HO_EXPIRES };
 PGresult *call_help_store_open(PGconn *db, const char *state, int64_t limit);
