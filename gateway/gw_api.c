@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "gw.h"
 #include "pl_clock.h"
 #include "pl_config.h"
@@ -24,6 +26,79 @@ struct gw_api {
                           one per open API connection */
     int port;
 };
+
+/* ---- gathered requests ---------------------------------------------------------- */
+
+/* Drop what a gathered request still waits for (its answer is given, or the client
+   went away): later replies then find no session and are ignored. */
+static void gather_forget(gw_t *gw, gw_api_req_t *r)
+{
+    for (int i = 0; i < r->gather_n && gw->api; i++)
+        pl_map_removei(gw->api->waiting, r->gather_ids[i]);
+    r->gather_n = r->gather_left = 0;
+    json_decref((json_t *)r->gathered);
+    r->gathered = NULL;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "dead_at"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "dead_at"));
+    return strcmp(y ? y : "", x ? x : ""); /* ISO 8601 UTC sorts as text */
+}
+
+static void gather_answer(gw_t *gw, gw_api_req_t *r)
+{
+    json_t *all = r->gathered;
+    size_t n = json_array_size(all);
+    json_t **items = malloc((n ? n : 1) * sizeof *items);
+    json_t *out = json_array();
+    char *text = NULL;
+    if (items && out) {
+        for (size_t i = 0; i < n; i++)
+            items[i] = json_array_get(all, i);
+        qsort(items, n, sizeof *items, newest_first);
+        for (size_t i = 0; i < n && (int64_t)i < r->gather_limit; i++)
+            json_array_append(out, items[i]);
+        json_t *doc = json_pack("{s:o}", "events", out); /* "o" takes `out`, even on failure */
+        out = NULL;
+        text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+    }
+    gather_forget(gw, r);
+    r->waiting = 0;
+    r->id = 0;
+    if (text)
+        gw_api_raw(gw, r, r->route ? r->route->status : HTTP_STATUS_OK, "application/json", text,
+                   strlen(text));
+    else
+        gw_api_error(gw, r, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal", "internal error");
+    free(text);
+    free(items);
+    json_decref(out);
+}
+
+static void gather_reply(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    const msgpack_object *events = pl_mp_get(body, "events");
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    json_t *got = NULL;
+    if (events && events->type == MSGPACK_OBJECT_ARRAY && pl_msgpack_to_json(events, &b) == 0)
+        got = json_loadb(b.data, b.len, 0, NULL);
+    pl_buf_free(&b);
+    if (!json_is_array(got) || json_array_extend((json_t *)r->gathered, got) != 0) {
+        json_decref(got);
+        gather_forget(gw, r);
+        r->waiting = 0;
+        r->id = 0;
+        gw_api_error(gw, r, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal", "internal error");
+        return;
+    }
+    json_decref(got);
+    if (--r->gather_left == 0)
+        gather_answer(gw, r);
+}
 
 /* ---- answers ------------------------------------------------------------------- */
 
@@ -84,6 +159,11 @@ void gw_api_reply(gw_t *gw, uint64_t sess, const msgpack_object *body)
     gw_api_req_t *r = gw->api ? pl_map_removei(gw->api->waiting, sess) : NULL;
     if (!r)
         return; /* the client went away */
+    if (r->gather_n && !pl_mp_str_eq(pl_mp_get(body, "type"), "error")) {
+        gather_reply(gw, r, body);
+        return;
+    }
+    gather_forget(gw, r); /* an error answers for all */
     r->waiting = 0;
     r->id = 0;
     const msgpack_object *type = pl_mp_get(body, "type");
@@ -124,6 +204,7 @@ void gw_api_timeout(gw_t *gw, uint64_t sess)
     gw_api_req_t *r = gw->api ? pl_map_removei(gw->api->waiting, sess) : NULL;
     if (!r)
         return;
+    gather_forget(gw, r);
     r->waiting = 0;
     r->id = 0;
     gw_api_error(gw, r, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
@@ -158,6 +239,43 @@ void gw_api_forward(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev, 
         r->id = 0;
         gw_api_error(gw, r, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
                      "the service is unavailable, try again");
+    }
+}
+
+void gw_api_gather(gw_t *gw, gw_api_req_t *r, const proto_svc_t *svcs, int n, const char *ev,
+                   const char *packed, size_t len, int64_t limit)
+{
+    if (n > GW_API_GATHER_MAX)
+        n = GW_API_GATHER_MAX;
+    r->gathered = json_array();
+    r->gather_limit = limit;
+    int ok = r->gathered != NULL;
+    for (int i = 0; i < n && ok; i++) {
+        uint64_t sess = ++gw->next_conn_id, rq = ++gw->next_rq;
+        msgpack_sbuffer_clear(&gw->scratch);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
+        proto_pack_request_head(&pk, ev, ev, gw->gwid, sess, rq, "", PROTO_ROLE_SYSTEM, NULL,
+                                pl_wall_ms() + gw->cfg.request_timeout_ms);
+        msgpack_sbuffer_write(&gw->scratch, packed, len);
+        if (pl_map_puti(gw->api->waiting, sess, r) != 0) {
+            ok = 0;
+            break;
+        }
+        r->gather_ids[r->gather_n++] = sess;
+        r->gather_left++;
+        if (gw_router_pending_api(gw, sess, rq) != 0 ||
+            gw_bus_request(gw, svcs[i], gw->scratch.data, gw->scratch.size) != 0) {
+            gw_router_drop_pending(gw, rq);
+            ok = 0;
+        }
+    }
+    r->waiting = 1;
+    if (!ok) {
+        gather_forget(gw, r);
+        r->waiting = 0;
+        gw_api_error(gw, r, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+                     "a service is unavailable, try again");
     }
 }
 
@@ -248,6 +366,7 @@ static int authorized(gw_t *gw, struct lws *wsi)
 
 static void reset(gw_t *gw, gw_api_req_t *r, struct lws *wsi)
 {
+    gather_forget(gw, r);
     if (r->waiting && gw->api)
         pl_map_removei(gw->api->waiting, r->id);
     pl_buf_free(&r->body);

@@ -21,6 +21,7 @@ typedef struct gw_api gw_api_t;
 #define GW_API_BODY_MAX (1024 * 1024) /* larger request bodies get 413 */
 #define GW_API_PARAMS 2               /* {…} segments in a route's path */
 #define GW_API_PARAM_MAX 128          /* bytes of one path parameter */
+#define GW_API_GATHER_MAX 3           /* services one gathered request asks */
 
 /* One request being served (the lws per-session data of the API vhost). */
 typedef struct gw_api_req {
@@ -38,6 +39,11 @@ typedef struct gw_api_req {
     int status;
     const char *type; /* the answer's content type (a static string) */
     pl_buf_t out;     /* the answer's body */
+    /* A gathered request (gw_api_gather): one bus request per service, one answer. */
+    uint8_t gather_n, gather_left;
+    uint64_t gather_ids[GW_API_GATHER_MAX]; /* their session ids, in the waiting map */
+    int64_t gather_limit;
+    void *gathered; /* jansson array of the items so far */
 } gw_api_req_t;
 
 /* A route: the handler validates what it was given and either answers at once
@@ -67,6 +73,11 @@ void gw_api_raw(gw_t *gw, gw_api_req_t *r, int status, const char *type, const c
    `uid` ("" for none); the reply answers r. */
 void gw_api_forward(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev, const char *uid,
                     const char *packed, size_t len);
+/* Send `ev` to every service of `svcs` (at most GW_API_GATHER_MAX) and answer with
+   one JSON object {events: [...]}: the replies' `events` items merged, newest
+   `dead_at` first, at most `limit`. Any error reply or timeout answers for all. */
+void gw_api_gather(gw_t *gw, gw_api_req_t *r, const proto_svc_t *svcs, int n, const char *ev,
+                   const char *packed, size_t len, int64_t limit);
 /* Query argument `name` ("limit") as an integer in [min, max]: 1 with *out set, 0 when
    absent, -1 (after answering 400) when it is not one. */
 int gw_api_query_int(gw_t *gw, gw_api_req_t *r, const char *name, int64_t min, int64_t max,

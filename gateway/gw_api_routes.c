@@ -336,6 +336,52 @@ static void get_help_requests(gw_t *gw, gw_api_req_t *r, const msgpack_object *b
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ---- webhooks' dead letters ------------------------------------------------------ */
+
+/* Each service keeps the dead letters of its own outbox (service/pl_webhook.h): the
+   list asks all three and merges, newest first. */
+static void get_dead_letters(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    int64_t limit = 50;
+    if (gw_api_query_int(gw, r, "limit", 1, 500, &limit) < 0)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    pl_pack_kv_int(&pk, "limit", limit);
+    static const proto_svc_t all[] = {PROTO_SVC_CHAT, PROTO_SVC_PRESENCE, PROTO_SVC_CALL};
+    gw_api_gather(gw, r, all, 3, PROTO_EV_API_WEBHOOK_DEAD, sb.data, sb.size, limit);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* An event id starts with the schema of the service that wrote it ("chat_…"). */
+static void post_replay(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
+{
+    (void)body;
+    static const struct {
+        const char *prefix;
+        proto_svc_t svc;
+    } owners[] = {{"chat_", PROTO_SVC_CHAT}, {"presence_", PROTO_SVC_PRESENCE}, {"call_", PROTO_SVC_CALL}};
+    const char *id = r->params[0];
+    for (size_t i = 0; i < sizeof owners / sizeof owners[0]; i++) {
+        if (strncmp(id, owners[i].prefix, strlen(owners[i].prefix)) != 0)
+            continue;
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        pl_pack_kv_str(&pk, "event_id", id);
+        gw_api_forward(gw, r, owners[i].svc, PROTO_EV_API_WEBHOOK_REPLAY, "", sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        return;
+    }
+    gw_api_error(gw, r, HTTP_STATUS_NOT_FOUND, "not_found", "no such dead letter");
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const gw_api_route_t s_routes[] = {
@@ -351,6 +397,8 @@ static const gw_api_route_t s_routes[] = {
     {"GET", "/api/v1/calls/{id}", 200, 0, get_call},
     {"GET", "/api/v1/users/{id}/calls", 200, 0, get_user_calls},
     {"GET", "/api/v1/help-requests", 200, 0, get_help_requests},
+    {"GET", "/api/v1/webhooks/dead-letters", 200, 0, get_dead_letters},
+    {"POST", "/api/v1/webhooks/dead-letters/{event_id}/replay", 202, 0, post_replay},
 };
 
 const gw_api_route_t *gw_api_routes(size_t *count)

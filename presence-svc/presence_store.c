@@ -69,11 +69,13 @@ const pl_stmt_t presence_stmts[] = {
      0},
     /* webhooks (service/pl_webhook.c): user.online / user.offline when the user's
        `online` flag (first connection .. grace timer fired) differs from what the
-       last event said; the version grows with each event. $1 is the user. */
+       last event said; the version grows with each event. A user's first event is
+       an `online`. $1 is the user. */
     {"webhook_presence",
      "WITH cur AS (SELECT u.online, u.last_seen FROM presence.users u WHERE u.user_id = $1),"
      " v AS (INSERT INTO presence.webhook_versions AS w (user_id, version, online)"
      "   SELECT $1, 1, cur.online FROM cur WHERE cur.online"
+     "     OR EXISTS (SELECT 1 FROM presence.webhook_versions x WHERE x.user_id = $1)"
      "   ON CONFLICT (user_id) DO UPDATE SET version = w.version + 1, online = EXCLUDED.online"
      "   WHERE w.online IS DISTINCT FROM (SELECT online FROM cur)"
      "   RETURNING w.version, w.online)"

@@ -40,6 +40,7 @@ const KINDS = {
   presence: 'parley-presence',
   call: 'parley-call',
   gateway: 'parley-gateway',
+  hooks: 'parley-hooks',
 };
 
 // Configuration variables of README.md and docs/internals.md: never inherited from the
@@ -58,6 +59,9 @@ const CONFIG_VARS = [
   'MAX_CONNECTIONS_PER_USER', 'TRUSTED_PROXIES', 'CONNECT_RATE_PER_IP', 'CONNECT_BURST_PER_IP', 'CREATE_CONVERSATIONS_PER_MIN',
   'NOTIFICATION_RETENTION_DAYS', 'NOTIFICATION_MAX_PER_USER', 'HELP_OFFERS_PER_MENTOR',
   'API_PORT', 'API_BIND', 'API_KEYS',
+  'WEBHOOK_URL', 'WEBHOOK_SECRET', 'WEBHOOK_MAX_ATTEMPTS', 'WEBHOOK_TIMEOUT_MS',
+  'WEBHOOK_BACKOFF_BASE_MS', 'WEBHOOK_BACKOFF_MAX_MS', 'WEBHOOK_CONCURRENCY', 'WEBHOOK_POLL_MS',
+  'WEBHOOK_DEAD_RETENTION_DAYS',
   'BUS_INSECURE', 'BUS_CERT_FILE', 'BUS_SERVER_KEY_FILE', 'BUS_CLIENT_KEYS_DIR',
 ];
 
@@ -144,7 +148,7 @@ export class Stack {
   }
 
   async _init() {
-    const { gateways = 1, chats = 1, presences = 1, calls = 1 } = this.opts;
+    const { gateways = 1, chats = 1, presences = 1, calls = 1, hooks = 0 } = this.opts;
     stackCount += 1;
     const name = `${testName()}_${stackCount}`;
     this.name = name;
@@ -215,6 +219,7 @@ export class Stack {
     for (let i = 0; i < chats; i++) this._add('chat', i === 0 ? 'chat' : `chat${i + 1}`);
     for (let i = 0; i < presences; i++) this._add('presence', i === 0 ? 'presence' : `presence${i + 1}`);
     for (let i = 0; i < calls; i++) this._add('call', i === 0 ? 'call' : `call${i + 1}`);
+    for (let i = 0; i < hooks; i++) this._add('hooks', i === 0 ? 'hooks' : `hooks${i + 1}`);
     for (let i = 0; i < gateways; i++) {
       const gname = i === 0 ? 'gateway' : `gateway${i + 1}`;
       const apiEnv = this.gateways[i].apiPort ? { API_PORT: String(this.gateways[i].apiPort) } : {};
@@ -242,10 +247,13 @@ export class Stack {
 
   _add(kind, name, env = {}) {
     const perName = (this.opts.envFor && (this.opts.envFor[name] || this.opts.envFor[kind])) || {};
+    // parley-hooks is not on the bus: it only reads the outboxes and speaks HTTP.
     const keys =
       kind === 'broker'
         ? { BUS_CERT_FILE: this.brokerCert, BUS_CLIENT_KEYS_DIR: this.clientKeysDir }
-        : { BUS_CERT_FILE: this.makeKey(name) };
+        : kind === 'hooks'
+          ? {}
+          : { BUS_CERT_FILE: this.makeKey(name) };
     this.procs.set(name, {
       kind,
       name,
@@ -393,7 +401,7 @@ export class Stack {
   async stop() {
     if (this.stopped) return;
     await closeAllClients();
-    const phases = [['gateway'], ['chat', 'presence', 'call'], ['broker']];
+    const phases = [['gateway'], ['chat', 'presence', 'call', 'hooks'], ['broker']];
     for (const kinds of phases) {
       const group = [...this.procs.values()].filter((p) => kinds.includes(p.kind) && p.running);
       const results = await Promise.all(group.map((p) => this._term(p)));
@@ -425,7 +433,7 @@ function around(s, i) {
 }
 
 // Start a stack; see the top of this file. opts: {gateways, chats, presences, calls,
-// env (for every process), envFor: {gateway|chat|...|<name>: env}}.
+// hooks (parley-hooks workers, default none), env (for every process), envFor: {gateway|chat|...|<name>: env}}.
 // Ports are checked free before use, but a test running in parallel can bind one
 // between the check and our bind: a stack whose broker or gateway could not listen is
 // started again on other ports.
