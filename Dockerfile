@@ -1,4 +1,4 @@
-# Parley: one image with every binary (gateway, broker, chat, presence, call, bench).
+# Parley: one image with every binary (gateway, broker, chat, presence, call, hooks, bench).
 # docker-compose.yml runs each process from it with a different command.
 #
 #   docker build -t parley .
@@ -13,7 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libwebsockets-dev libzmq3-dev libmsgpack-dev libpq-dev libjwt-dev \
-      libuv1-dev libjansson-dev libssl-dev libczmq-dev \
+      libuv1-dev libjansson-dev libssl-dev libczmq-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources only (no build directories, no node_modules, no local database).
@@ -26,6 +26,7 @@ COPY gateway/ gateway/
 COPY chat-svc/ chat-svc/
 COPY presence-svc/ presence-svc/
 COPY call-svc/ call-svc/
+COPY hooks/ hooks/
 COPY bench/ bench/
 COPY tests/CMakeLists.txt tests/
 COPY tests/unit/ tests/unit/
@@ -40,7 +41,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libwebsockets-evlib-uv libuv1 libzmq5 libmsgpackc2 libpq5 libjwt0 \
-      libjansson4 libssl3 libczmq4 ca-certificates curl \
+      libjansson4 libssl3 libczmq4 libcurl4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 parley \
  && useradd --system --uid 10001 --gid parley --home-dir /nonexistent --shell /usr/sbin/nologin parley \
@@ -58,7 +59,7 @@ ENV WEB_ROOT=/usr/share/parley/web \
     BROKER_BIND=0.0.0.0 \
     METRICS_BIND=0.0.0.0
 USER parley:parley
-# gateway HTTP/WebSocket; broker 5550-5557; METRICS_PORT of broker and services (compose: 9100-9103)
-EXPOSE 8080 5550-5557 9100-9103
+# gateway HTTP/WebSocket; broker 5550-5557; METRICS_PORT of broker, services and hooks (compose: 9100-9104)
+EXPOSE 8080 5550-5557 9100-9104
 STOPSIGNAL SIGTERM
 CMD ["parley-gateway"]

@@ -43,7 +43,7 @@ int hooks_config_from_env(hooks_cfg_t *cfg)
         fprintf(stderr, "parley-hooks: WEBHOOK_SECRET must be set, at least 16 characters\n");
         return -1;
     }
-    if (pl_env_int("WEBHOOK_MAX_ATTEMPTS", 10, 1, 100, &cfg->max_attempts) ||
+    if (pl_env_int("WEBHOOK_MAX_ATTEMPTS", 15, 1, 100, &cfg->max_attempts) ||
         pl_env_int("WEBHOOK_TIMEOUT_MS", 10000, 100, 60000, &cfg->timeout_ms) ||
         pl_env_int("WEBHOOK_BACKOFF_BASE_MS", 1000, 1, 3600000, &cfg->backoff_base_ms) ||
         pl_env_int("WEBHOOK_BACKOFF_MAX_MS", 600000, 1, 86400000, &cfg->backoff_max_ms) ||

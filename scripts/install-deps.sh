@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   libwebsockets-dev libzmq3-dev libmsgpack-dev libpq-dev libjwt-dev
-  libuv1-dev libjansson-dev libssl-dev libczmq-dev
+  libuv1-dev libjansson-dev libssl-dev libczmq-dev libcurl4-openssl-dev
   postgresql-15 postgresql-client-15
   clang openssl curl ca-certificates
   chromium nginx-light docker-compose  # demo e2e test, load-balancer test, compose validation

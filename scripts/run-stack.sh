@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-stack.sh: the whole Parley stack in the foreground (what `make run` starts).
 #
-# broker, chat, presence, call and one gateway, each log line prefixed with its name.
+# broker, chat, presence, call, one gateway (and parley-hooks when WEBHOOK_URL is set),
+# each log line prefixed with its name.
 # Configuration comes from the environment (README.md, Configuration) and is passed
 # through untouched; only these get defaults here:
 #   DB_CONNECTION_STRING  unset: a private PostgreSQL under .run/pg on port PG_PORT
@@ -15,6 +16,8 @@
 #   BUS_CERT_FILE         unset (and BUS_INSECURE not 1): CURVE keys for the bus, one pair
 #                         per process, made with parley-keygen under .run/keys on the
 #                         first start and kept; the broker admits exactly those
+#   WEBHOOK_URL           set: the webhook worker parley-hooks runs too (docs/api.md);
+#                         unset WEBHOOK_SECRET is then a printed development secret
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
 # Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
 # PostgreSQL. If any process dies, everything is stopped and the exit status is 1.
@@ -151,6 +154,14 @@ sleep 0.2
 start chat parley-chat
 start presence parley-presence
 start call parley-call
+if [[ -n ${WEBHOOK_URL:-} ]]; then
+  [[ -x $BIN/parley-hooks ]] || die "$BIN/parley-hooks not found: build first (make build)"
+  if [[ -z ${WEBHOOK_SECRET:-} ]]; then
+    export WEBHOOK_SECRET=parley-dev-webhook-secret
+    say "WEBHOOK_SECRET is unset: using the development secret '$WEBHOOK_SECRET'"
+  fi
+  start hooks parley-hooks # not on the bus: reads the outboxes, POSTs to WEBHOOK_URL
+fi
 start gateway parley-gateway
 
 port=${PORT:-8080}

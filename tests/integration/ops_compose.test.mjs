@@ -22,7 +22,7 @@ import { httpGet, login, uid, eventually, sleep } from './lib/client.mjs';
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (f) => fs.readFileSync(path.join(ROOT, f), 'utf8');
-const SRC_DIRS = ['common', 'proto', 'service', 'broker', 'gateway', 'chat-svc', 'presence-svc', 'call-svc', 'bench'];
+const SRC_DIRS = ['common', 'proto', 'service', 'broker', 'gateway', 'chat-svc', 'presence-svc', 'call-svc', 'hooks', 'bench'];
 
 function which(cmd) {
   for (const d of (process.env.PATH || '').split(':').concat(['/usr/sbin', '/usr/bin'])) {
@@ -70,7 +70,7 @@ function binaries() {
   return out;
 }
 
-const SERVERS = ['parley-broker', 'parley-gateway', 'parley-chat', 'parley-presence', 'parley-call'];
+const SERVERS = ['parley-broker', 'parley-gateway', 'parley-chat', 'parley-presence', 'parley-call', 'parley-hooks'];
 // Measuring tools (bench/): built with the rest, never run by compose.
 const TOOLS = ['parley-bench', 'parley-relay'];
 // One-shot tools compose runs with arguments before the servers start.
@@ -123,7 +123,7 @@ describe('compose, image and configuration files name what the code has', () => 
     const env = { ...process.env, JWT_SECRET: 'x', POSTGRES_PASSWORD: 'x' };
     const { stdout } = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--services'], { env, cwd: os.tmpdir() });
     const services = stdout.trim().split('\n').sort();
-    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'keygen', 'nginx', 'postgres', 'presence-svc']);
+    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'hooks', 'keygen', 'nginx', 'postgres', 'presence-svc']);
     // Structure, from the normalised file (anchors and merges resolved).
     const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
     const full = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env, cwd: os.tmpdir() });
@@ -168,6 +168,9 @@ describe('compose, image and configuration files name what the code has', () => 
       assert.match(JSON.stringify(doc.services.keygen.command), new RegExp(`"${key}"`), `keygen makes ${key}'s key`);
     }
     assert.equal(doc.services.broker.environment.BUS_CLIENT_KEYS_DIR, '/var/lib/parley/keys/clients');
+    // The webhook worker is not on the bus and runs only with its profile.
+    assert.deepEqual(doc.services.hooks.profiles, ['webhooks']);
+    assert.ok(!doc.services.hooks.environment.BUS_CERT_FILE);
   });
 });
 
