@@ -18,23 +18,23 @@
 #include "pl_buf.h"
 #include "pl_metrics.h"
 
-#define HOOKS_SOURCES 3        /* chat, presence, call */
+#define HOOKS_SOURCES 3 /* chat, presence, call */
 #define HOOKS_CONCURRENCY_MAX 256
 #define HOOKS_EVENT_ID_MAX 64
 #define HOOKS_TYPE_MAX 48
-#define HOOKS_ERROR_MAX 200    /* last_error kept on a row */
-#define HOOKS_SIG_MAX 128      /* "t=<10 digits>,v1=<64 hex>" */
+#define HOOKS_ERROR_MAX 200 /* last_error kept on a row */
+#define HOOKS_SIG_MAX 128   /* "t=<10 digits>,v1=<64 hex>" */
 
 typedef struct {
     const char *url;
     const char *secret;
     int64_t max_attempts;
-    int64_t timeout_ms;     /* one attempt, connect included (10 s by default) */
+    int64_t timeout_ms; /* one attempt, connect included (10 s by default) */
     int64_t backoff_base_ms;
     int64_t backoff_max_ms;
-    int64_t concurrency;    /* attempts in flight in this process */
-    int64_t poll_ms;        /* idle outboxes are looked at this often */
-    int64_t lease_ms;       /* 2 × timeout + 5 s: a claimed row's owner is surely done */
+    int64_t concurrency; /* attempts in flight in this process */
+    int64_t poll_ms;     /* idle outboxes are looked at this often */
+    int64_t lease_ms;    /* 2 × timeout + 5 s: a claimed row's owner is surely done */
     int64_t dead_retention_days;
 } hooks_cfg_t;
 
@@ -57,7 +57,7 @@ typedef struct {
     int64_t id;       /* the row */
     int64_t attempts; /* after this claim: the lease token */
     int64_t created_us;
-    int src;          /* index of its source */
+    int src; /* index of its source */
     char event_id[HOOKS_EVENT_ID_MAX + 1];
     char type[HOOKS_TYPE_MAX + 1];
 } hooks_row_t;
@@ -77,8 +77,8 @@ int hooks_source_ready(hooks_source_t *self);
 int hooks_source_claim(hooks_source_t *self, const hooks_cfg_t *cfg, int max, hooks_row_t *rows,
                        pl_buf_t *bodies);
 /* The attempt of `row` ended: delivered (delete), or failed with `error` (backoff,
-   or dead letter when attempts reached max or backoff_ms < 0). A row whose lease was taken over does
-   not change. 1 when it became a dead letter, 0 otherwise, -1 on database failure. */
+   or dead letter when attempts reached max or backoff_ms < 0). A row whose lease was taken over
+   does not change. 1 when it became a dead letter, 0 otherwise, -1 on database failure. */
 int hooks_source_done(hooks_source_t *self, const hooks_cfg_t *cfg, const hooks_row_t *row, int ok,
                       const char *error, int64_t backoff_ms);
 /* Outbox depth, age of its oldest row (s) and dead letters; -1 on failure. */
@@ -88,10 +88,10 @@ int hooks_source_prune(hooks_source_t *self, const hooks_cfg_t *cfg);
 
 /* ---- hooks_metrics.c ------------------------------------------------------------ */
 typedef enum {
-    HOOKS_OK = 0,   /* 2xx */
-    HOOKS_HTTP,     /* an answer that is not 2xx */
-    HOOKS_TIMEOUT,  /* no answer in WEBHOOK_TIMEOUT_MS */
-    HOOKS_NETWORK,  /* no connection, TLS, reset, ... */
+    HOOKS_OK = 0,  /* 2xx */
+    HOOKS_HTTP,    /* an answer that is not 2xx */
+    HOOKS_TIMEOUT, /* no answer in WEBHOOK_TIMEOUT_MS */
+    HOOKS_NETWORK, /* no connection, TLS, reset, ... */
     HOOKS_OUTCOMES
 } hooks_outcome_t;
 
@@ -99,8 +99,8 @@ typedef enum {
 typedef struct {
     uint64_t attempts[HOOKS_OUTCOMES];
     uint64_t dead_total;
-    pl_hist_t delivery;    /* event created → acknowledged, seconds */
-    pl_hist_t attempt;     /* one attempt's HTTP round trip, seconds */
+    pl_hist_t delivery; /* event created → acknowledged, seconds */
+    pl_hist_t attempt;  /* one attempt's HTTP round trip, seconds */
     int64_t depth[HOOKS_SOURCES];
     double oldest_s[HOOKS_SOURCES];
     int64_t dead[HOOKS_SOURCES];

@@ -148,8 +148,7 @@ int hooks_deliver_start(hooks_deliver_t *self, const hooks_row_t *row, pl_buf_t 
     s->err[0] = '\0';
     if (curl_easy_setopt(e, CURLOPT_URL, self->cfg->url) ||
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") ||
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
-        curl_easy_setopt(e, CURLOPT_POST, 1L) ||
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) || curl_easy_setopt(e, CURLOPT_POST, 1L) ||
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body.data) ||
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len) ||
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdrs) ||
@@ -181,8 +180,9 @@ int hooks_deliver_poll_items(hooks_deliver_t *self, zmq_pollitem_t *items, int c
     if (curl_multi_fdset(self->multi, &r, &w, &x, &maxfd) != CURLM_OK)
         maxfd = -1;
     for (int fd = 0; fd <= maxfd && n < cap; fd++) {
-        short ev = (short)((FD_ISSET(fd, &r) ? ZMQ_POLLIN : 0) | (FD_ISSET(fd, &w) ? ZMQ_POLLOUT : 0) |
-                           (FD_ISSET(fd, &x) ? ZMQ_POLLERR : 0));
+        short ev =
+            (short)((FD_ISSET(fd, &r) ? ZMQ_POLLIN : 0) | (FD_ISSET(fd, &w) ? ZMQ_POLLOUT : 0) |
+                    (FD_ISSET(fd, &x) ? ZMQ_POLLERR : 0));
         if (ev)
             items[n++] = (zmq_pollitem_t){NULL, fd, ev, 0};
     }

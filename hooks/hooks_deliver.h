@@ -10,8 +10,8 @@
 typedef struct hooks_deliver hooks_deliver_t;
 
 /* An attempt ended: `why` is "" for a 2xx, else what went wrong (for last_error). */
-typedef void(hooks_done_fn)(void *arg, const hooks_row_t *row, hooks_outcome_t out,
-                            const char *why, int64_t took_us);
+typedef void(hooks_done_fn)(void *arg, const hooks_row_t *row, hooks_outcome_t out, const char *why,
+                            int64_t took_us);
 
 /* cfg must outlive it. NULL when out of memory. */
 hooks_deliver_t *hooks_deliver_new(const hooks_cfg_t *cfg);

@@ -43,8 +43,7 @@ void hooks_metrics_render(void *arg, pl_buf_t *o)
                       (unsigned long long)m->attempts[i]);
     pl_metrics_help(o, "parley_webhook_dead_letters_total", "counter",
                     "Events this worker moved to the dead letters");
-    pl_buf_printf(o, "parley_webhook_dead_letters_total %llu\n",
-                  (unsigned long long)m->dead_total);
+    pl_buf_printf(o, "parley_webhook_dead_letters_total %llu\n", (unsigned long long)m->dead_total);
     pl_metrics_help(o, "parley_webhook_in_flight", "gauge", "Attempts in flight");
     pl_buf_printf(o, "parley_webhook_in_flight %lld\n", (long long)m->in_flight);
     pl_metrics_help(o, "parley_webhook_delivery_seconds", "histogram",
@@ -53,6 +52,6 @@ void hooks_metrics_render(void *arg, pl_buf_t *o)
                            hooks_delivery_le, HOOKS_DELIVERY_BUCKETS);
     pl_metrics_help(o, "parley_webhook_attempt_seconds", "histogram",
                     "One attempt's HTTP round trip, whatever its outcome");
-    pl_metrics_render_hist(o, "parley_webhook_attempt_seconds", "kind=\"hooks\"", &m->attempt, pl_lat_le,
-                           PL_LAT_BUCKETS);
+    pl_metrics_render_hist(o, "parley_webhook_attempt_seconds", "kind=\"hooks\"", &m->attempt,
+                           pl_lat_le, PL_LAT_BUCKETS);
 }

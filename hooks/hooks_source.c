@@ -46,11 +46,11 @@ static const struct {
      "     AND NOT EXISTS (SELECT 1 FROM {S}.webhook_outbox e"
      "                     WHERE e.user_key = c.user_key AND e.id < c.id)"
      "   ORDER BY c.id LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-     " RETURNING o.id, o.attempts, o.event_id, o.type, " ISO("o.created_at") ", o.data,"
-     "  (extract(epoch FROM o.created_at) * 1000000)::bigint",
+     " RETURNING o.id, o.attempts, o.event_id, o.type, " ISO(
+         "o.created_at") ", o.data,"
+                         "  (extract(epoch FROM o.created_at) * 1000000)::bigint",
      2},
-    {"delivered", "DELETE FROM {S}.webhook_outbox WHERE id = $1::bigint AND attempts = $2::int",
-     2},
+    {"delivered", "DELETE FROM {S}.webhook_outbox WHERE id = $1::bigint AND attempts = $2::int", 2},
     {"retry",
      "UPDATE {S}.webhook_outbox SET lease_until = NULL, last_error = $3,"
      "  next_at = clock_timestamp() + $4::bigint * interval '1 millisecond'"

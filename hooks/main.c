@@ -86,8 +86,8 @@ static void on_done(void *arg, const hooks_row_t *row, hooks_outcome_t out, cons
     int rc = hooks_source_done(h->src[row->src], &h->cfg, row, out == HOOKS_OK, why, backoff);
     if (rc == 1) {
         m->dead_total++;
-        pl_warn("webhook dead letter", "event=%s type=%s attempts=%lld error=\"%s\"",
-                row->event_id, row->type, (long long)row->attempts, why);
+        pl_warn("webhook dead letter", "event=%s type=%s attempts=%lld error=\"%s\"", row->event_id,
+                row->type, (long long)row->attempts, why);
     } else if (out != HOOKS_OK) {
         pl_info("webhook attempt failed", "event=%s attempt=%lld retry_ms=%lld error=\"%s\"",
                 row->event_id, (long long)row->attempts, (long long)backoff, why);
@@ -161,8 +161,8 @@ static int run(hooks_t *h, pl_metrics_http_t *http)
             wait = curl_ms;
         if (zmq_poll(items, n + nm, (long)wait) < 0 && !s_stop)
             continue; /* EINTR: the signal is seen at the top */
-        pl_metrics_http_serve(http, items + n, nm, h->metrics.up[0] || h->metrics.up[1] ||
-                                                       h->metrics.up[2]);
+        pl_metrics_http_serve(http, items + n, nm,
+                              h->metrics.up[0] || h->metrics.up[1] || h->metrics.up[2]);
         hooks_deliver_perform(h->deliver, on_done, h);
     }
     return 0;

@@ -26,8 +26,8 @@ static void test_sign(void)
 {
     char sig[HOOKS_SIG_MAX];
     const char *body = "{\"a\":1}";
-    PL_CHECK(hooks_sign("whsec_test_secret_0123", 1700000000, body, strlen(body), sig,
-                        sizeof sig) == 0);
+    PL_CHECK(
+        hooks_sign("whsec_test_secret_0123", 1700000000, body, strlen(body), sig, sizeof sig) == 0);
     PL_CHECK_STR(sig, "t=1700000000,v1="
                       "b1e06771f9a20c020fc4b9be257996790d615bbe4d030159b6a5669fdada024c");
     /* too small a buffer is refused, never cut */
