@@ -14,6 +14,7 @@ const SLOW = SANITIZE ? 2 : 1;
 const RING_MS = 1000 * SLOW;
 const HELP_MS = 2500 * SLOW;
 const GRACE_MS = 300;
+const CONCURRENCY = 4;
 
 // Started before the stack, which needs its URL (a top-level await: node:test runs
 // root hooks in no order this file can rely on).
@@ -26,6 +27,7 @@ useStack(
     hooks: 1,
     env: hookEnv(rx, {
       WEBHOOK_MAX_ATTEMPTS: '3',
+      WEBHOOK_CONCURRENCY: String(CONCURRENCY),
       RATE_LIMIT_PER_S: '0',
       RING_TIMEOUT_MS: String(RING_MS),
       HELP_TIMEOUT_MS: String(HELP_MS),
@@ -230,5 +232,28 @@ describe('retries, order and dead letters', () => {
     assert.equal(r.status, 200);
     assert.ok(r.body.events.length <= 1);
     assert.equal((await call(base, 'GET', '/api/v1/webhooks/dead-letters', { key: 'wrong' })).status, 401);
+  });
+
+  it('at most WEBHOOK_CONCURRENCY attempts are in flight per worker', async () => {
+    const senders = [];
+    for (let i = 0; i < CONCURRENCY + 2; i++) {
+      const id = uid('wc');
+      const c = await login(url, id, 'student');
+      senders.push({ c, cid: (await createConversation(c, [uid('wc')])).conversation_id });
+    }
+    await new Promise((r) => setTimeout(r, 500)); // the logins' user.online go first
+    rx.respond = (h) => (/^cap-/.test(h.body?.data?.message?.content || '') ? 'hold' : 200);
+    try {
+      for (const [i, s] of senders.entries()) await sendMessage(s.c, s.cid, `cap-${i}`);
+      const held = () => rx.hits.filter((h) => h.status === 'held').length;
+      await eventually(() => held() === CONCURRENCY, { what: `${CONCURRENCY} attempts held` });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(held(), CONCURRENCY, 'no attempt beyond the bound started');
+    } finally {
+      rx.respond = () => 200;
+      rx.release(200);
+    }
+    await eventually(() => senders.every((s, i) => rx.acked().some((h) => h.body?.data?.message?.content === `cap-${i}`)),
+      { what: 'every held message delivered after the release' });
   });
 });

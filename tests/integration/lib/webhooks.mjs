@@ -27,9 +27,10 @@ export async function startReceiver() {
     of: (id) => hits.filter((h) => h.body?.id === id),
     // hits answered 2xx
     acked: () => hits.filter((h) => h.status >= 200 && h.status < 300),
-    // release held requests (they get `status`)
+    // release held requests: they are answered `status`, and recorded so
     release(status = 200) {
-      for (const res of held.splice(0)) {
+      for (const { res, hit } of held.splice(0)) {
+        hit.status = status;
         try {
           res.writeHead(status).end();
         } catch {
@@ -54,7 +55,7 @@ export async function startReceiver() {
       const s = rx.respond(hit);
       if (s === 'hold') {
         hit.status = 'held';
-        held.push(res);
+        held.push({ res, hit });
         return;
       }
       hit.status = s;
