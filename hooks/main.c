@@ -84,7 +84,11 @@ static void on_done(void *arg, const hooks_row_t *row, hooks_outcome_t out, cons
         backoff = hooks_backoff_ms(&h->cfg, row->attempts, (double)rand_r(&h->seed) / RAND_MAX);
     }
     int rc = hooks_source_done(h->src[row->src], &h->cfg, row, out == HOOKS_OK, why, backoff);
-    if (rc == 1) {
+    if (rc < 0) {
+        /* The row stays leased and comes back when the lease ends (at least once). */
+        pl_warn("webhook outcome not recorded", "event=%s attempt=%lld outcome=%d",
+                row->event_id, (long long)row->attempts, (int)out);
+    } else if (rc == 1) {
         m->dead_total++;
         pl_warn("webhook dead letter", "event=%s type=%s attempts=%lld error=\"%s\"", row->event_id,
                 row->type, (long long)row->attempts, why);
