@@ -227,6 +227,34 @@ describe('retries, order and dead letters', () => {
     }
   });
 
+  it('dead letters of several services are listed together, newest first, and each replays to its owner', async () => {
+    const u = uid('wp');
+    rx.respond = (h) => (h.body?.type === 'user.online' && h.body.data.user_id === u ? 500 : 200);
+    try {
+      const c = await login(url, u, 'student');
+      const conv = await createConversation(c, [uid('wp')]);
+      const dead = async (pred) => eventually(async () => {
+        const r = await call(base, 'GET', '/api/v1/webhooks/dead-letters?limit=500');
+        return r.body.events.find(pred);
+      }, { what: 'a dead letter', timeoutMs: 20000 * SLOW });
+      const online = await dead((e) => e.type === 'user.online' && e.data.user_id === u);
+      assert.match(online.id, /^presence_/);
+      rx.respond = (h) => (h.body?.type === 'user.online' && h.body.data.user_id === u) || h.body?.data?.message?.content === 'doomed too' ? 500 : 200;
+      const sent = await sendMessage(c, conv.conversation_id, 'doomed too');
+      const msg = await dead((e) => e.data?.message?.message_id === sent.message_id);
+      assert.match(msg.id, /^chat_/);
+      const list = (await call(base, 'GET', '/api/v1/webhooks/dead-letters?limit=500')).body.events;
+      const at = list.map((e) => e.dead_at);
+      assert.deepEqual(at, [...at].sort().reverse(), 'newest first across services');
+      assert.ok(list.findIndex((e) => e.id === msg.id) < list.findIndex((e) => e.id === online.id));
+      rx.respond = () => 200;
+      assert.equal((await call(base, 'POST', `/api/v1/webhooks/dead-letters/${online.id}/replay`)).status, 202);
+      await eventually(() => rx.of(online.id).some((h) => h.status === 200), { what: 'the replayed user.online' });
+    } finally {
+      rx.respond = () => 200;
+    }
+  });
+
   it('the list is bounded by limit and refuses a bad one', async () => {
     assert.equal((await call(base, 'GET', '/api/v1/webhooks/dead-letters?limit=0')).status, 400);
     assert.equal((await call(base, 'GET', '/api/v1/webhooks/dead-letters?limit=501')).status, 400);
