@@ -19,6 +19,7 @@
 #include "gw_rel.h"
 #include "pl_buf.h"
 #include "pl_jwt.h"
+#include "pl_list.h"
 #include "pl_map.h"
 #include "proto.h"
 #include "proto_envelope.h"
@@ -103,7 +104,7 @@ typedef struct {
 } gw_conn_list_t;
 
 struct gw_user {
-    gw_conn_t *head;
+    gw_conn_t *head, *tail; /* linked by user_prev/user_next (pl_list.h) */
     uint32_t count;
     char uid[]; /* NUL-terminated */
 };
