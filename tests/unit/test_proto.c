@@ -370,24 +370,16 @@ static void test_text_in_every_field(void)
     free(json);
 }
 
-static const pl_test_case_t cases[] = {
-    {"lookup_and_aliases", test_lookup_and_aliases},
-    {"every_event_routes_somewhere", test_every_event_routes_somewhere},
-    {"message_validation", test_message_validation},
-    {"content_limit_counts_code_points", test_content_limit_counts_code_points},
-    {"enums_and_lists", test_enums_and_lists},
-    {"nul_in_any_string", test_nul_in_any_string},
-    {"signal_limit", test_signal_limit},
-    {"configured_limits", test_configured_limits},
-    {"topics", test_topics},
-    {"request_round_trip", test_request_round_trip},
-    {"request_decode_rejects_garbage", test_request_decode_rejects_garbage},
-    {"reply_and_event_heads", test_reply_and_event_heads},
-    {"text_in_every_field", test_text_in_every_field},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(lookup_and_aliases),
+             PL_CASE(every_event_routes_somewhere),
+             PL_CASE(message_validation),
+             PL_CASE(content_limit_counts_code_points),
+             PL_CASE(enums_and_lists),
+             PL_CASE(nul_in_any_string),
+             PL_CASE(signal_limit),
+             PL_CASE(configured_limits),
+             PL_CASE(topics),
+             PL_CASE(request_round_trip),
+             PL_CASE(request_decode_rejects_garbage),
+             PL_CASE(reply_and_event_heads),
+             PL_CASE(text_in_every_field))
