@@ -370,7 +370,26 @@ static void test_text_in_every_field(void)
     free(json);
 }
 
+/* The server event list: unique names, within the gateway's 64 counter slots (one
+   kept for "other", gateway/gw_metrics.h), and holding what the gateway sends itself. */
+static void test_server_events(void)
+{
+    size_t n;
+    const char *const *types = proto_server_events(&n);
+    PL_CHECK(n > 0 && n < 64);
+    int has_auth = 0, has_pong = 0;
+    for (size_t i = 0; i < n; i++) {
+        PL_CHECK(types[i] && types[i][0]);
+        for (size_t j = 0; j < i; j++)
+            PL_CHECK(strcmp(types[i], types[j]) != 0);
+        has_auth |= strcmp(types[i], "auth_success") == 0;
+        has_pong |= strcmp(types[i], "pong") == 0;
+    }
+    PL_CHECK(has_auth && has_pong);
+}
+
 PL_TEST_MAIN(PL_CASE(lookup_and_aliases),
+             PL_CASE(server_events),
              PL_CASE(every_event_routes_somewhere),
              PL_CASE(message_validation),
              PL_CASE(content_limit_counts_code_points),
