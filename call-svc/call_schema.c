@@ -98,4 +98,9 @@ const pl_migration_t call_migrations[] = {
      "CREATE TABLE call.help_mentors ("
      "  mentor_id text PRIMARY KEY,"
      "  since timestamptz NOT NULL DEFAULT clock_timestamp());"},
+    {4,
+     /* The student's display name (the token's `name` claim) as it was when they
+        asked: mentors are shown it with the offer, the assignment and the API's
+        listing, as they may have never met the student. NULL: the token had none. */
+     "ALTER TABLE call.help_requests ADD COLUMN student_name text;"},
     {0, NULL}};

@@ -37,7 +37,8 @@ enum {
    UPDATE holds the row) and then skips it, as it no longer waits: without it, an
    offer made to a request whose close had not committed yet would never be closed,
    and would take a place on the mentor's page for good.
-   Rows: request id, student_id, topic, message (NULL = none), mentor_id. */
+   Rows: request id, student_id, topic, message (NULL = none), mentor_id, student_name
+   (NULL = none). */
 #define HELP_REFILL                                                                      \
     "WITH ms AS (SELECT DISTINCT m AS mentor_id FROM unnest($1::text[]) m),"              \
     " pick AS (SELECT p.id, ms.mentor_id FROM ms CROSS JOIN LATERAL"                     \
@@ -55,7 +56,7 @@ enum {
     "     FOR SHARE OF r) p),"                                                           \
     " ins AS (INSERT INTO call.help_offers(request_id, mentor_id)"                       \
     "   SELECT id, mentor_id FROM pick ON CONFLICT DO NOTHING RETURNING request_id, mentor_id)" \
-    " SELECT r.id, r.student_id, r.topic, r.message, ins.mentor_id"                      \
+    " SELECT r.id, r.student_id, r.topic, r.message, ins.mentor_id, r.student_name"      \
     "   FROM ins JOIN call.help_requests r ON r.id = ins.request_id"                     \
     "  ORDER BY ins.mentor_id, r.id"
 
@@ -141,19 +142,20 @@ const pl_stmt_t call_stmts[] = {
     /* the server API (call_api.c): open help requests, oldest first */
     {"help_open", "SELECT r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state,"
                   " r.accepted_by, " US("r.created_at") ", " US("r.accepted_at") ", "
-                  US("r.expires_at") " FROM call.help_requests r"
+                  US("r.expires_at") ", r.student_name FROM call.help_requests r"
                   " WHERE r.state IN ('waiting', 'accepted') AND ($1::text IS NULL OR r.state = $1)"
                   " ORDER BY r.id LIMIT $2::bigint", 2},
     /* help requests */
     {"help_insert",
-     "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
-     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ")"
+     "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at,"
+     "  student_name)"
+     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ", $6)"
      /* the student's open request (help_open_student): no row back */
      " ON CONFLICT (student_id) WHERE state IN ('waiting', 'accepted') DO NOTHING"
-     " RETURNING id", 5},
+     " RETURNING id", 6},
     {"help_get",
      "SELECT r.id, r.student_id, r.mentor_id, r.state, r.accepted_by,"
-     " o.mentor_id IS NOT NULL, o.declined_at IS NOT NULL"
+     " o.mentor_id IS NOT NULL, o.declined_at IS NOT NULL, r.student_name"
      " FROM call.help_requests r LEFT JOIN call.help_offers o"
      " ON o.request_id = r.id AND o.mentor_id = $2 WHERE r.id = $1::bigint", 2},
     {"help_accept",
@@ -440,8 +442,9 @@ PGresult *call_store_history(PGconn *db, const char *uid, int64_t limit)
 
 /* ---- help requests --------------------------------------------------------------- */
 
-int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
-                      call_text_t mentor, int64_t timeout_ms, int64_t *id)
+int call_help_store_insert(PGconn *db, const char *student, const char *student_name,
+                           call_text_t topic, call_text_t message, call_text_t mentor,
+                           int64_t timeout_ms, int64_t *id)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_cstr(&p, student);
@@ -449,6 +452,7 @@ int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, c
     pl_pg_param_bytes(&p, message.ptr, message.len);
     pl_pg_param_bytes(&p, mentor.ptr, mentor.len);
     pl_pg_param_int(&p, timeout_ms);
+    pl_pg_param_bytes(&p, student_name[0] ? student_name : NULL, strlen(student_name));
     PGresult *r = pl_pg_run_params(db, "help_insert", &p);
     if (!r)
         return -1;
@@ -475,6 +479,7 @@ int call_help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out
         copy_text(out->accepted_by, sizeof out->accepted_by, r, 0, 4);
         out->offered = is_true(r, 0, 5);
         out->declined = is_true(r, 0, 6);
+        copy_text(out->student_name, sizeof out->student_name, r, 0, 7);
     }
     PQclear(r);
     return 0;
