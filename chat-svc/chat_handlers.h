@@ -88,6 +88,17 @@ struct chat_staged {
 
 /* Frees what chat_prepare staged (the next batch, and shutdown, call it). */
 void chat_staged_clear(chat_app_t *app);
+/* What a create_conversation (client or server API) asks for: the kind (`kind` if
+   given, else direct for two users and group for more) and the title ({NULL, 0}: none).
+   n counts the participants, the creator included. */
+const char *chat_requested_kind(const proto_request_t *req, int n);
+chat_str_t chat_requested_title(const proto_request_t *req);
+
+/* Answers a message the store refused (status FORBIDDEN, BAD_REPLY, or not found)
+   with the contract's error; forbidden_why says who is not a participant. */
+void chat_post_refused(pl_service_t *svc, const proto_request_t *req, chat_status_t status,
+                       const char *forbidden_why);
+
 int chat_read_message(const proto_request_t *req, chat_message_in_t *in, msgpack_sbuffer *att,
                       const char **why, const char **code);
 /* Reactions of the first `rows` rows of message rows `r`, in one query (*out NULL when

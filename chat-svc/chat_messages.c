@@ -292,17 +292,21 @@ static void answer_posted(chat_app_t *app, pl_service_t *svc, const proto_reques
     case CHAT_DUPLICATE: /* a retry: the original id and seq, no second delivery */
         pack_sent(svc, req, m->conv, posted);
         break;
-    case CHAT_FORBIDDEN:
-        pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
-        break;
-    case CHAT_BAD_REPLY:
-        pl_service_error(svc, req, "bad_request",
-                         "reply_to_id: not a message of this conversation");
-        break;
     default:
-        pl_service_error(svc, req, "not_found", "no such conversation");
+        chat_post_refused(svc, req, posted->status, "not a participant of this conversation");
         break;
     }
+}
+
+void chat_post_refused(pl_service_t *svc, const proto_request_t *req, chat_status_t status,
+                       const char *forbidden_why)
+{
+    if (status == CHAT_FORBIDDEN)
+        pl_service_error(svc, req, "forbidden", forbidden_why);
+    else if (status == CHAT_BAD_REPLY)
+        pl_service_error(svc, req, "bad_request", "reply_to_id: not a message of this conversation");
+    else
+        pl_service_error(svc, req, "not_found", "no such conversation");
 }
 
 /* Answers a message, with the pipeline's outcome when it decided one (ahead), else
