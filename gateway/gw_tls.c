@@ -151,8 +151,7 @@ static int parse_key(const char *pem, size_t len, material_t *m, char *why, size
     BIO_free(bio);
     char err[160];
     if (!m->key) {
-        snprintf(why, cap, "no unencrypted PEM private key: %s",
-                 ossl_reason(err, sizeof err, "?"));
+        snprintf(why, cap, "no unencrypted PEM private key: %s", ossl_reason(err, sizeof err, "?"));
         return -1;
     }
     ERR_clear_error();
@@ -198,7 +197,8 @@ static int load(const gw_tls_t *self, material_t *m, const char *event)
    prints, without the colons). */
 static void describe(const material_t *m, const char *event)
 {
-    char subject[256] = "?", serial[128] = "?", not_after[64] = "?", fp[2 * EVP_MAX_MD_SIZE + 1] = "";
+    char subject[256] = "?", serial[128] = "?", not_after[64] = "?",
+         fp[2 * EVP_MAX_MD_SIZE + 1] = "";
     X509_NAME_oneline(X509_get_subject_name(m->leaf), subject, (int)sizeof subject);
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(m->leaf), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
@@ -301,7 +301,8 @@ int gw_tls_reload(gw_tls_t *self)
 {
     material_t next;
     if (load(self, &next, "tls reload failed") != 0) {
-        pl_warn("tls certificate unchanged", "reason=\"the reload failed; the current certificate keeps serving\"");
+        pl_warn("tls certificate unchanged",
+                "reason=\"the reload failed; the current certificate keeps serving\"");
         return -1;
     }
     /* serve_current hands `cur` to every new handshake; the SSL_CTXs are updated too
