@@ -241,7 +241,8 @@ void gw_destroy(gw_t **self_p)
     if (ctx)
         lws_context_destroy(ctx); /* closes every connection (CLOSED callbacks run) */
     if (gw->loop_ready) {
-        uv_poll_stop(&gw->sub_poll);
+        if (gw->sub_poll.loop) /* not initialised when gw_new failed before the bus */
+            uv_poll_stop(&gw->sub_poll);
         close_handle((uv_handle_t *)&gw->tick);
         close_handle((uv_handle_t *)&gw->req_flush);
         close_handle((uv_handle_t *)&gw->sigint);
