@@ -292,6 +292,11 @@ int gw_tls_attach(gw_tls_t *self, void *ssl_ctx)
     }
     if (install(ssl_ctx, &self->cur) != 0)
         return -1;
+    /* lws only rules out SSLv2/3; TLS 1.0 and 1.1 are off here whatever openssl.cnf says. */
+    if (SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION) != 1) {
+        pl_error("tls install failed", "reason=\"cannot require TLS 1.2\"");
+        return -1;
+    }
     SSL_CTX_set_cert_cb(ssl_ctx, serve_current, self);
     self->ctx[self->nctx++] = ssl_ctx;
     return 0;

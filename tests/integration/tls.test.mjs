@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { io } from 'socket.io-client';
 import { startStack, freePorts, DEFAULT_API_KEY } from './lib/stack.mjs';
 import { DEFAULT_TIMEOUT_MS, eventually, login, open, token, uid } from './lib/client.mjs';
@@ -183,6 +184,33 @@ describe('wss:// and https:// on the gateway port', () => {
       assert.match(e.code || e.message, /VERIFY|CERT|SELF_SIGNED/i);
       return true;
     });
+  });
+});
+
+// A handshake with the given client options: resolves {protocol, alpn} or rejects.
+function handshake(opts) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: ca.pem, servername: 'localhost', ...opts }, () => {
+      const r = { protocol: s.getProtocol(), alpn: s.alpnProtocol };
+      s.end();
+      resolve(r);
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('what the TLS port offers', () => {
+  it('TLS 1.2 and 1.3; TLS 1.1 gets a protocol_version alert', async () => {
+    assert.equal((await handshake({ maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
+    assert.equal((await handshake({ minVersion: 'TLSv1.3' })).protocol, 'TLSv1.3');
+    await assert.rejects(
+      handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+      (e) => e.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' || assert.fail(`${e.code}: ${e.message}`),
+    );
+  });
+
+  it('ALPN: HTTP/1.1 only, even to a client that offers h2 first', async () => {
+    assert.equal((await handshake({ ALPNProtocols: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
   });
 });
 
