@@ -25,7 +25,7 @@ typedef struct {
 } material_t;
 
 struct gw_tls {
-    const char *cert_file, *key_file;
+    char *cert_file, *key_file; /* copies: read again on every reload */
     material_t cur;
     SSL_CTX *ctx[GW_TLS_VHOSTS]; /* owned by lws (one per vhost); valid while it runs */
     int nctx;
@@ -237,10 +237,10 @@ gw_tls_t *gw_tls_new(const char *cert_file, const char *key_file)
     gw_tls_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->cert_file = cert_file;
-    self->key_file = key_file;
-    if (load(self, &self->cur, "bad configuration") != 0) {
-        free(self);
+    self->cert_file = strdup(cert_file);
+    self->key_file = strdup(key_file);
+    if (!self->cert_file || !self->key_file || load(self, &self->cur, "bad configuration") != 0) {
+        gw_tls_destroy(&self);
         return NULL;
     }
     describe(&self->cur, "tls certificate loaded");
@@ -253,6 +253,8 @@ void gw_tls_destroy(gw_tls_t **self_p)
     if (!self)
         return;
     material_free(&self->cur);
+    free(self->cert_file);
+    free(self->key_file);
     free(self);
     *self_p = NULL;
 }

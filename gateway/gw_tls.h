@@ -23,7 +23,7 @@ typedef struct gw_tls gw_tls_t;
 
 /* Read and check both PEM files (certificate first, then any chain; an unencrypted
    key that matches the certificate). NULL after logging one line naming the variable
-   and the reason. The paths are borrowed: they must outlive the object. */
+   and the reason. The paths are copied (a reload reads them again). */
 gw_tls_t *gw_tls_new(const char *cert_file, const char *key_file);
 void gw_tls_destroy(gw_tls_t **self_p);
 
