@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -16,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "pl_log.h"
+#include "pl_metrics.h"
 
 /* What one pair of files gave: the certificate, the rest of its chain, its key. */
 typedef struct {
@@ -27,7 +29,9 @@ typedef struct {
 struct gw_tls {
     char *cert_file, *key_file; /* copies: read again on every reload */
     material_t cur;
-    SSL_CTX *ctx[GW_TLS_VHOSTS]; /* owned by lws (one per vhost); valid while it runs */
+    int64_t not_after_s;                 /* cur's notAfter, Unix time (0: unreadable) */
+    uint64_t reloads_ok, reloads_failed; /* SIGHUPs, by outcome */
+    SSL_CTX *ctx[GW_TLS_VHOSTS];         /* owned by lws (one per vhost); valid while it runs */
     int nctx;
 };
 
@@ -221,6 +225,14 @@ static void describe(const material_t *m, const char *event)
         pl_warn("tls certificate expired", "not_after=%s sha256=%s", not_after, fp);
 }
 
+static int64_t not_after_of(const material_t *m)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(m->leaf), &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
 /* All of certificate, chain and key, or nothing (override: replace what is there). */
 static int install(SSL_CTX *ctx, const material_t *m)
 {
@@ -243,6 +255,7 @@ gw_tls_t *gw_tls_new(const char *cert_file, const char *key_file)
         gw_tls_destroy(&self);
         return NULL;
     }
+    self->not_after_s = not_after_of(&self->cur);
     describe(&self->cur, "tls certificate loaded");
     return self;
 }
@@ -308,6 +321,7 @@ int gw_tls_reload(gw_tls_t *self)
 {
     material_t next;
     if (load(self, &next, "tls reload failed") != 0) {
+        self->reloads_failed++;
         pl_warn("tls certificate unchanged",
                 "reason=\"the reload failed; the current certificate keeps serving\"");
         return -1;
@@ -320,6 +334,27 @@ int gw_tls_reload(gw_tls_t *self)
     /* Open connections and the SSL_CTXs hold their own references: ours can go. */
     material_free(&self->cur);
     self->cur = next;
+    self->not_after_s = not_after_of(&self->cur);
+    if (rc == 0)
+        self->reloads_ok++;
+    else
+        self->reloads_failed++;
     describe(&self->cur, rc == 0 ? "tls certificate reloaded" : "tls certificate partly reloaded");
     return rc;
+}
+
+void gw_tls_render_metrics(const gw_tls_t *self, pl_buf_t *o)
+{
+    if (!self)
+        return;
+    pl_metrics_help(o, "parley_gateway_tls_certificate_not_after_seconds", "gauge",
+                    "When the certificate new TLS connections get expires (Unix time)");
+    pl_buf_printf(o, "parley_gateway_tls_certificate_not_after_seconds %lld\n",
+                  (long long)self->not_after_s);
+    pl_metrics_help(o, "parley_gateway_tls_reloads_total", "counter",
+                    "Certificate reloads on SIGHUP, by result (failed: the old one serves on)");
+    pl_buf_printf(o, "parley_gateway_tls_reloads_total{result=\"ok\"} %llu\n",
+                  (unsigned long long)self->reloads_ok);
+    pl_buf_printf(o, "parley_gateway_tls_reloads_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)self->reloads_failed);
 }

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "pl_buf.h"
+
 struct lws_context_creation_info;
 typedef struct gw_tls gw_tls_t;
 
@@ -39,5 +41,9 @@ int gw_tls_attach(gw_tls_t *self, void *ssl_ctx);
 /* SIGHUP: read the files again and, if they are good, serve them to new connections.
    0, or -1 (logged) with the old certificate still in place. */
 int gw_tls_reload(gw_tls_t *self);
+
+/* Prometheus lines (appended to the gateway's /metrics): the serving certificate's
+   expiry and the reloads by result. Nothing when self is NULL. */
+void gw_tls_render_metrics(const gw_tls_t *self, pl_buf_t *o);
 
 #endif

@@ -49,6 +49,18 @@ after(async () => {
 
 const wssLogin = (user, role = 'student', opts = {}) => login(url, user, role, { ca: ca.pem, ...opts });
 
+// The gateway's TLS metrics over https://: {notAfter, ok, failed}.
+async function tlsMetrics() {
+  const r = await httpsRequest(`${base}/metrics`, { ca: ca.pem });
+  assert.equal(r.status, 200);
+  const num = (re) => Number((r.body.match(re) || [])[1]);
+  return {
+    notAfter: num(/^parley_gateway_tls_certificate_not_after_seconds (\d+)$/m),
+    ok: num(/^parley_gateway_tls_reloads_total\{result="ok"\} (\d+)$/m),
+    failed: num(/^parley_gateway_tls_reloads_total\{result="failed"\} (\d+)$/m),
+  };
+}
+
 // A Socket.IO client over wss:// trusting the test CA; resolves once auth_success came.
 function sioLogin(user, role = 'student') {
   const socket = io(base, {
@@ -152,6 +164,7 @@ describe('wss:// and https:// on the gateway port', () => {
       assert.equal(js.status, 200, `${script[1]}: ${js.status}`);
       assert.ok(js.body.length > 0);
     }
+    assert.deepEqual(await tlsMetrics(), { notAfter: first.notAfter, ok: 0, failed: 0 }, '/metrics');
     const dev = await httpsRequest(`${base}/dev/token?sub=tls-dev&role=student`, { ca: ca.pem });
     assert.equal(dev.status, 200, dev.body);
     const tok = JSON.parse(dev.body).token;
@@ -266,6 +279,7 @@ describe('SIGHUP reloads the certificate', () => {
     assert.equal((await peerCert('127.0.0.1', apiPort, ca.pem)).fingerprint256, second.fingerprint256, 'API port');
     const h = await httpsRequest(`${base}/healthz`, { ca: ca.pem });
     assert.equal(h.peer.serialNumber, second.serialNumber);
+    assert.deepEqual(await tlsMetrics(), { notAfter: second.notAfter, ok: 1, failed: 0 });
 
     // The connections opened before the reload: still the old certificate, still served.
     assert.equal(cx.ws._socket.getPeerCertificate().fingerprint256, first.fingerprint256);
@@ -298,6 +312,7 @@ describe('SIGHUP reloads the certificate', () => {
     });
     assert.match(gw.output, /tls reload failed.*var=TLS_KEY_FILE.*does not belong to the certificate/);
     assert.equal((await peerCert('127.0.0.1', port, ca.pem)).fingerprint256, current.fingerprint256);
+    assert.deepEqual(await tlsMetrics(), { notAfter: current.notAfter, ok: 1, failed: 1 });
     const c = await wssLogin(uid('still'));
     c.close();
     replaceFile(KEY, goodKey);

@@ -17,10 +17,11 @@ function openssl(args) {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-// What a TLS client sees of a PEM certificate: {fingerprint256, serialNumber}.
+// What a TLS client sees of a PEM certificate: {fingerprint256, serialNumber}, and
+// notAfter (Unix seconds).
 export function certInfo(pemFile) {
   const x = new crypto.X509Certificate(fs.readFileSync(pemFile));
-  return { fingerprint256: x.fingerprint256, serialNumber: x.serialNumber };
+  return { fingerprint256: x.fingerprint256, serialNumber: x.serialNumber, notAfter: Date.parse(x.validTo) / 1000 };
 }
 
 function keyArgs(keyType) {
