@@ -152,7 +152,7 @@ typedef struct gw {
     uv_timer_t req_flush;    /* gw_bus.c: sends the requests held back */
     pl_buf_t req_held;       /* requests held back: [u8 svc][u32 len][bytes] each */
     int64_t req_sent_ms;     /* when requests last went to the broker */
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup; /* stop; stop; reload the TLS certificate */
     char gwid[PROTO_GWID_LEN + 1];
     uint64_t next_conn_id, next_rq;
     pl_map_t *conns;   /* id → gw_conn_t */
@@ -186,6 +186,7 @@ typedef struct gw {
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
     struct gw_api *api;      /* gw_api.c: the server API listener, NULL when off */
     struct gw_revoke *revoke; /* gw_revoke.c: tokens revoked by the server API */
+    struct gw_tls *tls;       /* gw_tls.c: TLS_CERT_FILE/TLS_KEY_FILE, NULL when off */
     int stopping;
     int loop_ready;
 } gw_t;

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "gw.h"
+#include "gw_tls.h"
 #include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_json.h"
@@ -415,6 +416,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return -1; /* no WebSocket on the API listener */
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        return gw_tls_attach(gw->tls, user) ? -1 : 0; /* user: this vhost's SSL_CTX */
     default:
         break;
     }
@@ -459,6 +462,7 @@ int gw_api_init(gw_t *gw)
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     info.timeout_secs = 10;
     info.keepalive_timeout = 30;
+    gw_tls_vhost_info(gw->tls, &info); /* TLS here too when the gateway has it */
     api->vhost = lws_create_vhost(gw->ctx, &info);
     if (!api->vhost) {
         pl_error("cannot listen",
