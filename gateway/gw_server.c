@@ -5,6 +5,7 @@
 #include "gw_api.h"
 #include "gw_tls.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,8 +113,21 @@ static void lws_log_emit(int level, const char *line)
     pl_log(level == LLL_ERR ? PL_LOG_ERROR : PL_LOG_WARN, "libwebsockets", "detail=\"%s\"", msg);
 }
 
+/* lws 4.1 loads its libuv glue as a plugin and unloads it when a context is destroyed,
+   even while uv handles it closed still have their close callbacks pending in the loop
+   (which happens after a vhost failed to bind): holding our own reference keeps the
+   plugin mapped for the life of the process. With a static lws there is no plugin,
+   dlopen fails and nothing is needed. */
+static void pin_lws_uv_plugin(void)
+{
+    static void *plugin;
+    if (!plugin)
+        plugin = dlopen("libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NODELETE);
+}
+
 static int start_lws(gw_t *gw)
 {
+    pin_lws_uv_plugin();
     static lws_retry_bo_t retry; /* lws keeps a pointer: it must outlive the context */
     retry.secs_since_valid_ping = (uint16_t)gw->cfg.ping_interval_s;
     retry.secs_since_valid_hangup = (uint16_t)(gw->cfg.ping_interval_s + 10);
@@ -136,6 +150,11 @@ static int start_lws(gw_t *gw)
     if (!gw->ctx || !lws_get_vhost_by_name(gw->ctx, "default")) {
         pl_error("cannot listen", "port=%d reason=\"libwebsockets context failed (port in use?)\"",
                  gw->cfg.port);
+        /* The vhost that failed to bind left its listening socket's close pending on
+           our loop; let it finish while the context is whole, or it runs inside
+           gw_destroy's uv_run after lws_context_destroy and crashes (lws 4.1). */
+        if (gw->ctx)
+            uv_run(&gw->loop, UV_RUN_NOWAIT);
         return -1;
     }
     return 0;
