@@ -41,19 +41,23 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libwebsockets-evlib-uv libuv1 libzmq5 libmsgpackc2 libpq5 libjwt0 \
-      libjansson4 libssl3 libczmq4 libcurl4 ca-certificates curl \
+      libjansson4 libssl3 libczmq4 libcurl4 ca-certificates curl openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 parley \
  && useradd --system --uid 10001 --gid parley --home-dir /nonexistent --shell /usr/sbin/nologin parley \
- && install -d -o parley -g parley -m 0700 /var/lib/parley/keys
+ && install -d -o parley -g parley -m 0700 /var/lib/parley/keys \
+ && install -d -o parley -g parley -m 0755 /var/lib/parley/tls
 COPY --from=build /build/bin/parley-* /usr/local/bin/
 COPY web/ /usr/share/parley/web/
 # Fail the image build, not the first start, if a runtime library is missing.
 RUN for b in /usr/local/bin/parley-*; do \
       if ldd "$b" | grep -q 'not found'; then ldd "$b"; exit 1; fi; \
     done
+# The development certificate maker (compose's one-shot tlscert service; openssl above).
+COPY scripts/tls-dev-cert.sh /usr/local/bin/parley-tls-dev-cert
 # /var/lib/parley/keys: the bus's CURVE keys (compose mounts a volume there; a new
-# volume takes this directory's owner, so the unprivileged keygen can write it).
+# volume takes this directory's owner, so the unprivileged keygen can write it);
+# /var/lib/parley/tls: the same for the development TLS certificate (tlscert).
 # Container defaults: listen on every interface of the container's network.
 ENV WEB_ROOT=/usr/share/parley/web \
     BROKER_BIND=0.0.0.0 \

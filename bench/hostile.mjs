@@ -7,6 +7,13 @@
 //
 //   node bench/hostile.mjs --url ws://127.0.0.1:18080/ws --secret s3cret \
 //        [--bench build/bin/parley-bench] [--pairs 3] [--seconds 10] [--users 200] [--rate 200]
+//        [--attacker-nice N]
+//
+// --attacker-nice N runs each attack in a process of its own (bench/attack.mjs) at nice
+// N: on a real deployment the attacker's CPU is not the server's, and on a two-core host
+// an attacker at the stack's priority measures the contention for cores as much as
+// what the gateway lets one client cost the others. Without it, the attack runs in this
+// process, at the same priority as everything else.
 //
 // The stack keeps its default limits (the attacks must meet them); 200 users sending 200
 // messages/s in total stay far under the 20 frames/s per connection. Loopback only, like
@@ -28,6 +35,7 @@ const { values: o } = parseArgs({
     users: { type: 'string', default: '200' },
     rate: { type: 'string', default: '200' },
     'gateway-pid': { type: 'string' },
+    'attacker-nice': { type: 'string' },
   },
 });
 if (!/^ws:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(o.url)) {
@@ -84,6 +92,13 @@ const p99 = (r) => r.delivery_ms?.p99 ?? NaN;
 // scheduled but never acknowledged, plus deliveries of acknowledged messages missing
 const lost = (r) => r.scheduled - r.acked + r.deliveries_missing;
 
+// The attack in a process of its own at nice N (see the header); resolves when it ends.
+function attackElsewhere(name, seconds) {
+  const args = ['-n', o['attacker-nice'], process.execPath, path.join(here, 'attack.mjs'), '--url', o.url,
+    '--secret', o.secret, '--attack', name, '--seconds', String(seconds)];
+  return new Promise((resolve) => spawn('nice', args, { stdio: 'inherit' }).on('exit', resolve));
+}
+
 const pid = gatewayPid();
 const rows = [];
 for (const [name, attack] of Object.entries(attacks)) {
@@ -93,7 +108,10 @@ for (const [name, attack] of Object.entries(attacks)) {
     let peak = rssMiB(pid);
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 200);
     const until = Date.now() + (Number(o.seconds) + 3) * 1000;
-    const [hostile] = await Promise.all([runBench(), attack(o.url, until).catch((e) => e)]);
+    const attacking = o['attacker-nice'] !== undefined
+      ? attackElsewhere(name, Number(o.seconds) + 3)
+      : attack(o.url, until).catch((e) => e);
+    const [hostile] = await Promise.all([runBench(), attacking]);
     clearInterval(sampler);
     await closeAllClients();
     rows.push({ name, calm: p99(calm), hostile: p99(hostile), lostCalm: lost(calm), lostHostile: lost(hostile), peak });

@@ -105,9 +105,10 @@ static void pack_time(msgpack_packer *pk, const char *key, const PGresult *r, in
    it stands. */
 void call_pack_request(msgpack_packer *pk, const PGresult *r, int i)
 {
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 11);
     pl_pack_kv_int(pk, "request_id", pl_pg_int(r, i, HO_ID));
     pack_text(pk, "student_id", r, i, HO_STUDENT);
+    pack_text(pk, "student_name", r, i, HO_STUDENT_NAME);
     pack_text(pk, "topic", r, i, HO_TOPIC);
     pack_text(pk, "message", r, i, HO_MESSAGE);
     pack_text(pk, "mentor_id", r, i, HO_MENTOR);

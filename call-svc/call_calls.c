@@ -147,10 +147,11 @@ static void send_incoming(pl_service_t *svc, const proto_request_t *req, int64_t
     msgpack_packer *pk = pl_service_to_user(svc, callee, NULL, 0);
     if (!pk)
         return;
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 7);
     pl_pack_kv_str(pk, "type", "incoming_call");
     pl_pack_kv_int(pk, "call_id", id);
     pl_pack_kv_str(pk, "caller_id", req->uid);
+    pl_pack_kv_str_or_nil(pk, "caller_name", req->nm[0] ? req->nm : NULL);
     pl_pack_kv_str(pk, "caller_role", req->role);
     pl_pack_kv_str(pk, "media", media);
     if (conv)

@@ -33,18 +33,19 @@ static int64_t request_id(const proto_request_t *req)
     return id;
 }
 
-/* call_help_request {request_id, student_id, topic, message} to every connection of the
-   mentor. */
+/* help_request {request_id, student_id, student_name, topic, message} to every
+   connection of the mentor (student_name NULL: the student's token had no name). */
 static void send_offer(pl_service_t *svc, const char *mentor, int64_t id, const char *student,
-                       call_text_t topic, call_text_t message)
+                       const char *student_name, call_text_t topic, call_text_t message)
 {
     msgpack_packer *pk = pl_service_to_user(svc, mentor, NULL, 0);
     if (!pk)
         return;
-    msgpack_pack_map(pk, 5);
+    msgpack_pack_map(pk, 6);
     pl_pack_kv_str(pk, "type", "help_request");
     pl_pack_kv_int(pk, "request_id", id);
     pl_pack_kv_str(pk, "student_id", student);
+    pl_pack_kv_str_or_nil(pk, "student_name", student_name);
     pl_pack_kv_strn(pk, "topic", topic.ptr, topic.len);
     if (message.ptr)
         pl_pack_kv_strn(pk, "message", message.ptr, message.len);
@@ -71,7 +72,8 @@ static int refill(const call_cfg_t *cfg, pl_service_t *svc, const call_text_t *m
             message.ptr = PQgetvalue(r, i, 3);
             message.len = (size_t)PQgetlength(r, i, 3);
         }
-        send_offer(svc, PQgetvalue(r, i, 4), rid, PQgetvalue(r, i, 1), topic, message);
+        const char *name = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
+        send_offer(svc, PQgetvalue(r, i, 4), rid, PQgetvalue(r, i, 1), name, topic, message);
         for_id += rid == id;
     }
     if (PQntuples(r) > for_id) /* older requests, to mentors whose page had room */
@@ -98,6 +100,21 @@ static void send_pair(pl_service_t *svc, const char *to, const proto_exclude_t *
     pl_pack_kv_int(pk, "request_id", id);
     if (key)
         pl_pack_kv_str(pk, key, value);
+    pl_service_end(svc);
+}
+
+/* help_accepted {request_id, mentor_id, mentor_name} to the student of h, req being
+   the mentor's accept (mentor_name: their token's name, NULL if none). */
+static void send_accepted(pl_service_t *svc, const help_row_t *h, const proto_request_t *req)
+{
+    msgpack_packer *pk = pl_service_to_user(svc, h->student_id, NULL, 0);
+    if (!pk)
+        return;
+    msgpack_pack_map(pk, 4);
+    pl_pack_kv_str(pk, "type", "help_accepted");
+    pl_pack_kv_int(pk, "request_id", h->id);
+    pl_pack_kv_str(pk, "mentor_id", req->uid);
+    pl_pack_kv_str_or_nil(pk, "mentor_name", req->nm[0] ? req->nm : NULL);
     pl_service_end(svc);
 }
 
@@ -192,7 +209,8 @@ static int request_named(const call_cfg_t *cfg, pl_service_t *svc, const proto_r
     }
     call_text_t named = {mentor, strlen(mentor)};
     int64_t id;
-    if (call_help_store_insert(pl_service_db(svc), req->uid, topic, message, named, cfg->help_ms, &id))
+    if (call_help_store_insert(pl_service_db(svc), req->uid, req->nm, topic, message, named,
+                               cfg->help_ms, &id))
         return -1;
     if (!id)
         return refuse_second(svc, req);
@@ -225,8 +243,8 @@ static int request_any(const call_cfg_t *cfg, pl_service_t *svc, const proto_req
     }
     call_text_t nobody = {NULL, 0};
     int64_t id;
-    if (call_help_store_insert(pl_service_db(svc), req->uid, topic, message, nobody, cfg->help_ms,
-                          &id)) {
+    if (call_help_store_insert(pl_service_db(svc), req->uid, req->nm, topic, message, nobody,
+                               cfg->help_ms, &id)) {
         rc = -1;
         goto done;
     }
@@ -338,13 +356,14 @@ int call_help_accept(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     }
     msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
     if (pk) {
-        msgpack_pack_map(pk, 3);
+        msgpack_pack_map(pk, 4);
         pl_pack_kv_str(pk, "type", "help_assigned");
         pl_pack_kv_int(pk, "request_id", h.id);
         pl_pack_kv_str(pk, "student_id", h.student_id);
+        pl_pack_kv_str_or_nil(pk, "student_name", h.student_name[0] ? h.student_name : NULL);
         pl_service_end(svc);
     }
-    send_pair(svc, h.student_id, NULL, "help_accepted", h.id, "mentor_id", req->uid);
+    send_accepted(svc, &h, req);
     /* Busy from now on: nothing new for them before presence says they are back. */
     if (call_help_store_mentor_available(pl_service_db(svc), req->uid, 0) ||
         close_offers(cfg, svc, h.id, req->uid, "taken"))

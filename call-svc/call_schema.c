@@ -100,6 +100,11 @@ const pl_migration_t call_migrations[] = {
      "  mentor_id text PRIMARY KEY,"
      "  since timestamptz NOT NULL DEFAULT clock_timestamp());"},
     {4,
+     /* The student's display name (the token's `name` claim) as it was when they
+        asked: mentors are shown it with the offer, the assignment and the API's
+        listing, as they may have never met the student. NULL: the token had none. */
+     "ALTER TABLE call.help_requests ADD COLUMN student_name text;"},
+    {5,
      /* Webhooks (service/pl_webhook.h): call.missed, call.ended, help_request.*. */
      PL_WEBHOOK_MIGRATION("call")},
     {0, NULL}};

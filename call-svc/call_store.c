@@ -38,7 +38,8 @@ enum {
    UPDATE holds the row) and then skips it, as it no longer waits: without it, an
    offer made to a request whose close had not committed yet would never be closed,
    and would take a place on the mentor's page for good.
-   Rows: request id, student_id, topic, message (NULL = none), mentor_id. */
+   Rows: request id, student_id, topic, message (NULL = none), mentor_id, student_name
+   (NULL = none). */
 #define HELP_REFILL                                                                      \
     "WITH ms AS (SELECT DISTINCT m AS mentor_id FROM unnest($1::text[]) m),"              \
     " pick AS (SELECT p.id, ms.mentor_id FROM ms CROSS JOIN LATERAL"                     \
@@ -56,9 +57,15 @@ enum {
     "     FOR SHARE OF r) p),"                                                           \
     " ins AS (INSERT INTO call.help_offers(request_id, mentor_id)"                       \
     "   SELECT id, mentor_id FROM pick ON CONFLICT DO NOTHING RETURNING request_id, mentor_id)" \
-    " SELECT r.id, r.student_id, r.topic, r.message, ins.mentor_id"                      \
+    " SELECT r.id, r.student_id, r.topic, r.message, ins.mentor_id, r.student_name"      \
     "   FROM ins JOIN call.help_requests r ON r.id = ins.request_id"                     \
     "  ORDER BY ins.mentor_id, r.id"
+
+/* A help request as the API shows it (call_pack_request; columns HO_* of call_store.h),
+   for the API's listing and the webhook events alike. */
+#define HELP_OBJECT_COLS                                                                           \
+    "r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state, r.accepted_by, "               \
+    US("r.created_at") ", " US("r.accepted_at") ", " US("r.expires_at") ", r.student_name"
 
 const pl_stmt_t call_stmts[] = {
     /* Two advisory locks in one statement: target entries are evaluated left to
@@ -140,24 +147,22 @@ const pl_stmt_t call_stmts[] = {
     {"history", "SELECT " CALL_COLS " FROM call.calls c WHERE c.caller_id = $1"
                 " OR c.callee_id = $1 ORDER BY c.id DESC LIMIT $2::bigint", 2},
     /* the server API (call_api.c): open help requests, oldest first */
-    {"help_open", "SELECT r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state,"
-                  " r.accepted_by, " US("r.created_at") ", " US("r.accepted_at") ", "
-                  US("r.expires_at") " FROM call.help_requests r"
+    {"help_open", "SELECT " HELP_OBJECT_COLS " FROM call.help_requests r"
                   " WHERE r.state IN ('waiting', 'accepted') AND ($1::text IS NULL OR r.state = $1)"
                   " ORDER BY r.id LIMIT $2::bigint", 2},
-    {"help_one", "SELECT r.id, r.student_id, r.topic, r.message, r.mentor_id, r.state,"
-                 " r.accepted_by, " US("r.created_at") ", " US("r.accepted_at") ", "
-                 US("r.expires_at") " FROM call.help_requests r WHERE r.id = $1::bigint", 1},
+    {"help_one", "SELECT " HELP_OBJECT_COLS " FROM call.help_requests r WHERE r.id = $1::bigint",
+     1},
     /* help requests */
     {"help_insert",
-     "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at)"
-     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ")"
+     "INSERT INTO call.help_requests(student_id, topic, message, mentor_id, state, expires_at,"
+     "  student_name)"
+     " VALUES ($1, $2, $3, $4, 'waiting', " MS_FROM_NOW("$5") ", $6)"
      /* the student's open request (help_open_student): no row back */
      " ON CONFLICT (student_id) WHERE state IN ('waiting', 'accepted') DO NOTHING"
-     " RETURNING id", 5},
+     " RETURNING id", 6},
     {"help_get",
      "SELECT r.id, r.student_id, r.mentor_id, r.state, r.accepted_by,"
-     " o.mentor_id IS NOT NULL, o.declined_at IS NOT NULL"
+     " o.mentor_id IS NOT NULL, o.declined_at IS NOT NULL, r.student_name"
      " FROM call.help_requests r LEFT JOIN call.help_offers o"
      " ON o.request_id = r.id AND o.mentor_id = $2 WHERE r.id = $1::bigint", 2},
     {"help_accept",
@@ -446,8 +451,9 @@ PGresult *call_store_history(PGconn *db, const char *uid, int64_t limit)
 
 /* ---- help requests --------------------------------------------------------------- */
 
-int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
-                      call_text_t mentor, int64_t timeout_ms, int64_t *id)
+int call_help_store_insert(PGconn *db, const char *student, const char *student_name,
+                           call_text_t topic, call_text_t message, call_text_t mentor,
+                           int64_t timeout_ms, int64_t *id)
 {
     pl_pg_params_t p = {.n = 0};
     pl_pg_param_cstr(&p, student);
@@ -455,6 +461,7 @@ int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, c
     pl_pg_param_bytes(&p, message.ptr, message.len);
     pl_pg_param_bytes(&p, mentor.ptr, mentor.len);
     pl_pg_param_int(&p, timeout_ms);
+    pl_pg_param_bytes(&p, student_name[0] ? student_name : NULL, strlen(student_name));
     PGresult *r = pl_pg_run_params(db, "help_insert", &p);
     if (!r)
         return -1;
@@ -481,6 +488,7 @@ int call_help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out
         copy_text(out->accepted_by, sizeof out->accepted_by, r, 0, 4);
         out->offered = is_true(r, 0, 5);
         out->declined = is_true(r, 0, 6);
+        copy_text(out->student_name, sizeof out->student_name, r, 0, 7);
     }
     PQclear(r);
     return 0;

@@ -120,6 +120,7 @@ typedef struct {
     char mentor_id[CALL_UID_MAX];   /* the named mentor, "" if offered to all */
     char state[16];                 /* waiting accepted ended cancelled expired declined */
     char accepted_by[CALL_UID_MAX]; /* "" until accepted */
+    char student_name[CALL_UID_MAX]; /* the token's name when they asked, "" if none */
     int offered;                    /* to the user asked about */
     int declined;                   /* ... who declined it */
 } help_row_t;
@@ -133,8 +134,9 @@ typedef struct {
 /* A new waiting request; *id = 0 when the student already has an open (waiting or
    accepted) one: the unique index help_open_student decides, also between instances
    inserting at the same moment. */
-int call_help_store_insert(PGconn *db, const char *student, call_text_t topic, call_text_t message,
-                      call_text_t mentor, int64_t timeout_ms, int64_t *id);
+int call_help_store_insert(PGconn *db, const char *student, const char *student_name,
+                           call_text_t topic, call_text_t message, call_text_t mentor,
+                           int64_t timeout_ms, int64_t *id);
 
 /* Request `id` as seen by `uid` (offered / declined are about uid). */
 int call_help_store_get(PGconn *db, int64_t id, const char *uid, help_row_t *out, int *found);
@@ -179,7 +181,7 @@ PGresult *call_help_store_due(PGconn *db, int limit);
 /* Help request `id` with the same columns (no row: gone). */
 PGresult *call_help_store_one(PGconn *db, int64_t id);
 enum { HO_ID = 0, HO_STUDENT, HO_TOPIC, HO_MESSAGE, HO_MENTOR, HO_STATE, HO_ACCEPTED_BY,
-       HO_CREATED, HO_ACCEPTED, HO_EXPIRES };
+       HO_CREATED, HO_ACCEPTED, HO_EXPIRES, HO_STUDENT_NAME };
 PGresult *call_help_store_open(PGconn *db, const char *state, int64_t limit);
 
 #endif

@@ -113,16 +113,9 @@ int chat_on_api_post_message(void *app_, pl_service_t *svc, const proto_request_
         pl_info("api message", "conversation=%lld sender=%s duplicate=%d", (long long)m->conv,
                 ulen ? req->uid : "(system)", posted.status == CHAT_DUPLICATE);
         break;
-    case CHAT_FORBIDDEN:
-        pl_service_error(svc, req, "forbidden",
-                         "sender_id: not a participant of this conversation");
-        break;
-    case CHAT_BAD_REPLY:
-        pl_service_error(svc, req, "bad_request",
-                         "reply_to_id: not a message of this conversation");
-        break;
     default:
-        pl_service_error(svc, req, "not_found", "no such conversation");
+        chat_post_refused(svc, req, posted.status,
+                          "sender_id: not a participant of this conversation");
         break;
     }
 done:
@@ -252,18 +245,13 @@ int chat_on_api_create_conversation(void *app_, pl_service_t *svc, const proto_r
         rc = n == -2 ? -1 : 0;
         goto done;
     }
-    const char *kind_s;
-    size_t kind_n;
-    const char *kind = n == 2 ? "direct" : "group";
-    if (pl_mp_str(req->body, "kind", &kind_s, &kind_n) == 0)
-        kind = (kind_n == 6 && memcmp(kind_s, "direct", 6) == 0) ? "direct" : "group";
+    const char *kind = chat_requested_kind(req, n);
     if (strcmp(kind, "direct") == 0 && n != 2) {
         pl_service_error(svc, req, "bad_request",
                          "participants: a direct conversation has exactly two users");
         goto done;
     }
-    chat_str_t title = {NULL, 0};
-    pl_mp_str(req->body, "title", &title.ptr, &title.len);
+    chat_str_t title = chat_requested_title(req);
     int64_t conv = 0;
     chat_status_t st;
     /* created_by '' (the system); no per-creator quota: the backend is trusted */

@@ -101,6 +101,22 @@ static int collect_participants(const proto_request_t *req, char **ids)
     return n;
 }
 
+const char *chat_requested_kind(const proto_request_t *req, int n)
+{
+    const char *kind;
+    size_t len;
+    if (pl_mp_str(req->body, "kind", &kind, &len) == 0)
+        return len == 6 && memcmp(kind, "direct", 6) == 0 ? "direct" : "group";
+    return n == 2 ? "direct" : "group";
+}
+
+chat_str_t chat_requested_title(const proto_request_t *req)
+{
+    chat_str_t title = {NULL, 0};
+    pl_mp_str(req->body, "title", &title.ptr, &title.len);
+    return title;
+}
+
 /* conversation_created {conversation} as the answer, and, when it is new, to every
    participant's connections (the creator's other devices included), which are
    subscribed to it. */
@@ -153,18 +169,13 @@ static int on_create_conversation(void *app_, pl_service_t *svc, const proto_req
                          "participants: at most 256 in a conversation, yourself included");
         goto done;
     }
-    const char *kind_s;
-    size_t kind_n;
-    const char *kind = n == 2 ? "direct" : "group";
-    if (pl_mp_str(req->body, "kind", &kind_s, &kind_n) == 0)
-        kind = (kind_n == 6 && memcmp(kind_s, "direct", 6) == 0) ? "direct" : "group";
+    const char *kind = chat_requested_kind(req, n);
     if (strcmp(kind, "direct") == 0 && n != 2) {
         pl_service_error(svc, req, "bad_request",
                          "participants: a direct conversation has exactly one other user");
         goto done;
     }
-    chat_str_t title = {NULL, 0};
-    pl_mp_str(req->body, "title", &title.ptr, &title.len);
+    chat_str_t title = chat_requested_title(req);
     int64_t conv;
     chat_status_t st;
     if (chat_store_create(pl_service_db(svc), kind, title, req->uid, (const char *const *)ids,

@@ -16,11 +16,7 @@
 #define CHAT_MAX_PARTICIPANTS 256
 #define CHAT_MAX_REACTIONS_PER_USER 20 /* different emoji one user may put on a message */
 
-/* A message of the current batch that chat_prepare already stored. */
-typedef struct {
-    const proto_request_t *req;
-    chat_posted_t posted;
-} chat_staged_t;
+typedef struct chat_staged chat_staged_t; /* a batched message read ahead, see below */
 
 /* What chat-svc keeps between requests. Nothing here is needed for correctness:
    a restarted instance starts empty and behaves the same. */
@@ -79,6 +75,30 @@ typedef struct {
     int64_t reply;
     char temp[CHAT_TEMP_ID_STORED_MAX];
 } chat_message_in_t;
+
+/* A message of the current batch that chat_prepare read (once: its handler uses this
+   instead of reading the request again) and stored in the batch's pipeline. */
+struct chat_staged {
+    const proto_request_t *req;
+    chat_message_in_t in; /* strings point into req, in.temp and att */
+    msgpack_sbuffer att;  /* the normalised attachments, owned */
+    chat_posted_t posted; /* the pipeline's outcome, when stored */
+    int stored;
+};
+
+/* Frees what chat_prepare staged (the next batch, and shutdown, call it). */
+void chat_staged_clear(chat_app_t *app);
+/* What a create_conversation (client or server API) asks for: the kind (`kind` if
+   given, else direct for two users and group for more) and the title ({NULL, 0}: none).
+   n counts the participants, the creator included. */
+const char *chat_requested_kind(const proto_request_t *req, int n);
+chat_str_t chat_requested_title(const proto_request_t *req);
+
+/* Answers a message the store refused (status FORBIDDEN, BAD_REPLY, or not found)
+   with the contract's error; forbidden_why says who is not a participant. */
+void chat_post_refused(pl_service_t *svc, const proto_request_t *req, chat_status_t status,
+                       const char *forbidden_why);
+
 int chat_read_message(const proto_request_t *req, chat_message_in_t *in, msgpack_sbuffer *att,
                       const char **why, const char **code);
 /* Reactions of the first `rows` rows of message rows `r`, in one query (*out NULL when

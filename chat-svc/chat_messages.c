@@ -222,114 +222,151 @@ static int read_message(const proto_request_t *req, message_in_t *in, msgpack_sb
     return 0;
 }
 
-/* The outcome chat_prepare stored for this request, if any (a batch holds at most
-   128 requests: a linear search is enough). */
-static const chat_posted_t *staged_for(chat_app_t *app, const proto_request_t *req)
+/* What chat_prepare staged for this request, if anything (a batch holds at most 128
+   requests: a linear search is enough). */
+static const chat_staged_t *staged_for(const chat_app_t *app, const proto_request_t *req)
 {
     for (size_t i = 0; i < app->nstaged; i++)
         if (app->staged[i].req == req)
-            return &app->staged[i].posted;
+            return &app->staged[i];
     return NULL;
 }
 
+void chat_staged_clear(chat_app_t *app)
+{
+    for (size_t i = 0; i < app->nstaged; i++)
+        msgpack_sbuffer_destroy(&app->staged[i].att);
+    app->nstaged = 0;
+}
+
+/* Room for `count` staged messages; 0, or -1 when out of memory. */
+static int staged_reserve(chat_app_t *app, size_t count)
+{
+    if (count <= app->staged_cap)
+        return 0;
+    chat_staged_t *grown = realloc(app->staged, count * sizeof *grown);
+    if (!grown)
+        return -1;
+    app->staged = grown;
+    app->staged_cap = count;
+    return 0;
+}
+
+/* Stores the staged messages in one pipeline; each keeps its outcome. 0, or -1 when
+   the database failed. */
+static int store_staged(chat_app_t *app, pl_service_t *svc)
+{
+    size_t k = app->nstaged;
+    chat_post_t *posts = calloc(k, sizeof *posts);
+    chat_posted_t *out = calloc(k, sizeof *out);
+    int rc = 0;
+    if (posts && out) {
+        for (size_t i = 0; i < k; i++)
+            posts[i] = app->staged[i].in.post;
+        rc = chat_store_post_many(pl_service_db(svc), posts, k, out) == 0 ? 0 : -1;
+        for (size_t i = 0; i < k && rc == 0; i++)
+            app->staged[i].posted = out[i], app->staged[i].stored = 1;
+    } /* else out of memory: the handlers store them one by one */
+    free(posts);
+    free(out);
+    return rc;
+}
+
+/* Several messages in a batch are read here, once, and stored in one pipeline (one
+   round trip to PostgreSQL instead of one per message); their handlers then only
+   answer. One message gains nothing and is left to its handler. */
 int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *reqs, size_t n)
 {
     chat_app_t *app = app_v;
-    app->nstaged = 0;
+    chat_staged_clear(app);
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         count += strcmp(reqs[i]->ev, PROTO_EV_MESSAGE) == 0;
-    if (count < 2) /* one message gains nothing from a pipeline */
+    if (count < 2 || staged_reserve(app, count) != 0)
         return 0;
-    if (count > app->staged_cap) {
-        chat_staged_t *grown = realloc(app->staged, count * sizeof *grown);
-        if (!grown)
-            return 0; /* the handlers will store them one by one */
-        app->staged = grown;
-        app->staged_cap = count;
-    }
-    message_in_t *in = calloc(count, sizeof *in);
-    msgpack_sbuffer *att = calloc(count, sizeof *att);
-    chat_post_t *posts = calloc(count, sizeof *posts);
-    chat_posted_t *out = calloc(count, sizeof *out);
-    const proto_request_t **from = calloc(count, sizeof *from);
-    size_t k = 0;
-    int rc = 0;
-    if (!in || !att || !posts || !out || !from)
-        goto done; /* likewise */
     for (size_t i = 0; i < n; i++) {
         const char *why, *code;
         if (strcmp(reqs[i]->ev, PROTO_EV_MESSAGE) != 0)
             continue;
-        msgpack_sbuffer_init(&att[k]);
-        if (read_message(reqs[i], &in[k], &att[k], &why, &code) == 0) { /* else its handler refuses */
-            posts[k] = in[k].post;
-            from[k++] = reqs[i];
-        } else {
-            msgpack_sbuffer_destroy(&att[k]);
-        }
+        chat_staged_t *st = &app->staged[app->nstaged];
+        st->req = reqs[i];
+        st->stored = 0;
+        msgpack_sbuffer_init(&st->att);
+        if (read_message(reqs[i], &st->in, &st->att, &why, &code) == 0)
+            app->nstaged++;
+        else /* its handler reads it again and refuses it */
+            msgpack_sbuffer_destroy(&st->att);
     }
-    if (k >= 2 && chat_store_post_many(pl_service_db(svc), posts, k, out) != 0)
-        rc = -1;
-    for (size_t i = 0; i < k && rc == 0 && k >= 2; i++)
-        if (out[i].status == CHAT_OK)
-            app->staged[app->nstaged++] = (chat_staged_t){from[i], out[i]};
-done:
-    for (size_t i = 0; att && i < k; i++)
-        msgpack_sbuffer_destroy(&att[i]);
-    free(in);
-    free(att);
-    free(posts);
-    free(out);
-    free(from);
-    return rc;
+    if (app->nstaged < 2)
+        return 0;
+    return store_staged(app, svc);
+}
+
+/* Answers a stored message by its outcome: message_sent, the fan-out and the webhook
+   event, or the error. 0, or -1 when the database failed (the webhook's outbox row). */
+static int answer_posted(chat_app_t *app, pl_service_t *svc, const proto_request_t *req,
+                         const message_in_t *in, const msgpack_sbuffer *att,
+                         const chat_posted_t *posted)
+{
+    const chat_post_t *m = &in->post;
+    switch (posted->status) {
+    case CHAT_OK:
+        chat_members_remember(app->members, m->conv, req->uid);
+        pack_sent(svc, req, m->conv, posted);
+        publish_new_message(svc, req, m->conv, posted, m->content, m->reply_to, att);
+        return webhook_new_message(svc, req, m->conv, posted, m->content, m->reply_to, att);
+    case CHAT_DUPLICATE: /* a retry: the original id and seq, no second delivery */
+        pack_sent(svc, req, m->conv, posted);
+        break;
+    default:
+        chat_post_refused(svc, req, posted->status, "not a participant of this conversation");
+        break;
+    }
+    return 0;
+}
+
+void chat_post_refused(pl_service_t *svc, const proto_request_t *req, chat_status_t status,
+                       const char *forbidden_why)
+{
+    if (status == CHAT_FORBIDDEN)
+        pl_service_error(svc, req, "forbidden", forbidden_why);
+    else if (status == CHAT_BAD_REPLY)
+        pl_service_error(svc, req, "bad_request", "reply_to_id: not a message of this conversation");
+    else
+        pl_service_error(svc, req, "not_found", "no such conversation");
+}
+
+/* Answers a message, with the pipeline's outcome when it decided one (ahead), else
+   storing it here. 0, or -1 when the database failed. */
+static int post_and_answer(chat_app_t *app, pl_service_t *svc, const proto_request_t *req,
+                           const message_in_t *in, const msgpack_sbuffer *att,
+                           const chat_posted_t *ahead)
+{
+    const chat_post_t *m = &in->post;
+    chat_posted_t posted;
+    if (ahead && ahead->status != CHAT_UNDECIDED)
+        posted = *ahead;
+    else if (chat_store_post(pl_service_db(svc), m->conv, m->sender, m->content, m->reply_to,
+                             m->attachments, m->temp_id, &posted))
+        return -1;
+    return answer_posted(app, svc, req, in, att, &posted);
 }
 
 int chat_on_message(void *app_, pl_service_t *svc, const proto_request_t *req)
 {
     chat_app_t *app = app_;
+    const chat_staged_t *st = staged_for(app, req);
+    if (st) /* read (and most likely stored) by chat_prepare */
+        return post_and_answer(app, svc, req, &st->in, &st->att, st->stored ? &st->posted : NULL);
     message_in_t in;
     msgpack_sbuffer att;
     msgpack_sbuffer_init(&att);
     const char *why = NULL, *code = "bad_request";
     int rc = 0;
-    if (read_message(req, &in, &att, &why, &code)) {
+    if (read_message(req, &in, &att, &why, &code))
         pl_service_error(svc, req, code, why);
-        goto done;
-    }
-    const chat_post_t *m = &in.post;
-    chat_posted_t posted;
-    const chat_posted_t *staged = staged_for(app, req);
-    if (staged) {
-        posted = *staged;
-    } else if (chat_store_post(pl_service_db(svc), m->conv, m->sender, m->content, m->reply_to,
-                               m->attachments, m->temp_id, &posted)) {
-        rc = -1;
-        goto done;
-    }
-    switch (posted.status) {
-    case CHAT_OK:
-        chat_members_remember(app->members, m->conv, req->uid);
-        pack_sent(svc, req, m->conv, &posted);
-        publish_new_message(svc, req, m->conv, &posted, m->content, m->reply_to, &att);
-        if (webhook_new_message(svc, req, m->conv, &posted, m->content, m->reply_to, &att))
-            rc = -1;
-        break;
-    case CHAT_DUPLICATE: /* a retry: the original id and seq, no second delivery */
-        pack_sent(svc, req, m->conv, &posted);
-        break;
-    case CHAT_FORBIDDEN:
-        pl_service_error(svc, req, "forbidden", "not a participant of this conversation");
-        break;
-    case CHAT_BAD_REPLY:
-        pl_service_error(svc, req, "bad_request",
-                         "reply_to_id: not a message of this conversation");
-        break;
-    default:
-        pl_service_error(svc, req, "not_found", "no such conversation");
-        break;
-    }
-done:
+    else
+        rc = post_and_answer(app, svc, req, &in, &att, NULL);
     msgpack_sbuffer_destroy(&att);
     return rc;
 }

@@ -48,6 +48,7 @@ int main(void)
 done:
     chat_members_destroy(&app.members);
     pl_map_destroy(&app.marks);
+    chat_staged_clear(&app);
     free(app.staged);
     return rc;
 }

@@ -273,18 +273,10 @@ static void test_batch_order(void)
     PL_CHECK(key_of("{}") == 0);
 }
 
-static const pl_test_case_t cases[] = {
-    {"reactions_grouped_in_order", test_reactions_grouped_in_order},
-    {"message_object", test_message_object},
-    {"temp_id_keeps_its_type", test_temp_id_keeps_its_type},
-    {"deleted_message_is_blank", test_deleted_message_is_blank},
-    {"conversation_object", test_conversation_object},
-    {"members_cache", test_members_cache},
-    {"batch_order", test_batch_order},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(reactions_grouped_in_order),
+             PL_CASE(message_object),
+             PL_CASE(temp_id_keeps_its_type),
+             PL_CASE(deleted_message_is_blank),
+             PL_CASE(conversation_object),
+             PL_CASE(members_cache),
+             PL_CASE(batch_order))

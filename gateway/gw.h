@@ -19,6 +19,7 @@
 #include "gw_rel.h"
 #include "pl_buf.h"
 #include "pl_jwt.h"
+#include "pl_list.h"
 #include "pl_map.h"
 #include "proto.h"
 #include "proto_envelope.h"
@@ -103,7 +104,7 @@ typedef struct {
 } gw_conn_list_t;
 
 struct gw_user {
-    gw_conn_t *head;
+    gw_conn_t *head, *tail; /* linked by user_prev/user_next (pl_list.h) */
     uint32_t count;
     char uid[]; /* NUL-terminated */
 };
@@ -151,7 +152,7 @@ typedef struct gw {
     uv_timer_t req_flush;    /* gw_bus.c: sends the requests held back */
     pl_buf_t req_held;       /* requests held back: [u8 svc][u32 len][bytes] each */
     int64_t req_sent_ms;     /* when requests last went to the broker */
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup; /* stop; stop; reload the TLS certificate */
     char gwid[PROTO_GWID_LEN + 1];
     uint64_t next_conn_id, next_rq;
     pl_map_t *conns;   /* id → gw_conn_t */
@@ -185,6 +186,7 @@ typedef struct gw {
     int dev_tokens;          /* DEV_TOKENS=1: GET /dev/token mints tokens (dev only) */
     struct gw_api *api;      /* gw_api.c: the server API listener, NULL when off */
     struct gw_revoke *revoke; /* gw_revoke.c: tokens revoked by the server API */
+    struct gw_tls *tls;       /* gw_tls.c: TLS_CERT_FILE/TLS_KEY_FILE, NULL when off */
     int stopping;
     int loop_ready;
 } gw_t;

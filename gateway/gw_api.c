@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "gw.h"
+#include "gw_tls.h"
 #include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_json.h"
@@ -408,6 +409,27 @@ static void dispatch(gw_t *gw, gw_api_req_t *r)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The request's Content-Length (0 when none or unreadable). */
+static long long content_length(struct lws *wsi)
+{
+    char cl[24];
+    return lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ? atoll(cl) : 0;
+}
+
+/* Answers a request refused before its body is read (no key, no route). A body still
+   on its way is dropped as it comes, and the connection closes after the answer, so
+   the unread bytes never reach a next request; the answer goes out once the body has
+   arrived (lws writes only then). */
+static void refuse_early(gw_t *gw, gw_api_req_t *r, struct lws *wsi, int status, const char *code,
+                         const char *msg)
+{
+    if (content_length(wsi) > 0) {
+        r->body_over = 1;
+        r->close_after = 1;
+    }
+    gw_api_error(gw, r, status, code, msg);
+}
+
 static int on_http(gw_t *gw, gw_api_req_t *r, struct lws *wsi, const char *path)
 {
     reset(gw, r, wsi);
@@ -425,23 +447,20 @@ static int on_http(gw_t *gw, gw_api_req_t *r, struct lws *wsi, const char *path)
     /* Without a valid key nothing but the public document is told apart: an unknown
        route is 401 too. */
     if (!(found && found->public_route) && !authorized(gw, wsi)) {
-        gw_api_error(gw, r, HTTP_STATUS_UNAUTHORIZED, "unauthenticated",
+        refuse_early(gw, r, wsi, HTTP_STATUS_UNAUTHORIZED, "unauthenticated",
                      "Authorization: Bearer <API key> is required");
         return 0;
     }
     if (!found) {
         if (path_known)
-            gw_api_error(gw, r, HTTP_STATUS_METHOD_NOT_ALLOWED, "bad_request",
+            refuse_early(gw, r, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "bad_request",
                          "this method is not served on this route");
         else
-            gw_api_error(gw, r, HTTP_STATUS_NOT_FOUND, "not_found", "no such route");
+            refuse_early(gw, r, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "no such route");
         return 0;
     }
     r->route = found;
-    char cl[24];
-    long long len = 0;
-    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        len = atoll(cl);
+    long long len = content_length(wsi);
     if (len > GW_API_BODY_MAX) {
         /* Refused before it is read; the connection closes after the answer, so the
            unread body never reaches a next request. */
@@ -520,10 +539,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         return r ? on_body(r, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!r || !r->route)
+        if (!r)
             return -1;
-        if (!r->answered && !r->waiting)
-            dispatch(gw, r);
+        if (r->answered || r->waiting) /* refused early, or over the size limit */
+            return 0;
+        if (!r->route)
+            return -1;
+        dispatch(gw, r);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return r ? on_writeable(gw, r, wsi) : -1;
@@ -534,6 +556,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return -1; /* no WebSocket on the API listener */
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        return gw_tls_attach(gw->tls, user) ? -1 : 0; /* user: this vhost's SSL_CTX */
     default:
         break;
     }
@@ -578,6 +602,7 @@ int gw_api_init(gw_t *gw)
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     info.timeout_secs = 10;
     info.keepalive_timeout = 30;
+    gw_tls_vhost_info(gw->tls, &info); /* TLS here too when the gateway has it */
     api->vhost = lws_create_vhost(gw->ctx, &info);
     if (!api->vhost) {
         pl_error("cannot listen",

@@ -59,6 +59,31 @@ static int check_body(gw_t *gw, gw_api_req_t *r, const msgpack_object *body,
     return -1;
 }
 
+/* The body of a request to a service, packed into its own buffer: body_begin starts
+   it (with a map of `pairs` entries, or none for UINT32_MAX: the caller packs the
+   whole body), body_send forwards it over the bus (as user `as`, "" for the system)
+   and frees it. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} api_body_t;
+
+static msgpack_packer *body_begin(api_body_t *b, uint32_t pairs)
+{
+    msgpack_sbuffer_init(&b->sb);
+    msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
+    if (pairs != UINT32_MAX)
+        msgpack_pack_map(&b->pk, pairs);
+    return &b->pk;
+}
+
+static void body_send(gw_t *gw, gw_api_req_t *r, api_body_t *b, proto_svc_t svc, const char *ev,
+                      const char *as)
+{
+    gw_api_forward(gw, r, svc, ev, as, b->sb.data, b->sb.size);
+    msgpack_sbuffer_destroy(&b->sb);
+}
+
 /* Pack `body`'s members named in `fields` (others are dropped: nothing unknown goes
    past the edge) plus conversation_id when conv > 0. */
 static void pack_fields(msgpack_packer *pk, const msgpack_object *body, const proto_field_t *fields,
@@ -106,13 +131,9 @@ static void post_message(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
         return;
     char sender[129] = "";
     (void)pl_mp_strcpy(body, "sender_id", sender, sizeof sender);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_fields(&pk, body, f_post_message, conv);
-    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_POST_MESSAGE, sender, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    api_body_t b;
+    pack_fields(body_begin(&b, UINT32_MAX), body, f_post_message, conv);
+    body_send(gw, r, &b, PROTO_SVC_CHAT, PROTO_EV_API_POST_MESSAGE, sender);
 }
 
 /* The contract's paging, as the client's `history`, read as the system (no
@@ -126,20 +147,16 @@ static void get_messages(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
         gw_api_query_int(gw, r, "before_seq", 0, INT64_MAX, &before) < 0 ||
         gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1 + (after >= 0) + (before >= 0) + (limit > 0));
-    pl_pack_kv_int(&pk, "conversation_id", conv);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, 1 + (after >= 0) + (before >= 0) + (limit > 0));
+    pl_pack_kv_int(pk, "conversation_id", conv);
     if (after >= 0)
-        pl_pack_kv_int(&pk, "after_seq", after);
+        pl_pack_kv_int(pk, "after_seq", after);
     if (before >= 0)
-        pl_pack_kv_int(&pk, "before_seq", before);
+        pl_pack_kv_int(pk, "before_seq", before);
     if (limit > 0)
-        pl_pack_kv_int(&pk, "limit", limit);
-    gw_api_forward(gw, r, PROTO_SVC_CHAT, "history", "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+        pl_pack_kv_int(pk, "limit", limit);
+    body_send(gw, r, &b, PROTO_SVC_CHAT, PROTO_EV_HISTORY, "");
 }
 
 /* ---- conversations and participants ---------------------------------------------- */
@@ -155,13 +172,9 @@ static const proto_field_t f_user_ids[] = {{"user_ids", PF_STR_LIST, REQ | BIG, 
 static void forward_body(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev,
                          const msgpack_object *body, const proto_field_t *fields, int64_t conv)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_fields(&pk, body, fields, conv);
-    gw_api_forward(gw, r, svc, ev, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    api_body_t b;
+    pack_fields(body_begin(&b, UINT32_MAX), body, fields, conv);
+    body_send(gw, r, &b, svc, ev, "");
 }
 
 /* Participants' live connections get conversation_created, as for a client's create. */
@@ -186,15 +199,11 @@ static void delete_participant(gw_t *gw, gw_api_req_t *r, const msgpack_object *
     int64_t conv;
     if (param_id(gw, r, 0, "conversation", &conv))
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    pl_pack_kv_int(&pk, "conversation_id", conv);
-    pl_pack_kv_str(&pk, "user_id", r->params[1]);
-    gw_api_forward(gw, r, PROTO_SVC_CHAT, PROTO_EV_API_REMOVE_PARTICIPANT, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, 2);
+    pl_pack_kv_int(pk, "conversation_id", conv);
+    pl_pack_kv_str(pk, "user_id", r->params[1]);
+    body_send(gw, r, &b, PROTO_SVC_CHAT, PROTO_EV_API_REMOVE_PARTICIPANT, "");
 }
 
 /* ---- presence -------------------------------------------------------------------- */
@@ -206,7 +215,7 @@ static const proto_field_t f_presence_query[] = {
 static void post_presence_query(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
 {
     if (check_body(gw, r, body, f_presence_query, 0) == 0)
-        forward_body(gw, r, PROTO_SVC_PRESENCE, "get_presence", body, f_presence_query, 0);
+        forward_body(gw, r, PROTO_SVC_PRESENCE, PROTO_EV_GET_PRESENCE, body, f_presence_query, 0);
 }
 
 static void get_mentors(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
@@ -223,14 +232,10 @@ static void get_mentors(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
             return;
         }
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pl_pack_kv_bool(&pk, "available_only", available_only);
-    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, "list_mentors", "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, 1);
+    pl_pack_kv_bool(pk, "available_only", available_only);
+    body_send(gw, r, &b, PROTO_SVC_PRESENCE, PROTO_EV_LIST_MENTORS, "");
 }
 
 /* ---- users ----------------------------------------------------------------------- */
@@ -252,24 +257,20 @@ static void post_disconnect(gw_t *gw, gw_api_req_t *r, const msgpack_object *bod
                      "reason: must be at most 123 bytes of UTF-8");
         return;
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     uint32_t n = 1;
     for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
         const msgpack_object *v = pl_mp_get(body, f->name);
         n += v && v->type != MSGPACK_OBJECT_NIL;
     }
-    msgpack_pack_map(&pk, n);
-    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, n);
+    pl_pack_kv_str(pk, "user_id", r->params[0]);
     for (const proto_field_t *f = f_disconnect; body && f->name; f++) {
         const msgpack_object *v = pl_mp_get(body, f->name);
         if (v && v->type != MSGPACK_OBJECT_NIL)
-            pl_pack_kv_obj(&pk, f->name, v);
+            pl_pack_kv_obj(pk, f->name, v);
     }
-    gw_api_forward(gw, r, PROTO_SVC_PRESENCE, PROTO_EV_API_DISCONNECT, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    body_send(gw, r, &b, PROTO_SVC_PRESENCE, PROTO_EV_API_DISCONNECT, "");
 }
 
 /* ---- calls and help requests -------------------------------------------------------- */
@@ -280,14 +281,10 @@ static void get_call(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
     int64_t id;
     if (param_id(gw, r, 0, "call", &id))
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pl_pack_kv_int(&pk, "call_id", id);
-    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_GET_CALL, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, 1);
+    pl_pack_kv_int(pk, "call_id", id);
+    body_send(gw, r, &b, PROTO_SVC_CALL, PROTO_EV_API_GET_CALL, "");
 }
 
 /* Newest first; limit as call_history's (default 50, clamped to 200). */
@@ -297,16 +294,12 @@ static void get_user_calls(gw_t *gw, gw_api_req_t *r, const msgpack_object *body
     int64_t limit = -1;
     if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1 + (limit > 0));
-    pl_pack_kv_str(&pk, "user_id", r->params[0]);
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, 1 + (limit > 0));
+    pl_pack_kv_str(pk, "user_id", r->params[0]);
     if (limit > 0)
-        pl_pack_kv_int(&pk, "limit", limit);
-    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_USER_CALLS, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+        pl_pack_kv_int(pk, "limit", limit);
+    body_send(gw, r, &b, PROTO_SVC_CALL, PROTO_EV_API_USER_CALLS, "");
 }
 
 /* Open requests (waiting and accepted, or the one state asked for), oldest first. */
@@ -323,17 +316,13 @@ static void get_help_requests(gw_t *gw, gw_api_req_t *r, const msgpack_object *b
     }
     if (gw_api_query_int(gw, r, "limit", 1, INT64_MAX, &limit) < 0)
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, (state[0] != 0) + (limit > 0));
+    api_body_t b;
+    msgpack_packer *pk = body_begin(&b, (state[0] != 0) + (limit > 0));
     if (state[0])
-        pl_pack_kv_str(&pk, "state", state);
+        pl_pack_kv_str(pk, "state", state);
     if (limit > 0)
-        pl_pack_kv_int(&pk, "limit", limit);
-    gw_api_forward(gw, r, PROTO_SVC_CALL, PROTO_EV_API_HELP_REQUESTS, "", sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+        pl_pack_kv_int(pk, "limit", limit);
+    body_send(gw, r, &b, PROTO_SVC_CALL, PROTO_EV_API_HELP_REQUESTS, "");
 }
 
 /* ---- webhooks' dead letters ------------------------------------------------------ */

@@ -67,6 +67,20 @@ static int load_limits(void)
     return 0;
 }
 
+/* TLS is on with both files or off with neither; the files are read by gw_tls. */
+static int load_tls_paths(gw_config_t *cfg)
+{
+    cfg->tls_cert_file = pl_env_str("TLS_CERT_FILE", NULL);
+    cfg->tls_key_file = pl_env_str("TLS_KEY_FILE", NULL);
+    if (!cfg->tls_cert_file != !cfg->tls_key_file) {
+        pl_error("bad configuration", "var=%s reason=\"required when %s is set\"",
+                 cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE",
+                 cfg->tls_cert_file ? "TLS_CERT_FILE" : "TLS_KEY_FILE");
+        return -1;
+    }
+    return 0;
+}
+
 int gw_config_load(gw_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -99,7 +113,7 @@ int gw_config_load(gw_config_t *cfg)
     cfg->trusted_proxies = pl_env_str("TRUSTED_PROXIES", NULL);
     cfg->jwt_issuer = pl_env_str("JWT_ISSUER", NULL);
     cfg->jwt_audience = pl_env_str("JWT_AUDIENCE", NULL);
-    return 0;
+    return load_tls_paths(cfg);
 }
 
 void gw_config_free(gw_config_t *cfg)

@@ -27,6 +27,8 @@ typedef struct {
     int64_t max_connections_per_user; /* ... of one user on this gateway (429) */
     int64_t connect_rate_per_ip, connect_burst_per_ip; /* new connections per address (429) */
     const char *trusted_proxies; /* addresses/CIDRs whose X-Forwarded-For is believed */
+    const char *tls_cert_file;   /* TLS_CERT_FILE: PEM certificate (+ chain); NULL = no TLS */
+    const char *tls_key_file;    /* TLS_KEY_FILE: its PEM key; set exactly when the above is */
     int64_t ping_interval_s;
     int64_t typing_ttl_ms;     /* receiver-side typing expiry */
     int64_t request_flush_ms;  /* least time between two sends of requests to the broker */

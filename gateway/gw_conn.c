@@ -143,28 +143,13 @@ void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code
 
 static void unauth_append(gw_t *gw, gw_conn_t *c)
 {
-    c->unauth_prev = gw->unauth_tail;
-    c->unauth_next = NULL;
-    if (gw->unauth_tail)
-        gw->unauth_tail->unauth_next = c;
-    else
-        gw->unauth_head = c;
-    gw->unauth_tail = c;
+    PL_LIST_APPEND(gw->unauth_head, gw->unauth_tail, c, unauth_prev, unauth_next);
 }
 
 void gw_unauth_remove(gw_t *gw, gw_conn_t *c)
 {
-    if (!c->unauth_prev && gw->unauth_head != c)
-        return; /* not in the list */
-    if (c->unauth_prev)
-        c->unauth_prev->unauth_next = c->unauth_next;
-    else
-        gw->unauth_head = c->unauth_next;
-    if (c->unauth_next)
-        c->unauth_next->unauth_prev = c->unauth_prev;
-    else
-        gw->unauth_tail = c->unauth_prev;
-    c->unauth_prev = c->unauth_next = NULL;
+    if (PL_LIST_LINKED(gw->unauth_head, c, unauth_prev))
+        PL_LIST_UNLINK(gw->unauth_head, gw->unauth_tail, c, unauth_prev, unauth_next);
 }
 
 void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)

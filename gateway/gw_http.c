@@ -3,6 +3,7 @@
     written in HTTP_WRITEABLE (headers first, then the body in one final write), the
     lws way; it lives in the session's rx buffer until the transaction ends. */
 #include "gw.h"
+#include "gw_tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static void render_metrics(gw_t *gw, pl_buf_t *b)
     for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++)
         names[s - PROTO_SVC_CHAT] = proto_svc_name((proto_svc_t)s);
     gw_metrics_render(&gw->metrics, b, names, up, PROTO_SVC_COUNT - 1);
+    gw_tls_render_metrics(gw->tls, b); /* nothing without TLS */
 }
 
 /* Anything under /socket.io/ that is not a WebSocket upgrade: Engine.IO's polling

@@ -36,11 +36,7 @@ int gw_index_set_user(gw_t *gw, gw_conn_t *c, const char *uid)
         gw_bus_topic(gw, PROTO_TOPIC_USER, uid, len, 1);
     }
     c->user = u;
-    c->user_prev = NULL;
-    c->user_next = u->head;
-    if (u->head)
-        u->head->user_prev = c;
-    u->head = c;
+    PL_LIST_APPEND(u->head, u->tail, c, user_prev, user_next);
     u->count++;
     return 0;
 }
@@ -97,12 +93,7 @@ void gw_index_drop_conn(gw_t *gw, gw_conn_t *c)
     gw_user_t *u = c->user;
     if (!u)
         return;
-    if (c->user_prev)
-        c->user_prev->user_next = c->user_next;
-    else
-        u->head = c->user_next;
-    if (c->user_next)
-        c->user_next->user_prev = c->user_prev;
+    PL_LIST_UNLINK(u->head, u->tail, c, user_prev, user_next);
     c->user = NULL;
     if (--u->count == 0) {
         size_t len = strlen(u->uid);

@@ -6,25 +6,16 @@
 
 #include "proto.h"
 
-/* Server → client event types of the contract (and the gateway's own frames). */
-/* clang-format off */
-static const char *s_out_types[] = {
-    "auth_success", "pong", "error", "ack", "unsubscribed", "subscribed",
-    "conversation_created", "message_sent", "new_message", "history", "user_typing",
-    "read_receipt", "message_updated", "message_deleted", "reaction", "status_change",
-    "user_online", "user_offline", "presence", "mentors", "call_initiated", "incoming_call",
-    "call_accepted", "call_rejected", "call_ended", "call_signal", "call_history",
-    "help_requested", "help_request", "help_accepted", "help_assigned",
-    "help_request_closed", "help_declined", "help_ended", "help_expired", "token_expiring",
-    "refreshed", NULL};
-/* clang-format on */
+/* Frames out are counted by proto/'s server event types; the last slot counts any
+   other type (unit_proto checks that the list fits). */
 
 uint8_t gw_metrics_out_index(const char *type, size_t len)
 {
-    uint8_t i = 0;
-    for (; s_out_types[i] && i < GW_METRICS_OUT_TYPES - 1; i++)
-        if (strlen(s_out_types[i]) == len && memcmp(s_out_types[i], type, len) == 0)
-            return i;
+    size_t n;
+    const char *const *types = proto_server_events(&n);
+    for (size_t i = 0; i < n && i < GW_METRICS_OUT_TYPES - 1; i++)
+        if (strlen(types[i]) == len && memcmp(types[i], type, len) == 0)
+            return (uint8_t)i;
     return GW_METRICS_OUT_TYPES - 1;
 }
 
@@ -97,8 +88,9 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
                   (unsigned long long)m->frames_in[GW_METRICS_MAX_TYPES]);
     pl_buf_puts(o, "# HELP parley_gateway_frames_out_total Frames sent to clients, by type\n"
                    "# TYPE parley_gateway_frames_out_total counter\n");
-    for (int i = 0; s_out_types[i]; i++)
-        pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"%s\"} %llu\n", s_out_types[i],
+    const char *const *out = proto_server_events(&n);
+    for (size_t i = 0; i < n && i < GW_METRICS_OUT_TYPES - 1; i++)
+        pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"%s\"} %llu\n", out[i],
                       (unsigned long long)m->frames_out_by_type[i]);
     pl_buf_printf(o, "parley_gateway_frames_out_total{type=\"other\"} %llu\n",
                   (unsigned long long)m->frames_out_by_type[GW_METRICS_OUT_TYPES - 1]);

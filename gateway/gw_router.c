@@ -42,27 +42,14 @@ static gw_pending_t *pending_add(gw_t *gw, uint64_t conn_id, uint64_t rq, const 
     }
     /* One timeout for all requests: send order is deadline order, so a FIFO list
        is enough to find what expired. */
-    p->next = NULL;
-    p->prev = gw->pend_tail;
-    if (gw->pend_tail)
-        gw->pend_tail->next = p;
-    else
-        gw->pend_head = p;
-    gw->pend_tail = p;
+    PL_LIST_APPEND(gw->pend_head, gw->pend_tail, p, prev, next);
     return p;
 }
 
 static void pending_free(gw_t *gw, gw_pending_t *p)
 {
     pl_map_removei(gw->pending, p->rq);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        gw->pend_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    else
-        gw->pend_tail = p->prev;
+    PL_LIST_UNLINK(gw->pend_head, gw->pend_tail, p, prev, next);
     free(p);
 }
 

@@ -3,7 +3,9 @@
     (clients are told 1001 "going away", then everything is torn down in reverse). */
 #include "gw.h"
 #include "gw_api.h"
+#include "gw_tls.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,18 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&gw->tick, on_grace_over, SHUTDOWN_GRACE_MS, 0);
 }
 
+/* SIGHUP: a rotated certificate is read again; nothing else is reloaded. */
+static void on_hup(uv_signal_t *h, int signum)
+{
+    gw_t *gw = h->data;
+    (void)signum;
+    if (!gw->tls) {
+        pl_info("reload ignored", "reason=\"nothing to reload: TLS_CERT_FILE is not set\"");
+        return;
+    }
+    (void)gw_tls_reload(gw->tls); /* logs what now serves, or why the old one still does */
+}
+
 /* Route lws' own log lines into ours (warnings and errors only). */
 static void lws_log_emit(int level, const char *line)
 {
@@ -99,8 +113,21 @@ static void lws_log_emit(int level, const char *line)
     pl_log(level == LLL_ERR ? PL_LOG_ERROR : PL_LOG_WARN, "libwebsockets", "detail=\"%s\"", msg);
 }
 
+/* lws 4.1 loads its libuv glue as a plugin and unloads it when a context is destroyed,
+   even while uv handles it closed still have their close callbacks pending in the loop
+   (which happens after a vhost failed to bind): holding our own reference keeps the
+   plugin mapped for the life of the process. With a static lws there is no plugin,
+   dlopen fails and nothing is needed. */
+static void pin_lws_uv_plugin(void)
+{
+    static void *plugin;
+    if (!plugin)
+        plugin = dlopen("libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NODELETE);
+}
+
 static int start_lws(gw_t *gw)
 {
+    pin_lws_uv_plugin();
     static lws_retry_bo_t retry; /* lws keeps a pointer: it must outlive the context */
     retry.secs_since_valid_ping = (uint16_t)gw->cfg.ping_interval_s;
     retry.secs_since_valid_hangup = (uint16_t)(gw->cfg.ping_interval_s + 10);
@@ -115,6 +142,7 @@ static int start_lws(gw_t *gw)
     info.retry_and_idle_policy = &retry;
     info.max_http_header_data = PL_TOKEN_MAX + 4096; /* tokens may come in the URL */
     info.timeout_secs = 10;
+    gw_tls_vhost_info(gw->tls, &info); /* the default vhost's SSL_CTX: gw_ws.c hands it over */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     gw->ctx = lws_create_context(&info);
     /* On a foreign loop lws 4.1 returns a context even when the listening vhost could
@@ -122,6 +150,11 @@ static int start_lws(gw_t *gw)
     if (!gw->ctx || !lws_get_vhost_by_name(gw->ctx, "default")) {
         pl_error("cannot listen", "port=%d reason=\"libwebsockets context failed (port in use?)\"",
                  gw->cfg.port);
+        /* The vhost that failed to bind left its listening socket's close pending on
+           our loop; let it finish while the context is whole, or it runs inside
+           gw_destroy's uv_run after lws_context_destroy and crashes (lws 4.1). */
+        if (gw->ctx)
+            uv_run(&gw->loop, UV_RUN_NOWAIT);
         return -1;
     }
     return 0;
@@ -160,7 +193,11 @@ gw_t *gw_new(const gw_config_t *cfg)
     gw->tick.data = gw;
     uv_signal_init(&gw->loop, &gw->sigint);
     uv_signal_init(&gw->loop, &gw->sigterm);
-    gw->sigint.data = gw->sigterm.data = gw;
+    uv_signal_init(&gw->loop, &gw->sighup);
+    gw->sigint.data = gw->sigterm.data = gw->sighup.data = gw;
+    /* Before the broker and the listeners: a bad certificate is a start-up error. */
+    if (cfg->tls_cert_file && !(gw->tls = gw_tls_new(cfg->tls_cert_file, cfg->tls_key_file)))
+        goto fail;
     if (gw_bus_open(gw) != 0) {
         pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
         goto fail;
@@ -172,10 +209,12 @@ gw_t *gw_new(const gw_config_t *cfg)
     uv_timer_start(&gw->tick, on_tick, TICK_MS, TICK_MS);
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
     uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&gw->sighup, on_hup, SIGHUP);
     gw_bus_probe(gw, pl_mono_ms());
     gw->next_probe_ms = pl_mono_ms() + PROBE_EVERY_MS;
-    pl_info("gateway listening", "port=%d gateway=%s broker=%s:%d bus=%s", cfg->port, gw->gwid,
-            cfg->broker.host, cfg->broker.port, cfg->broker.keys.insecure ? "plain" : "curve");
+    pl_info("gateway listening", "port=%d tls=%s gateway=%s broker=%s:%d bus=%s", cfg->port,
+            gw->tls ? "on" : "off", gw->gwid, cfg->broker.host, cfg->broker.port,
+            cfg->broker.keys.insecure ? "plain" : "curve");
     return gw;
 fail:
     gw_destroy(&gw);
@@ -221,11 +260,13 @@ void gw_destroy(gw_t **self_p)
     if (ctx)
         lws_context_destroy(ctx); /* closes every connection (CLOSED callbacks run) */
     if (gw->loop_ready) {
-        uv_poll_stop(&gw->sub_poll);
+        if (gw->sub_poll.loop) /* not initialised when gw_new failed before the bus */
+            uv_poll_stop(&gw->sub_poll);
         close_handle((uv_handle_t *)&gw->tick);
         close_handle((uv_handle_t *)&gw->req_flush);
         close_handle((uv_handle_t *)&gw->sigint);
         close_handle((uv_handle_t *)&gw->sigterm);
+        close_handle((uv_handle_t *)&gw->sighup);
         close_handle((uv_handle_t *)&gw->sub_poll);
         close_handle((uv_handle_t *)&gw->sub_check);
         close_handle((uv_handle_t *)&gw->sub_idle);
@@ -259,6 +300,7 @@ void gw_destroy(gw_t **self_p)
     gw_static_free(gw);
     gw_admission_free(gw);
     gw_revoke_free(gw);
+    gw_tls_destroy(&gw->tls); /* after the context: its SSL_CTXs are gone */
     msgpack_sbuffer_destroy(&gw->scratch);
     pl_buf_free(&gw->json);
     free(gw);

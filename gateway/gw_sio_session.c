@@ -19,28 +19,13 @@
 
 static void list_append(gw_conn_list_t *l, gw_conn_t *c)
 {
-    c->sio_prev = l->tail;
-    c->sio_next = NULL;
-    if (l->tail)
-        l->tail->sio_next = c;
-    else
-        l->head = c;
-    l->tail = c;
+    PL_LIST_APPEND(l->head, l->tail, c, sio_prev, sio_next);
 }
 
 static void list_remove(gw_conn_list_t *l, gw_conn_t *c)
 {
-    if (!c->sio_prev && l->head != c)
-        return; /* not in this list */
-    if (c->sio_prev)
-        c->sio_prev->sio_next = c->sio_next;
-    else
-        l->head = c->sio_next;
-    if (c->sio_next)
-        c->sio_next->sio_prev = c->sio_prev;
-    else
-        l->tail = c->sio_prev;
-    c->sio_prev = c->sio_next = NULL;
+    if (PL_LIST_LINKED(l->head, c, sio_prev))
+        PL_LIST_UNLINK(l->head, l->tail, c, sio_prev, sio_next);
 }
 
 /* Queue a ready Engine.IO packet (sent as is, never converted). */

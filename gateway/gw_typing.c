@@ -38,26 +38,12 @@ static void announce_stop(gw_t *gw, int64_t conv, const char *uid)
 
 static void unlink_typing(gw_t *gw, gw_typing_t *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        gw->typing_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        gw->typing_tail = t->prev;
-    t->prev = t->next = NULL;
+    PL_LIST_UNLINK(gw->typing_head, gw->typing_tail, t, prev, next);
 }
 
 static void append_typing(gw_t *gw, gw_typing_t *t)
 {
-    t->next = NULL;
-    t->prev = gw->typing_tail;
-    if (gw->typing_tail)
-        gw->typing_tail->next = t;
-    else
-        gw->typing_head = t;
-    gw->typing_tail = t;
+    PL_LIST_APPEND(gw->typing_head, gw->typing_tail, t, prev, next);
 }
 
 static void start_or_refresh(gw_t *gw, int64_t conv, const char *uid, size_t len)

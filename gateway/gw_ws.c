@@ -5,6 +5,7 @@
     (codec: gw_sio.c); gw_sio_session.c turns their packets into the same request
     objects raw clients send, so the router serves both alike. */
 #include "gw.h"
+#include "gw_tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED:
         gw_conn_closed(gw, c);
         return 0;
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        return gw_tls_attach(gw->tls, user) ? -1 : 0; /* user: this vhost's SSL_CTX */
     default:
         break;
     }

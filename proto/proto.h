@@ -101,6 +101,10 @@ const proto_event_t *proto_event_find(const char *name, size_t len);
 /* Every event, for documentation and tests; *count receives the table size. */
 const proto_event_t *proto_events(size_t *count);
 
+/* The server → client event types: the `type` of every frame a client can receive
+   (docs/protocol.md), in a fixed order (the gateway counts frames out by index). */
+const char *const *proto_server_events(size_t *count);
+
 typedef enum { PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE } proto_verdict_t;
 
 /* Validate the client's object `body` (a map that still holds `type` and `id`, which

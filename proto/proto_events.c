@@ -139,6 +139,24 @@ const proto_event_t *proto_events(size_t *count)
     return s_events;
 }
 
+/* clang-format off */
+static const char *const s_server_events[] = {
+    "auth_success", "pong", "error", "ack", "unsubscribed", "subscribed",
+    "conversation_created", "participants_changed", "message_sent", "new_message", "history",
+    "user_typing", "read_receipt", "message_updated", "message_deleted", "reaction",
+    "status_change", "user_online", "user_offline", "presence", "mentors", "call_initiated",
+    "incoming_call", "call_accepted", "call_rejected", "call_ended", "call_signal",
+    "call_history", "help_requested", "help_request", "help_accepted", "help_assigned",
+    "help_request_closed", "help_declined", "help_ended", "help_expired", "token_expiring",
+    "refreshed"};
+/* clang-format on */
+
+const char *const *proto_server_events(size_t *count)
+{
+    *count = sizeof s_server_events / sizeof s_server_events[0];
+    return s_server_events;
+}
+
 static int name_is(const char *name, const char *s, size_t len)
 {
     return name && strlen(name) == len && memcmp(name, s, len) == 0;

@@ -16,6 +16,11 @@
 #   BUS_CERT_FILE         unset (and BUS_INSECURE not 1): CURVE keys for the bus, one pair
 #                         per process, made with parley-keygen under .run/keys on the
 #                         first start and kept; the broker admits exactly those
+#   TLS_PORT              a second gateway serving wss:// and https:// (default PORT + 2;
+#                         empty or 0: none), with a development certificate made on the
+#                         first start under .run/tls by scripts/tls-dev-cert.sh and kept
+#                         (trust .run/tls/ca.pem). With TLS_CERT_FILE and TLS_KEY_FILE
+#                         set, the gateway on PORT serves TLS with them instead.
 #   WEBHOOK_URL           set: the webhook worker parley-hooks runs too (docs/api.md);
 #                         unset WEBHOOK_SECRET is then a printed development secret
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
@@ -136,14 +141,38 @@ if [[ ${BUS_INSECURE:-0} != 1 && -z ${BUS_CERT_FILE:-} ]]; then
   export BUS_SERVER_KEY_FILE=$keys_dir/broker.cert BUS_CLIENT_KEYS_DIR=$keys_dir/clients
 fi
 
+# --- TLS ---------------------------------------------------------------------
+# wss:// and https:// to try a client against, beside the plain gateway: a second
+# gateway (gateways are stateless; any number can serve) with a certificate from a
+# development CA made once under .run/tls (docs/operations.md, TLS).
+port=${PORT:-8080}
+scheme=http
+tls_port=
+tls_dir=
+if [[ -n ${TLS_CERT_FILE:-} || -n ${TLS_KEY_FILE:-} ]]; then
+  scheme=https
+  say "TLS_CERT_FILE/TLS_KEY_FILE set: the gateway on port $port serves wss:// and https://"
+else
+  tls_port=${TLS_PORT-$((port + 2))}
+  [[ $tls_port == 0 ]] && tls_port=
+fi
+if [[ -n $tls_port ]]; then
+  tls_dir=$RUN_DIR/tls
+  made=$("$ROOT/scripts/tls-dev-cert.sh" "$tls_dir") ||
+    die "scripts/tls-dev-cert.sh could not make the development certificate in $tls_dir"
+  while IFS= read -r line; do [[ -n $line ]] && say "$line"; done <<<"$made"
+fi
+
 # --- processes ---------------------------------------------------------------
-start() { # start NAME BINARY: output prefixed with [NAME]
+start() { # start NAME BINARY [VAR=VALUE...]: output prefixed with [NAME]
   local name=$1 bin=$2 cert=${BUS_CERT_FILE:-}
-  [[ -n $keys_dir ]] && cert=$keys_dir/$name.cert
+  shift 2
+  # gateway-tls is a gateway: it uses the gateway's key pair, as scaled gateways do.
+  [[ -n $keys_dir ]] && cert=$keys_dir/${name%-tls}.cert
   # Each program runs in its own session (setsid), so Ctrl-C reaches only this script,
   # which stops them in order. The prefixing sed ignores INT/TERM: it must outlive the
   # program it reads, or the program's last log lines would hit a closed pipe.
-  BUS_CERT_FILE=$cert setsid "$BIN/$bin" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
+  BUS_CERT_FILE=$cert setsid env "$@" "$BIN/$bin" > >(trap '' INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
   names+=("$name")
   pids+=("$!")
   say "started $name (pid $!)"
@@ -163,9 +192,13 @@ if [[ -n ${WEBHOOK_URL:-} ]]; then
   start hooks parley-hooks # not on the bus: reads the outboxes, POSTs to WEBHOOK_URL
 fi
 start gateway parley-gateway
+# The server API stays with the first gateway (API_PORT is one port).
+[[ -n $tls_port ]] && start gateway-tls parley-gateway PORT="$tls_port" API_PORT= \
+  TLS_CERT_FILE="$tls_dir/cert.pem" TLS_KEY_FILE="$tls_dir/key.pem"
 
-port=${PORT:-8080}
-say "gateway: ws://127.0.0.1:$port/ (WebSocket; also /ws and /socket.io/), http://127.0.0.1:$port/healthz, /metrics"
+ws=ws
+[[ $scheme == https ]] && ws=wss
+say "gateway: $ws://127.0.0.1:$port/ (WebSocket; also /ws and /socket.io/), $scheme://127.0.0.1:$port/healthz, /metrics"
 
 check_children() {
   local i
@@ -181,11 +214,15 @@ check_children() {
   done
 }
 
+# -k only for a certificate of the caller's own, which need not name 127.0.0.1.
+insecure=()
+[[ $scheme == https ]] && insecure=(-k)
 ready=0
 deadline=$((SECONDS + ${READY_TIMEOUT_S:-60}))
 while ((!ready)); do
   check_children
-  if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+  if curl -fsS -o /dev/null --max-time 2 "${insecure[@]}" "$scheme://127.0.0.1:$port/healthz" 2>/dev/null &&
+    { [[ -z $tls_port ]] || curl -fsS -o /dev/null --max-time 2 --cacert "$tls_dir/ca.pem" "https://127.0.0.1:$tls_port/healthz" 2>/dev/null; }; then
     ready=1
   elif ((SECONDS > deadline)); then
     say "warning: /healthz is not 200 after ${READY_TIMEOUT_S:-60}s; still waiting"
@@ -194,8 +231,12 @@ while ((!ready)); do
     sleep 0.25
   fi
 done
-say "ready: ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
-say "demo page: http://127.0.0.1:$port/ (dev tokens are on in this dev stack)"
+say "ready: $ws://127.0.0.1:$port/ (Ctrl-C stops everything)"
+say "demo page: $scheme://127.0.0.1:$port/ (dev tokens are on in this dev stack)"
+if [[ -n $tls_port ]]; then
+  say "TLS: wss://localhost:$tls_port/ and https://localhost:$tls_port/ (a development certificate:"
+  say "  trust $tls_dir/ca.pem, e.g. curl --cacert, NODE_EXTRA_CA_CERTS, or your browser's authorities)"
+fi
 key_where="one of API_KEYS"
 [[ -n ${dev_api_key:-} ]] && key_where="$RUN_DIR/api-key"
 say "server API: http://${API_BIND:-127.0.0.1}:$API_PORT/api/v1/ (docs/api.md, key: $key_where); try:"

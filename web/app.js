@@ -84,6 +84,14 @@ function nameOf(uid) {
   return state.names.get(uid) || uid;
 }
 
+// Remember a display name the server sent with an event (help requests and calls carry
+// the other side's token name); kept across reloads with the session.
+function learnName(uid, name) {
+  if (!uid || !name || state.names.get(uid) === name) return;
+  state.names.set(uid, name);
+  saveSession();
+}
+
 function setConnState(s) {
   const p = $('conn-state');
   p.textContent = s;
@@ -124,6 +132,7 @@ function saveSession() {
       tab: document.querySelector('.app').dataset.tab,
       callMini: $('call').classList.contains('mini'),
       chosen: state.chosen,
+      names: [...state.names].slice(-500), // the newest 500 learnt
     }));
   } catch { /* storage full or disabled: the session just won't survive a reload */ }
 }
@@ -499,17 +508,24 @@ const handlers = {
     renderChatHeader();
   },
   help_request: (f) => {
+    learnName(f.student_id, f.student_name);
     state.help.set(f.request_id, { ...f, side: 'mentor', state: 'offered' });
     renderHelp();
     flagTab('help');
     toast(`Help request from ${nameOf(f.student_id)}: ${f.topic}`, 'info');
   },
-  help_accepted: (f) => updateHelp(f.request_id, { state: 'accepted', mentor_id: f.mentor_id }),
+  help_accepted: (f) => {
+    learnName(f.mentor_id, f.mentor_name);
+    updateHelp(f.request_id, { state: 'accepted', mentor_id: f.mentor_id });
+  },
   help_declined: (f) => updateHelp(f.request_id, { state: 'declined', mentor_id: f.mentor_id }),
   help_expired: (f) => updateHelp(f.request_id, { state: 'expired' }),
   help_request_closed: (f) => updateHelp(f.request_id, { state: f.reason || 'closed' }),
   help_ended: (f) => updateHelp(f.request_id, { state: 'ended', ended_by: f.ended_by }),
-  incoming_call: (f) => onIncomingCall(f),
+  incoming_call: (f) => {
+    learnName(f.caller_id, f.caller_name);
+    onIncomingCall(f);
+  },
   call_accepted: (f) => onCallAccepted(f),
   call_rejected: (f) => onCallGone(f, f.reason === 'busy' ? 'busy' : 'rejected'),
   call_ended: (f) => onCallGone(f, f.reason || 'hangup'),
@@ -1096,7 +1112,10 @@ function renderHelp() {
     const other = h.side === 'student' ? h.mentor_id : h.student_id;
     if (h.side === 'mentor' && h.state === 'offered') {
       btn('Accept', 'help-accept', () => request({ type: 'accept_help', request_id: h.request_id })
-        .then((r) => updateHelp(h.request_id, { state: 'accepted', student_id: r.student_id || h.student_id }))
+        .then((r) => {
+          learnName(r.student_id, r.student_name);
+          updateHelp(h.request_id, { state: 'accepted', student_id: r.student_id || h.student_id });
+        })
         .catch((e) => {
           fail('Accepting', 'Too late: another mentor took this request, or it was closed.')(e);
           if (e.code === 'conflict') updateHelp(h.request_id, { state: 'closed' });
@@ -1570,6 +1589,9 @@ function restore() {
   state.token = s.token;
   state.devLogin = !!s.devLogin;
   state.me = s.me ? { ...s.me, authed: false } : null;
+  for (const [uid, name] of Array.isArray(s.names) ? s.names : []) {
+    if (typeof uid === 'string' && typeof name === 'string') state.names.set(uid, name);
+  }
   if (state.me?.name) state.names.set(state.me.user_id, state.me.name);
   state.current = s.current || null;
   state.resumeCall = s.call || null;

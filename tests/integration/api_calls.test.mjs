@@ -65,7 +65,7 @@ describe('calls', () => {
 describe('help requests', () => {
   it('waiting and accepted ones, filtered by state', async () => {
     const [s1, s2, m] = [uid('s1'), uid('s2'), uid('m')];
-    const c1 = await login(url, s1);
+    const c1 = await login(url, s1, 'student', { tokenOpts: { name: 'Student One' } });
     const c2 = await login(url, s2);
     const cm = await login(url, m, 'mentor');
     const q1 = await c1.request({ type: 'student_request_help', topic: 'recursion', message: 'stuck' });
@@ -80,6 +80,8 @@ describe('help requests', () => {
     assert.deepEqual(both.map((x) => [x.request_id, x.state]), [[q1.request_id, 'waiting'], [q2.request_id, 'accepted']]);
     assert.equal(both[0].topic, 'recursion');
     assert.equal(both[0].message, 'stuck');
+    assert.equal(both[0].student_name, 'Student One');
+    assert.equal(both[1].student_name, null);
     assert.equal(both[1].accepted_by, m);
     assert.equal(both[1].mentor_id, m);
     r = await call(base, 'GET', '/api/v1/help-requests?state=waiting');

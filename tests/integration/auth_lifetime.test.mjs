@@ -10,7 +10,6 @@
 // 2 to 3 s away) with TOKEN_EXPIRING_NOTICE_S=2. The timed cases run concurrently.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { startStack } from './lib/stack.mjs';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -23,6 +22,7 @@ import {
   uid,
 } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
+import { closeAllSio, connected, refusal, sio } from './lib/sio.mjs';
 
 const NOTICE_S = 2;
 const ISSUER = 'https://idp.parley.test/';
@@ -42,7 +42,7 @@ before(async () => {
   strictUrl = stack.url(1);
 });
 after(async () => {
-  for (const s of sockets) s.close();
+  closeAllSio();
   await stack?.stop();
 });
 
@@ -294,59 +294,6 @@ describe('JWT_ISSUER and JWT_AUDIENCE', () => {
 });
 
 // ---- Socket.IO ------------------------------------------------------------------------
-
-const sockets = new Set();
-
-// A Socket.IO client that keeps every event (and its disconnect) until a test takes it.
-function sio(base, opts = {}) {
-  const socket = io(base, { transports: ['websocket'], reconnection: false, forceNew: true, ...opts });
-  sockets.add(socket);
-  const c = { socket, inbox: [], waiters: [] };
-  const deliver = (item) => {
-    const i = c.waiters.findIndex((w) => w.match(item));
-    if (i >= 0) c.waiters.splice(i, 1)[0].resolve(item.arg);
-    else c.inbox.push(item);
-  };
-  socket.onAny((event, arg) => deliver({ event, arg }));
-  socket.on('disconnect', (reason) => deliver({ event: 'disconnect', arg: reason, at: Date.now() }));
-  c.next = (event, timeoutMs = DEFAULT_TIMEOUT_MS) => {
-    const match = (it) => it.event === event;
-    const i = c.inbox.findIndex(match);
-    if (i >= 0) return Promise.resolve(c.inbox.splice(i, 1)[0].arg);
-    return new Promise((resolve, reject) => {
-      const w = { match, resolve: (a) => (clearTimeout(w.timer), resolve(a)) };
-      w.timer = setTimeout(() => {
-        c.waiters.splice(c.waiters.indexOf(w), 1);
-        reject(new Error(`no "${event}" within ${timeoutMs} ms; inbox ${JSON.stringify(c.inbox).slice(0, 500)}`));
-      }, timeoutMs);
-      c.waiters.push(w);
-    });
-  };
-  c.ack = (event, arg) => socket.timeout(DEFAULT_TIMEOUT_MS).emitWithAck(event, arg);
-  c.close = () => {
-    sockets.delete(socket);
-    socket.close();
-  };
-  return c;
-}
-
-function connected(c) {
-  return new Promise((resolve, reject) => {
-    c.socket.once('connect', () => resolve(c));
-    c.socket.once('connect_error', reject);
-  });
-}
-
-async function refusal(c) {
-  try {
-    await connected(c);
-  } catch (err) {
-    c.close();
-    return err;
-  }
-  c.close();
-  throw new Error('the connect was accepted, expected CONNECT_ERROR');
-}
 
 async function sioSession(user, exp) {
   const c = sio(stack.gateways[0].http, { auth: { token: token(user, 'student', { exp }) } });

@@ -77,6 +77,7 @@ describe('initiate_call', () => {
         type: 'incoming_call',
         call_id: init.call_id,
         caller_id: a.id,
+        caller_name: null, // the token has no name
         caller_role: 'student',
         media: 'video',
         conversation_id: conv.conversation_id,
@@ -85,6 +86,17 @@ describe('initiate_call', () => {
     await a.devices[1].expectNone(isCallEvent, QUIET_MS);
     await a.devices[0].expectNone(isCallEvent, 0);
     await c.devices[0].expectNone(isCallEvent, 0);
+  });
+
+  it("caller_name is the caller's token name", async () => {
+    const [a, b] = [uid('named'), uid('b')];
+    const ca = await login(url, a, 'student', { label: 'a', tokenOpts: { name: 'Ada Lovelace 👩‍💻' } });
+    const cb = await login(url, b, 'mentor', { label: 'b' });
+    await waitOnline(ca, b);
+    const init = await initiate(ca, b);
+    const ev = await cb.next({ type: 'incoming_call', call_id: init.call_id });
+    assert.equal(ev.caller_name, 'Ada Lovelace 👩‍💻');
+    assert.equal(ev.caller_id, a);
   });
 
   it('without conversation_id: incoming_call carries conversation_id null', async () => {

@@ -180,6 +180,8 @@ describe('demo page', { skip: SKIP }, () => {
         assert.doesNotMatch(await toastText(sp), /conflict/);
 
         await waitOr(mp, '[data-testid=help-item][data-state=offered] [data-testid=help-accept]', 'no offer on the mentor\'s page');
+        // The mentor is shown the student's name, not their id.
+        assert.match(await mp.locator('[data-testid=help-item][data-state=offered]').textContent(), /Sam Student/);
         await mp.click('[data-testid=help-item][data-state=offered] [data-testid=help-accept]');
         await sp.waitForSelector('[data-testid=help-item][data-state=accepted]', { timeout: WAIT });
         await mp.waitForSelector('[data-testid=help-item][data-state=accepted]', { timeout: WAIT });
@@ -193,6 +195,7 @@ describe('demo page', { skip: SKIP }, () => {
       it('the student calls the mentor of the session; media flows both ways', async () => {
         await sp.click('[data-testid=help-item][data-state=accepted] [data-testid=help-call]');
         await waitOr(mp, '[data-testid=incoming-call]:not(.hidden)', 'no incoming call on the mentor\'s page', sp);
+        assert.match(await mp.locator('[data-testid=incoming-call]').textContent(), /call from Sam Student/);
         await shot(mp, `${L}-4-mentor-incoming-call`);
         await mp.click('[data-testid=accept-call]');
         for (const p of [sp, mp]) await waitOr(p, '[data-testid=call-state][data-state=connected]', 'call not connected');
@@ -208,7 +211,7 @@ describe('demo page', { skip: SKIP }, () => {
         await sp.waitForSelector('[data-testid=composer-input]:not([disabled])', { timeout: WAIT });
         // The mentor sees the conversation, with the student typing, in the list.
         await tab(mp, 'people');
-        const conv = mp.locator('[data-testid=conv-list] [data-testid=conv]', { hasText: student.id });
+        const conv = mp.locator('[data-testid=conv-list] [data-testid=conv]', { hasText: student.name });
         await conv.waitFor({ timeout: WAIT });
         await sp.type('[data-testid=composer-input]', 'Hello, can you help me with recursion?', { delay: 5 });
         await mp.locator('[data-testid=conv-list] [data-testid=conv] [data-testid=conv-sub]', { hasText: 'typing' }).waitFor({ timeout: WAIT });
@@ -276,6 +279,9 @@ describe('demo page', { skip: SKIP }, () => {
           assert.equal(await p.locator('[data-testid=login]').isVisible(), false);
         }
         assert.match(await sp.locator('[data-testid=me]').textContent(), /Sam Student/);
+        // The names the mentor's page learnt survive the reload too (the list may be on
+        // another tab at phone width: attached is enough).
+        await mp.locator('[data-testid=conv-list] [data-testid=conv]', { hasText: student.name }).waitFor({ state: 'attached', timeout: WAIT });
         // The open conversation comes back with its history: edit, reaction, quote, attachment.
         await sp.waitForSelector(`${mine}[data-edited=true]:has-text("in Python") [data-testid=reaction][data-emoji="👍"]`, { timeout: WAIT });
         await sp.waitForSelector(`${mine}:has-text("When n is 0") [data-testid=quote]`, { timeout: WAIT });

@@ -71,10 +71,28 @@ describe('student_request_help', () => {
     const id = await requestHelp(s);
     for (const m of [m1, m2]) {
       const ev = await m.c.next({ type: 'help_request', request_id: id });
-      assert.deepEqual(ev, { type: 'help_request', request_id: id, student_id: s.id, topic: 'pointers in C', message: 'segfault :(' });
+      assert.deepEqual(ev, { type: 'help_request', request_id: id, student_id: s.id, student_name: null, topic: 'pointers in C', message: 'segfault :(' });
     }
     await away.c.expectNone({ type: 'help_request', request_id: id }, QUIET_MS);
     await other.c.expectNone('help_request', 0);
+  });
+
+  it("names: student_name with the offer and the assignment, mentor_name with the acceptance (the tokens' name claims)", async () => {
+    const sid = uid('named_s');
+    const sc = await login(url, sid, 'student', { label: 'named_s', tokenOpts: { name: 'Grace Hopper' } });
+    await eventually(async () => ((await statusOf(sc, sid)) || 'offline') !== 'offline', { what: `${sid} online` });
+    const mid = uid('named_m');
+    const mc = await login(url, mid, 'mentor', { label: 'named_m', tokenOpts: { name: 'Édouard Lucas' } });
+    assert.equal((await mc.request({ type: 'mentor_available' })).type, 'status_change');
+    await waitStatus(mc, mid, 'available');
+    const id = await requestHelp({ id: sid, c: sc }, { mentor_id: mid });
+    const offer = await mc.next({ type: 'help_request', request_id: id });
+    assert.equal(offer.student_name, 'Grace Hopper');
+    const f = await mc.request({ type: 'accept_help', request_id: id });
+    assert.equal(f.type, 'help_assigned', JSON.stringify(f));
+    assert.equal(f.student_name, 'Grace Hopper');
+    const acc = await sc.next('help_accepted');
+    assert.deepEqual(acc, { type: 'help_accepted', request_id: id, mentor_id: mid, mentor_name: 'Édouard Lucas' });
   });
 
   it('without message: message null', async () => {
@@ -181,7 +199,7 @@ describe('accept_help', () => {
     assert.equal(f.type, 'help_assigned');
     assert.equal(f.request_id, id);
     assert.equal(f.student_id, s.id);
-    assert.deepEqual(await s.c.next('help_accepted'), { type: 'help_accepted', request_id: id, mentor_id: m1.id });
+    assert.deepEqual(await s.c.next('help_accepted'), { type: 'help_accepted', request_id: id, mentor_id: m1.id, mentor_name: null });
     for (const m of [m2, m3]) {
       const closed = await m.c.next('help_request_closed');
       assert.equal(closed.request_id, id);

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.mjs';
 import { httpGet, login, open, refusedStatus, token, uid, eventually } from './lib/client.mjs';
+import { scrape, value } from './lib/prom.mjs';
 
 const ORIGINS = ['https://app.example.com', 'https://admin.example.com'];
 let stack;
@@ -21,41 +22,17 @@ describe('/healthz', () => {
   });
 });
 
-// Parse Prometheus text format into [{name, labels, value}] and {name: type}.
-function parseProm(text) {
-  const samples = [];
-  const types = {};
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const t = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/);
-    if (t) {
-      types[t[1]] = t[2];
-      continue;
-    }
-    if (line.startsWith('#')) continue;
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([-+]?[0-9.eE+-]+|NaN|[+-]Inf)( [0-9]+)?$/);
-    assert.ok(m, `not a Prometheus sample line: ${JSON.stringify(line)}`);
-    samples.push({ name: m[1], labels: m[2] || '', value: Number(m[3]) });
-  }
-  return { samples, types };
-}
-
 async function connectionGauge() {
-  const r = await httpGet(url, '/metrics');
-  assert.equal(r.status, 200);
-  const { samples, types } = parseProm(r.body);
+  const { samples, types, body } = await scrape(url);
   const gauges = Object.keys(types).filter((n) => types[n] === 'gauge' && /connection/i.test(n));
-  assert.ok(gauges.length >= 1, `no gauge named *connection* in /metrics:\n${r.body.slice(0, 2000)}`);
+  assert.ok(gauges.length >= 1, `no gauge named *connection* in /metrics:\n${body.slice(0, 2000)}`);
   const name = gauges.find((n) => /ws|websocket|open|active|current|connections$/i.test(n)) || gauges[0];
-  return samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
+  return value(samples, name);
 }
 
 describe('/metrics', () => {
   it('Prometheus text format, content type text/plain', async () => {
-    const r = await httpGet(url, '/metrics');
-    assert.equal(r.status, 200);
-    assert.match(r.headers.get('content-type') || '', /^text\/plain/);
-    const { samples } = parseProm(r.body);
+    const { samples } = await scrape(url);
     assert.ok(samples.length > 0, 'some samples');
   });
 

@@ -1,7 +1,9 @@
 // Deployment files against the code: docker-compose.yml runs every server binary,
 // .env.example and docker-compose.yml name every environment variable the C code reads,
 // the Dockerfile copies every source directory CMake builds, and deploy/nginx.conf
-// proxies WebSocket upgrades and plain HTTP across several gateways.
+// proxies WebSocket upgrades and plain HTTP across several gateways, in the clear and
+// with TLS it terminates (a certificate made by scripts/tls-dev-cert.sh, as compose's
+// tlscert service makes it).
 //
 // There is no Docker engine here, so no image is built and no container runs. What is
 // checked instead: the files by reading them; `docker-compose config` (Debian's
@@ -18,6 +20,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startStack, freePorts } from './lib/stack.mjs';
 import { httpGet, login, uid, eventually, sleep } from './lib/client.mjs';
+import { httpsRequest } from './lib/tls.mjs';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -75,6 +78,8 @@ const SERVERS = ['parley-broker', 'parley-gateway', 'parley-chat', 'parley-prese
 const TOOLS = ['parley-bench', 'parley-relay'];
 // One-shot tools compose runs with arguments before the servers start.
 const ONE_SHOT = ['parley-keygen'];
+// One-shot services (run once at start, exit 0): no restart policy, no healthcheck.
+const ONE_SHOT_SERVICES = ['keygen', 'tlscert'];
 
 describe('compose, image and configuration files name what the code has', () => {
   const compose = read('docker-compose.yml');
@@ -123,7 +128,7 @@ describe('compose, image and configuration files name what the code has', () => 
     const env = { ...process.env, JWT_SECRET: 'x', POSTGRES_PASSWORD: 'x' };
     const { stdout } = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--services'], { env, cwd: os.tmpdir() });
     const services = stdout.trim().split('\n').sort();
-    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'hooks', 'keygen', 'nginx', 'postgres', 'presence-svc']);
+    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'hooks', 'keygen', 'nginx', 'postgres', 'presence-svc', 'tlscert']);
     // Structure, from the normalised file (anchors and merges resolved).
     const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
     const full = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env, cwd: os.tmpdir() });
@@ -143,7 +148,7 @@ describe('compose, image and configuration files name what the code has', () => 
       return t.skip(`no PyYAML to read the normalised file (${e.message.split('\n')[0]})`);
     }
     for (const [name, s] of Object.entries(doc.services)) {
-      if (name === 'keygen') continue; // one-shot, checked below
+      if (ONE_SHOT_SERVICES.includes(name)) continue; // checked below
       assert.ok(s.restart, `${name}: restart policy`);
       assert.ok(s.healthcheck && s.healthcheck.test, `${name}: healthcheck`);
       assert.ok(!s.container_name, `${name}: container_name would prevent --scale`);
@@ -168,6 +173,18 @@ describe('compose, image and configuration files name what the code has', () => 
       assert.match(JSON.stringify(doc.services.keygen.command), new RegExp(`"${key}"`), `keygen makes ${key}'s key`);
     }
     assert.equal(doc.services.broker.environment.BUS_CLIENT_KEYS_DIR, '/var/lib/parley/keys/clients');
+    // TLS ends at nginx: tlscert makes its certificate into a volume nginx mounts, before
+    // nginx starts; the gateways behind it serve plain HTTP by default.
+    const tc = doc.services.tlscert;
+    assert.equal(tc.restart, 'no');
+    assert.equal(tc.command[0], 'parley-tls-dev-cert');
+    assert.match(dockerfile, /COPY scripts\/tls-dev-cert\.sh \/usr\/local\/bin\/parley-tls-dev-cert/);
+    assert.equal(doc.services.nginx.depends_on.tlscert.condition, 'service_completed_successfully');
+    const tlsVolume = (s, where) => (s.volumes || []).find((v) => (v.target || String(v).split(':')[1]) === where);
+    assert.ok(tlsVolume(tc, tc.command[1]), 'tlscert writes into a volume');
+    assert.ok(tlsVolume(doc.services.nginx, '/etc/nginx/tls'), 'nginx mounts the certificate volume');
+    assert.ok(JSON.stringify(doc.services.nginx.ports).includes('8443'), 'nginx publishes its TLS port');
+    assert.ok(!doc.services.gateway.environment.TLS_CERT_FILE, 'gateways behind nginx speak plain HTTP by default');
     // The webhook worker is not on the bus and runs only with its profile.
     assert.deepEqual(doc.services.hooks.profiles, ['webhooks']);
     assert.ok(!doc.services.hooks.environment.BUS_CERT_FILE);
@@ -179,10 +196,13 @@ describe('compose, image and configuration files name what the code has', () => 
 // deploy/nginx.conf with its Docker-specific parts pointed at this machine: the listen
 // port, the temp and pid paths, and the gateways (an upstream of local ports instead of
 // the compose service name).
-function localNginxConf(dir, listenPort, gatewayPorts) {
+function localNginxConf(dir, listenPort, gatewayPorts, tlsPort, tlsDir) {
   let conf = read('deploy/nginx.conf');
   conf = conf.replaceAll('/tmp/nginx', path.join(dir, 'nginx'));
   conf = conf.replace(/listen 8080;/, `listen 127.0.0.1:${listenPort};`);
+  assert.match(conf, /listen 8443 ssl;/, 'nginx.conf has its TLS listener');
+  conf = conf.replace(/listen 8443 ssl;/, `listen 127.0.0.1:${tlsPort} ssl;`);
+  conf = conf.replaceAll('/etc/nginx/tls/', `${tlsDir}/`);
   assert.match(conf, /set \$parley_gateway gateway:8080;/, 'nginx.conf names its gateways with `set $parley_gateway`');
   conf = conf.replace(/set \$parley_gateway gateway:8080;/, 'set $parley_gateway parley_local;');
   const upstream = `upstream parley_local {\n${gatewayPorts.map((p) => `        server 127.0.0.1:${p};`).join('\n')}\n    }\n    server {`;
@@ -201,11 +221,16 @@ describe('nginx in front of two gateways', { skip: NGINX ? false : 'nginx is not
   let dir;
   let nginx;
   let port;
+  let tlsPort;
+  let tlsDir;
   before(async () => {
     stack = await startStack({ gateways: 2 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-nginx-'));
-    [port] = await freePorts(1);
-    const conf = localNginxConf(dir, port, stack.gateways.map((g) => g.port));
+    [port, tlsPort] = await freePorts(2);
+    // The development certificate as compose's tlscert service makes it.
+    tlsDir = path.join(dir, 'tls');
+    await execFileP(path.join(ROOT, 'scripts/tls-dev-cert.sh'), [tlsDir]);
+    const conf = localNginxConf(dir, port, stack.gateways.map((g) => g.port), tlsPort, tlsDir);
     await execFileP(NGINX, ['-t', '-p', dir, '-c', conf]);
     nginx = spawn(NGINX, ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
     await eventually(async () => (await httpGet(`http://127.0.0.1:${port}`, '/nginx-health')).status === 200, { what: 'nginx up' });
@@ -222,6 +247,16 @@ describe('nginx in front of two gateways', { skip: NGINX ? false : 'nginx is not
     const h = await httpGet(`http://127.0.0.1:${port}`, '/healthz');
     assert.equal(h.status, 200);
     assert.equal(JSON.parse(h.body).status, 'ok');
+  });
+
+  it('TLS ends at nginx: https:// and wss:// with the development CA reach the gateways', async () => {
+    const ca = fs.readFileSync(path.join(tlsDir, 'ca.pem'), 'utf8');
+    const h = await httpsRequest(`https://localhost:${tlsPort}/healthz`, { ca });
+    assert.equal(h.status, 200, h.body);
+    assert.equal(JSON.parse(h.body).status, 'ok');
+    const c = await login(`wss://localhost:${tlsPort}/ws`, uid('ngxtls'), 'student', { ca });
+    assert.equal((await c.request({ type: 'ping' })).type, 'pong');
+    await c.close();
   });
 
   it('WebSocket upgrades pass through and are spread over both gateways', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { startStack, freePorts } from './lib/stack.mjs';
 import { httpGet, login, uid, eventually } from './lib/client.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
+import { parseProm, pick, scrape as scrape_, value } from './lib/prom.mjs';
 
 let stack;
 let ports;
@@ -28,38 +29,7 @@ after(async () => {
   await stack?.stop();
 });
 
-// Prometheus text → {samples: [{name, labels: {}, value}], types: {name: type}}; throws
-// on a line that is not valid exposition format.
-function parseProm(text) {
-  const samples = [];
-  const types = {};
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const t = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/);
-    if (t) {
-      types[t[1]] = t[2];
-      continue;
-    }
-    if (line.startsWith('# HELP ')) continue;
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([-+]?[0-9.eE+-]+|NaN|[+-]Inf)$/);
-    assert.ok(m, `not a Prometheus sample line: ${JSON.stringify(line)}`);
-    const labels = {};
-    for (const l of (m[2] || '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return { samples, types };
-}
-
-const pick = (samples, name, labels = {}) =>
-  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-const value = (samples, name, labels) => pick(samples, name, labels).reduce((a, s) => a + s.value, 0);
-
-async function scrape(port) {
-  const r = await httpGet(`http://127.0.0.1:${port}`, '/metrics');
-  assert.equal(r.status, 200);
-  assert.match(r.headers.get('content-type') || '', /^text\/plain/);
-  return parseProm(r.body);
-}
+const scrape = async (port) => scrape_(`http://127.0.0.1:${port}`);
 
 // A histogram series is well formed: cumulative buckets ending in +Inf == _count.
 function assertHistogram(samples, name, labels) {

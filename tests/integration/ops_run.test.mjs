@@ -2,7 +2,8 @@
 // process, says "ready", carries messages, and Ctrl-C (SIGINT) stops everything and
 // exits 0. Its processes talk over Unix sockets in <run dir>/zmq (BROKER_IPC_DIR), and
 // nothing is left there afterwards. The database is the test cluster's (a fresh
-// database), so this test does not start a second PostgreSQL.
+// database), so this test does not start a second PostgreSQL. A second gateway serves
+// wss:// on TLS_PORT with a development certificate made under <run dir>/tls.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, psql } from './lib/stack.mjs';
-import { DEFAULT_SECRET, eventually, httpGet } from './lib/client.mjs';
+import { DEFAULT_SECRET, eventually, httpGet, login, uid } from './lib/client.mjs';
+import { httpsRequest } from './lib/tls.mjs';
 import { sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -21,6 +23,7 @@ let run; // { child, out, exited }
 let port;
 let brokerPort;
 let apiPort;
+let tlsPort;
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pl-run-'));
@@ -33,14 +36,17 @@ before(async () => {
   brokerPort = ports[0];
   [apiPort] = await freePorts(1);
   while (apiPort === port || ports.includes(apiPort)) [apiPort] = await freePorts(1);
+  [tlsPort] = await freePorts(1);
+  while ([port, apiPort, ...ports].includes(tlsPort)) [tlsPort] = await freePorts(1);
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(BROKER_|BUS_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_|API_)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(BROKER_|BUS_|PORT$|DB_|CHAT_DB|PRESENCE_DB|CALL_DB|JWT_|API_|TLS_)/.test(k)) delete env[k];
   Object.assign(env, {
     PARLEY_BIN_DIR: process.env.PARLEY_BIN_DIR,
     PARLEY_RUN_DIR: tmp,
     PORT: String(port),
     BROKER_PORT: String(brokerPort),
     API_PORT: String(apiPort),
+    TLS_PORT: String(tlsPort),
     DB_CONNECTION_STRING: `${pg} dbname=${db}`,
     JWT_SECRET: DEFAULT_SECRET,
     RATE_LIMIT_PER_S: '0',
@@ -93,6 +99,30 @@ describe('make run (scripts/run-stack.sh)', () => {
     const r = await fetch(m[2], { headers: { authorization: `Bearer ${m[1]}` } });
     assert.equal(r.status, 200);
     assert.ok(Array.isArray((await r.json()).mentors));
+  });
+
+  it('serves wss:// and https:// on TLS_PORT with a development CA made under <run dir>/tls', async () => {
+    const dir = path.join(tmp, 'tls');
+    assert.match(run.out, /made a development CA/);
+    assert.match(run.out, new RegExp(`wss://localhost:${tlsPort}/`));
+    assert.equal(fs.statSync(path.join(dir, 'key.pem')).mode & 0o077, 0, 'the key is private');
+    const ca = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
+    const h = await httpsRequest(`https://localhost:${tlsPort}/healthz`, { ca });
+    assert.equal(h.status, 200, h.body);
+    // A client on the TLS gateway talks with one on the plain gateway: one stack.
+    const [a, b] = [uid('tls'), uid('plain')];
+    const ta = await login(`wss://localhost:${tlsPort}/`, a, 'student', { ca });
+    const pb = await login(`ws://127.0.0.1:${port}/`, b, 'student');
+    const created = await ta.request({ type: 'create_conversation', participants: [b] });
+    assert.equal(created.type, 'conversation_created', JSON.stringify(created));
+    await pb.next('conversation_created');
+    const cid = created.conversation.conversation_id;
+    await eventually(async () => {
+      await sendMessage(ta, cid, 'from wss');
+      return pb.next('new_message', 1000).then(() => true, () => false);
+    }, { what: 'a message from the TLS gateway reaches the plain one' });
+    await ta.close();
+    await pb.close();
   });
 
   it('Ctrl-C stops every process, exits 0 and leaves no socket files', async () => {

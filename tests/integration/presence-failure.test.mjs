@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { eventually, login, sleep, uid } from './lib/client.mjs';
 import { assertIso } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
+import { about, presenceOf } from './lib/presence.mjs';
 
 const GRACE_MS = 1500;
 const LEASE_MS = 300; // the gateway's lease lasts three intervals
@@ -29,15 +30,6 @@ useStack(
     stack = s;
   },
 );
-
-const about = (who, type, extra = {}) => (f) =>
-  f && f.type === type && f.user_id === who && Object.entries(extra).every(([k, v]) => f[k] === v);
-
-async function presenceOf(client, who) {
-  const f = await client.request({ type: 'get_presence', user_ids: [who] });
-  assert.equal(f.type, 'presence', JSON.stringify(f));
-  return f.users[0];
-}
 
 // Is the user's grace timer armed in presence's table? (psql variables keep the id
 // out of the SQL text.)

@@ -8,6 +8,7 @@ import { useStack } from './lib/stack.mjs';
 import { login, uid } from './lib/client.mjs';
 import { assertError, assertIso, expectError } from './lib/expect.mjs';
 import { createConversation } from './lib/chat.mjs';
+import { about, presenceOf } from './lib/presence.mjs';
 
 const GRACE_MS = 1500;
 const LEASE_MS = 300;
@@ -29,17 +30,6 @@ useStack(
 );
 
 // ---- helpers of this file ----------------------------------------------------------
-
-// A frame of `type` about user `who`.
-const about = (who, type, extra = {}) => (f) =>
-  f && f.type === type && f.user_id === who && Object.entries(extra).every(([k, v]) => f[k] === v);
-
-async function presenceOf(client, who) {
-  const f = await client.request({ type: 'get_presence', user_ids: [who] });
-  assert.equal(f.type, 'presence', JSON.stringify(f));
-  assert.equal(f.users.length, 1);
-  return f.users[0];
-}
 
 // Poll get_presence until `who` shows `status` (the grace timer runs in the service).
 async function waitStatus(client, who, status, timeoutMs = SETTLE_MS) {

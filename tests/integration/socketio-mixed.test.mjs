@@ -4,9 +4,9 @@
 // on its own, re-authenticates with its auth payload and carries on.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { startStack } from './lib/stack.mjs';
 import { DEFAULT_TIMEOUT_MS, login, sleep, token, uid, waitOnline } from './lib/client.mjs';
+import { closeAllSio, sioLogin as sioLoginAt } from './lib/sio.mjs';
 
 let stack;
 let http;
@@ -18,78 +18,11 @@ before(async () => {
   url = stack.url();
 });
 after(async () => {
-  for (const s of sockets) s.close();
+  closeAllSio();
   await stack?.stop();
 });
 
-// ---- a small Socket.IO test client (as in socketio.test.mjs) ------------------------
-
-const sockets = new Set();
-
-class SioClient {
-  constructor(socket, label) {
-    this.socket = socket;
-    this.label = label;
-    this.inbox = [];
-    this.waiters = [];
-    sockets.add(socket);
-    socket.onAny((event, arg) => {
-      const item = { event, arg };
-      const i = this.waiters.findIndex((w) => w.match(item));
-      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(item);
-      else this.inbox.push(item);
-    });
-  }
-
-  // The first event `event` whose argument has every key/value of `fields`.
-  next(event, fields = {}, timeoutMs = DEFAULT_TIMEOUT_MS) {
-    const match = (it) =>
-      it.event === event && Object.entries(fields).every(([k, v]) => JSON.stringify(it.arg?.[k]) === JSON.stringify(v));
-    const i = this.inbox.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0].arg);
-    return new Promise((resolve, reject) => {
-      const w = {
-        match,
-        resolve: (it) => {
-          clearTimeout(w.timer);
-          resolve(it.arg);
-        },
-      };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`${this.label}: no "${event}" ${JSON.stringify(fields)} within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 1000)}`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-
-  ack(event, arg) {
-    const s = this.socket.timeout(DEFAULT_TIMEOUT_MS);
-    return arg === undefined ? s.emitWithAck(event) : s.emitWithAck(event, arg);
-  }
-
-  close() {
-    sockets.delete(this.socket);
-    this.socket.close();
-  }
-}
-
-async function sioLogin(user, role = 'student', opts = {}) {
-  const socket = io(http, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    auth: { token: token(user, role) },
-    ...opts,
-  });
-  const c = new SioClient(socket, `sio-${user}`);
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  c.auth = await c.next('auth_success');
-  return c;
-}
+const sioLogin = (user, role = 'student', opts = {}) => sioLoginAt(http, user, role, { label: `sio-${user}`, ...opts });
 
 
 // A raw student and a Socket.IO mentor sharing a direct conversation.

@@ -7,10 +7,10 @@
 // its timeout, the polling transport refused with HTTP 400, rate and frame limits.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { startStack } from './lib/stack.mjs';
 import { DEFAULT_TIMEOUT_MS, login, open, refusedStatus, sleep, token, uid } from './lib/client.mjs';
 import { createConversation } from './lib/chat.mjs';
+import { closeAllSio, connected, refusal, sio as sioAt, sioLogin as sioLoginAt } from './lib/sio.mjs';
 
 const PING_INTERVAL_MS = 300;
 const PING_TIMEOUT_MS = 1500;
@@ -32,111 +32,13 @@ before(async () => {
   url = stack.url();
 });
 after(async () => {
-  for (const s of sockets) s.close();
+  closeAllSio();
   await stack?.stop();
 });
 
-// ---- a small Socket.IO test client: every event kept in an inbox until consumed ----
-
-const sockets = new Set();
-
-class SioClient {
-  constructor(socket, label) {
-    this.socket = socket;
-    this.label = label;
-    this.inbox = []; // {event, arg}
-    this.waiters = [];
-    sockets.add(socket);
-    socket.onAny((event, arg) => {
-      const item = { event, arg };
-      const i = this.waiters.findIndex((w) => w.match(item));
-      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(item);
-      else this.inbox.push(item);
-    });
-  }
-
-  // Await the first event named `event` (and matching pred); resolves to its argument.
-  next(event, pred = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) {
-    const match = (it) => it.event === event && pred(it.arg);
-    const i = this.inbox.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0].arg);
-    return new Promise((resolve, reject) => {
-      const w = {
-        match,
-        resolve: (it) => {
-          clearTimeout(w.timer);
-          resolve(it.arg);
-        },
-      };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`${this.label}: no "${event}" event within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 1000)}`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-
-  async expectNone(event, ms = 500) {
-    await sleep(ms);
-    const found = this.inbox.find((it) => it.event === event);
-    if (found) throw new Error(`${this.label}: unexpected "${event}" ${JSON.stringify(found.arg).slice(0, 300)}`);
-  }
-
-  // emit with an acknowledgement callback; resolves to the ack's argument.
-  ack(event, arg) {
-    const s = this.socket.timeout(DEFAULT_TIMEOUT_MS);
-    return arg === undefined ? s.emitWithAck(event) : s.emitWithAck(event, arg);
-  }
-
-  emit(event, arg) {
-    this.socket.emit(event, arg);
-  }
-
-  close() {
-    sockets.delete(this.socket);
-    this.socket.close();
-  }
-}
-
-function sio(opts = {}) {
-  const { path = '', label = 'sio', ...rest } = opts;
-  const socket = io(http + path, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    timeout: DEFAULT_TIMEOUT_MS,
-    ...rest,
-  });
-  return new SioClient(socket, label);
-}
-
-// Resolves on 'connect'; rejects with the connect_error's Error (err.data = its data).
-function connected(c) {
-  return new Promise((resolve, reject) => {
-    c.socket.once('connect', () => resolve(c));
-    c.socket.once('connect_error', (err) => reject(err));
-  });
-}
-
-// A connected Socket.IO client for user (token in the auth payload) with c.auth.
-async function sioLogin(user, role = 'student', opts = {}) {
-  const c = sio({ auth: { token: token(user, role) }, label: user, ...opts });
-  await connected(c);
-  c.auth = await c.next('auth_success');
-  return c;
-}
-
-// The connect_error a refused connect gets.
-async function refusal(c) {
-  try {
-    await connected(c);
-  } catch (err) {
-    c.close();
-    return err;
-  }
-  c.close();
-  throw new Error('the connect was accepted, expected CONNECT_ERROR');
-}
+// Socket.IO clients of this file's gateway (lib/sio.mjs).
+const sio = (opts = {}) => sioAt(http, opts);
+const sioLogin = (user, role = 'student', opts = {}) => sioLoginAt(http, user, role, opts);
 
 // A raw WebSocket on the Engine.IO endpoint; frames are not JSON, so they arrive as
 // {__unparsable: text}. Returns the client and the open packet's JSON.

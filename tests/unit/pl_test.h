@@ -1,8 +1,9 @@
 /*  pl_test: a tiny table-driven test runner, one executable per module.
     Usage in a test file:
         static void test_thing(void) { PL_CHECK(1 + 1 == 2); PL_CHECK_STR(a, "x"); }
-        static const pl_test_case_t cases[] = { {"thing", test_thing}, {NULL, NULL} };
-        int main(int argc, char **argv) { return pl_test_main(argc, argv, cases); }
+        PL_TEST_MAIN(PL_CASE(thing), PL_CASE(other_thing))
+    (PL_CASE(x) names the case "x" and runs test_x; the table and main() come from
+    PL_TEST_MAIN, so a test file holds only its cases.)
     Command line: --list, --test NAME (run one), --verbose.
     A failed check prints file:line and the expression, and the case is counted failed;
     the run ends with "N passed, N failed" and exits non-zero on any failure. */
@@ -81,5 +82,25 @@ static inline int pl_test_main(int argc, char **argv, const pl_test_case_t *case
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+/* A case named x that runs test_x. */
+#define PL_CASE(x) {#x, test_##x}
+
+static inline void pl_test_nothing_(void) {}
+
+/* The table of cases (PL_CASE entries) and the main() that runs it, calling before()
+   first and after() last (fixtures shared by every case, freed so LeakSanitizer sees
+   a clean exit). */
+#define PL_TEST_MAIN_AROUND(before, after, ...)                                          \
+    static const pl_test_case_t pl_test_cases_[] = {__VA_ARGS__, {NULL, NULL}};         \
+    int main(int argc, char **argv)                                                      \
+    {                                                                                    \
+        before();                                                                        \
+        int rc_ = pl_test_main(argc, argv, pl_test_cases_);                              \
+        after();                                                                         \
+        return rc_;                                                                      \
+    }
+
+#define PL_TEST_MAIN(...) PL_TEST_MAIN_AROUND(pl_test_nothing_, pl_test_nothing_, __VA_ARGS__)
 
 #endif

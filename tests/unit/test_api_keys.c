@@ -83,14 +83,6 @@ static void test_bad_files(void)
     PL_CHECK(gw_api_keys_new("@/nonexistent/parley-keys") == NULL);
 }
 
-static const pl_test_case_t cases[] = {
-    {"list", test_list},
-    {"file", test_file},
-    {"bad_files", test_bad_files},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(list),
+             PL_CASE(file),
+             PL_CASE(bad_files))

@@ -58,15 +58,7 @@ static void test_map_round_trip(void)
     pl_map_destroy(&m);
 }
 
-static const pl_test_case_t cases[] = {
-    {"siphash24_reference", test_siphash24_reference},
-    {"keyed_depends_on_key", test_keyed_depends_on_key},
-    {"stable_is_unchanged", test_stable_is_unchanged},
-    {"map_round_trip", test_map_round_trip},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(siphash24_reference),
+             PL_CASE(keyed_depends_on_key),
+             PL_CASE(stable_is_unchanged),
+             PL_CASE(map_round_trip))

@@ -1036,36 +1036,36 @@ static void test_raw_text(void)
     }
 }
 
-static const pl_test_case_t cases[] = {
-    {"scalars", test_scalars},
-    {"containers", test_containers},
-    {"canonical_bytes", test_canonical_bytes},
-    {"header_sizes", test_header_sizes},
-    {"big_numbers", test_big_numbers},
-    {"length_bounded", test_length_bounded},
-    {"unicode", test_unicode},
-    {"invalid", test_invalid},
-    {"error_messages", test_error_messages},
-    {"append", test_append},
-    {"depth", test_depth},
-    {"roundtrip_identity", test_roundtrip_identity},
-    {"roundtrip_normalised", test_roundtrip_normalised},
-    {"msgpack_types", test_msgpack_types},
-    {"string_escaping", test_string_escaping},
-    {"output_depth", test_output_depth},
-    {"map_members", test_map_members},
-    {"utf8_count", test_utf8_count},
-    {"mutations", test_mutations},
-    {"raw_text", test_raw_text},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
+static void init_buffers(void)
 {
     msgpack_sbuffer_init(&s_sb);
     msgpack_unpacked_init(&s_up);
-    int rc = pl_test_main(argc, argv, cases);
+}
+
+static void free_buffers(void)
+{
     msgpack_unpacked_destroy(&s_up);
     msgpack_sbuffer_destroy(&s_sb);
-    return rc;
 }
+
+PL_TEST_MAIN_AROUND(init_buffers, free_buffers,
+                    PL_CASE(scalars),
+                    PL_CASE(containers),
+                    PL_CASE(canonical_bytes),
+                    PL_CASE(header_sizes),
+                    PL_CASE(big_numbers),
+                    PL_CASE(length_bounded),
+                    PL_CASE(unicode),
+                    PL_CASE(invalid),
+                    PL_CASE(error_messages),
+                    PL_CASE(append),
+                    PL_CASE(depth),
+                    PL_CASE(roundtrip_identity),
+                    PL_CASE(roundtrip_normalised),
+                    PL_CASE(msgpack_types),
+                    PL_CASE(string_escaping),
+                    PL_CASE(output_depth),
+                    PL_CASE(map_members),
+                    PL_CASE(utf8_count),
+                    PL_CASE(mutations),
+                    PL_CASE(raw_text))

@@ -55,15 +55,7 @@ static void test_off_and_clock_steps(void)
     PL_CHECK(gw_bucket_take(&b, 1, 1, 4000) == GW_LIMIT_REFUSED); /* backwards: no refill */
 }
 
-static const pl_test_case_t cases[] = {
-    {"burst_then_refill", test_burst_then_refill},
-    {"flood_is_said_once", test_flood_is_said_once},
-    {"flood_window_restarts", test_flood_window_restarts},
-    {"off_and_clock_steps", test_off_and_clock_steps},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(burst_then_refill),
+             PL_CASE(flood_is_said_once),
+             PL_CASE(flood_window_restarts),
+             PL_CASE(off_and_clock_steps))

@@ -49,17 +49,7 @@ static void test_output_is_bounded(void)
     PL_CHECK_STR(small, "k=01234");
 }
 
-static const pl_test_case_t cases[] = {
-    {"plain_values_stay_bare", test_plain_values_stay_bare},
-    {"bare_values_that_could_forge_fields_are_quoted",
-     test_bare_values_that_could_forge_fields_are_quoted},
-    {"values_inside_the_formats_quotes_are_escaped",
-     test_values_inside_the_formats_quotes_are_escaped},
-    {"output_is_bounded", test_output_is_bounded},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(plain_values_stay_bare),
+             PL_CASE(bare_values_that_could_forge_fields_are_quoted),
+             PL_CASE(values_inside_the_formats_quotes_are_escaped),
+             PL_CASE(output_is_bounded))

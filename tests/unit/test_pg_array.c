@@ -64,14 +64,6 @@ static void test_params_in_order(void)
     pl_pg_array_free(&y);
 }
 
-static const pl_test_case_t cases[] = {
-    {"int8_array", test_int8_array},
-    {"text_with_null_and_empty", test_text_with_null_and_empty},
-    {"params_in_order", test_params_in_order},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(int8_array),
+             PL_CASE(text_with_null_and_empty),
+             PL_CASE(params_in_order))

@@ -49,14 +49,6 @@ static void test_byte_cap_lets_the_first_frame_through(void)
     gw_queue_free(&q);
 }
 
-static const pl_test_case_t cases[] = {
-    {"fifo_across_growth_and_wrap", test_fifo_across_growth_and_wrap},
-    {"frame_cap", test_frame_cap},
-    {"byte_cap_lets_the_first_frame_through", test_byte_cap_lets_the_first_frame_through},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(fifo_across_growth_and_wrap),
+             PL_CASE(frame_cap),
+             PL_CASE(byte_cap_lets_the_first_frame_through))

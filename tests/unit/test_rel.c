@@ -105,14 +105,6 @@ static void test_one_connection_many_groups(void)
     gw_rel_free(&r);
 }
 
-static const pl_test_case_t cases[] = {
-    {"add_is_idempotent", test_add_is_idempotent},
-    {"many_to_many", test_many_to_many},
-    {"one_connection_many_groups", test_one_connection_many_groups},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(add_is_idempotent),
+             PL_CASE(many_to_many),
+             PL_CASE(one_connection_many_groups))

@@ -449,31 +449,27 @@ static void test_from_json_prefixes(void)
     PL_CHECK_STR(wire(full), "437[{\"type\":\"x\",\"a\":[\"]\",{\"b\":\"\\\\\"}]}]");
 }
 
-static const pl_test_case_t cases[] = {
-    {"eio_types", test_eio_types},
-    {"eio_malformed", test_eio_malformed},
-    {"eio_open", test_eio_open},
-    {"connect", test_connect},
-    {"disconnect", test_disconnect},
-    {"event", test_event},
-    {"ack_and_errors", test_ack_and_errors},
-    {"binary", test_binary},
-    {"malformed_packets", test_malformed_packets},
-    {"parse_never_reads_past_len", test_parse_never_reads_past_len},
-    {"event_request", test_event_request},
-    {"event_request_malformed", test_event_request_malformed},
-    {"auth_token", test_auth_token},
-    {"connect_replies", test_connect_replies},
-    {"from_json_events", test_from_json_events},
-    {"from_json_acks", test_from_json_acks},
-    {"from_json_malformed", test_from_json_malformed},
-    {"from_json_prefixes", test_from_json_prefixes},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
+static void free_copy(void)
 {
-    int rc = pl_test_main(argc, argv, cases);
     free(s_copy);
-    return rc;
 }
+
+PL_TEST_MAIN_AROUND(pl_test_nothing_, free_copy,
+                    PL_CASE(eio_types),
+                    PL_CASE(eio_malformed),
+                    PL_CASE(eio_open),
+                    PL_CASE(connect),
+                    PL_CASE(disconnect),
+                    PL_CASE(event),
+                    PL_CASE(ack_and_errors),
+                    PL_CASE(binary),
+                    PL_CASE(malformed_packets),
+                    PL_CASE(parse_never_reads_past_len),
+                    PL_CASE(event_request),
+                    PL_CASE(event_request_malformed),
+                    PL_CASE(auth_token),
+                    PL_CASE(connect_replies),
+                    PL_CASE(from_json_events),
+                    PL_CASE(from_json_acks),
+                    PL_CASE(from_json_malformed),
+                    PL_CASE(from_json_prefixes))

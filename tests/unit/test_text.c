@@ -52,15 +52,7 @@ static void test_count_and_controls(void)
     PL_CHECK(pl_text_has_control("del\x7f", 4));
 }
 
-static const pl_test_case_t cases[] = {
-    {"well_formed_sequences", test_well_formed_sequences},
-    {"ill_formed_sequences", test_ill_formed_sequences},
-    {"decode", test_decode},
-    {"count_and_controls", test_count_and_controls},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(well_formed_sequences),
+             PL_CASE(ill_formed_sequences),
+             PL_CASE(decode),
+             PL_CASE(count_and_controls))

@@ -151,17 +151,14 @@ static void cleanup(void)
     rmdir(s_dir);
 }
 
-static const pl_test_case_t cases[] = {
-    {"no_keys_is_an_error_unless_insecure", test_no_keys_is_an_error_unless_insecure},
-    {"client_needs_its_pair_and_the_server_key", test_client_needs_its_pair_and_the_server_key},
-    {"server_needs_a_keys_directory", test_server_needs_a_keys_directory},
-    {"applied_keys_talk_and_a_wrong_server_key_does_not",
-     test_applied_keys_talk_and_a_wrong_server_key_does_not},
-    {NULL, NULL}};
-
-int main(int argc, char **argv)
+static void quiet_logs(void)
 {
     setenv("LOG_LEVEL", "error", 1);
     pl_log_init("test");
-    return pl_test_main(argc, argv, cases);
 }
+
+PL_TEST_MAIN_AROUND(quiet_logs, pl_test_nothing_,
+                    PL_CASE(no_keys_is_an_error_unless_insecure),
+                    PL_CASE(client_needs_its_pair_and_the_server_key),
+                    PL_CASE(server_needs_a_keys_directory),
+                    PL_CASE(applied_keys_talk_and_a_wrong_server_key_does_not))

@@ -228,7 +228,7 @@ export class Client {
 }
 
 // Open a WebSocket. opts: token (sent as ?token= unless tokenIn: 'header'), query,
-// headers, origin, path ('/' default), label, localAddress. Resolves once open (frames that arrive
+// headers, origin, path ('/' default), label, localAddress, ca (wss://: the only CA trusted). Resolves once open (frames that arrive
 // are buffered). Rejects with err.status set when the server refuses the upgrade.
 export function open(baseUrl, opts = {}) {
   const query = { ...(opts.query || {}) };
@@ -244,6 +244,7 @@ export function open(baseUrl, opts = {}) {
   if (opts.origin) wsOpts.origin = opts.origin;
   if (opts.maxPayload) wsOpts.maxPayload = opts.maxPayload;
   if (opts.localAddress) wsOpts.localAddress = opts.localAddress; // e.g. 127.0.0.7: another client address
+  if (opts.ca) wsOpts.ca = opts.ca;
   const ws = new WebSocket(url, wsOpts);
   const client = new Client(ws, opts.label || 'client');
   return new Promise((resolve, reject) => {

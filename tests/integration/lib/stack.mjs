@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_SECRET, closeAllClients, httpGet, sleep } from './client.mjs';
+import { httpsRequest } from './tls.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -58,7 +59,7 @@ const CONFIG_VARS = [
   'SIGNAL_MAX_BYTES', 'OUT_QUEUE_MAX_BYTES', 'MAX_CONNECTIONS', 'MAX_CONNECTIONS_PER_IP',
   'MAX_CONNECTIONS_PER_USER', 'TRUSTED_PROXIES', 'CONNECT_RATE_PER_IP', 'CONNECT_BURST_PER_IP', 'CREATE_CONVERSATIONS_PER_MIN',
   'NOTIFICATION_RETENTION_DAYS', 'NOTIFICATION_MAX_PER_USER', 'HELP_OFFERS_PER_MENTOR',
-  'API_PORT', 'API_BIND', 'API_KEYS',
+  'API_PORT', 'API_BIND', 'API_KEYS', 'TLS_CERT_FILE', 'TLS_KEY_FILE',
   'WEBHOOK_URL', 'WEBHOOK_SECRET', 'WEBHOOK_MAX_ATTEMPTS', 'WEBHOOK_TIMEOUT_MS',
   'WEBHOOK_BACKOFF_BASE_MS', 'WEBHOOK_BACKOFF_MAX_MS', 'WEBHOOK_CONCURRENCY', 'WEBHOOK_POLL_MS',
   'WEBHOOK_DEAD_RETENTION_DAYS',
@@ -133,7 +134,7 @@ export class Stack {
     this.stopped = false;
   }
 
-  // ws:// URL of gateway i; http base is the same with http://.
+  // ws:// URL of gateway i (wss:// with opts.tls); http base is the same with http(s)://.
   url(i = 0) {
     return this.gateways[i].url;
   }
@@ -166,14 +167,16 @@ export class Stack {
     await psql(`${pgBase} dbname=postgres`, `CREATE DATABASE "${this.dbName}"`);
     this.dbConn = `${pgBase} dbname=${this.dbName}`;
 
-    // Ports: the broker's 8, then one per gateway.
+    // Ports: the broker's 8, then one per gateway. opts.tls ({cert, key, ca}: files
+    // and the CA's PEM text): the gateways serve TLS, so the URLs are wss:// and https://.
     const brokerPorts = await freePorts(8);
     this.brokerPort = brokerPorts[0];
     this.gateways = [];
+    const [ws, http] = this.opts.tls ? ['wss', 'https'] : ['ws', 'http'];
     for (let i = 0; i < gateways; i++) {
       let [p] = await freePorts(1);
       while (brokerPorts.includes(p) || this.gateways.some((g) => g.port === p)) [p] = await freePorts(1);
-      this.gateways.push({ port: p, url: `ws://127.0.0.1:${p}/`, http: `http://127.0.0.1:${p}` });
+      this.gateways.push({ port: p, url: `${ws}://127.0.0.1:${p}/`, http: `${http}://127.0.0.1:${p}` });
     }
     // The server API (opts.api: true or {keys}): one more port per gateway.
     if (this.opts.api) {
@@ -182,7 +185,7 @@ export class Stack {
         let [p] = await freePorts(1);
         while (taken().includes(p)) [p] = await freePorts(1);
         g.apiPort = p;
-        g.api = `http://127.0.0.1:${p}`;
+        g.api = `${http}://127.0.0.1:${p}`;
       }
     }
 
@@ -208,6 +211,7 @@ export class Stack {
       DB_CONNECTION_STRING: this.dbConn,
       JWT_SECRET: DEFAULT_SECRET,
       ...(this.opts.api ? { API_KEYS: this.opts.api.keys || DEFAULT_API_KEY } : {}),
+      ...(this.opts.tls ? { TLS_CERT_FILE: this.opts.tls.cert, TLS_KEY_FILE: this.opts.tls.key } : {}),
       BUS_SERVER_KEY_FILE: this.brokerCert,
       // Every test client comes from 127.0.0.1: the per-address connect rate is off
       // unless a test sets it (edge_limits, edge_hostile test it).
@@ -341,7 +345,9 @@ export class Stack {
           continue;
         }
         try {
-          const r = await httpGet(g.http, '/healthz');
+          const r = this.opts.tls
+            ? await httpsRequest(`${g.http}/healthz`, { ca: this.opts.tls.ca })
+            : await httpGet(g.http, '/healthz');
           if (r.status === 200) break;
           last = `HTTP ${r.status} ${r.body.slice(0, 200)}`;
         } catch (e) {
@@ -363,6 +369,14 @@ export class Stack {
     this.log(`test sends ${signal} to ${name}`);
     p.child.kill(signal);
     return p.exit;
+  }
+
+  // Send a signal the process is expected to live through (SIGHUP: reload).
+  signal(name, signal) {
+    const p = this._proc(name);
+    if (!p.running) throw new Error(`${name} is not running`);
+    this.log(`test sends ${signal} to ${name}`);
+    p.child.kill(signal);
   }
 
   // Stop a process cleanly (SIGTERM, must exit 0) if it runs, then start it again.
