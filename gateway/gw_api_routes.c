@@ -335,15 +335,11 @@ static void get_dead_letters(gw_t *gw, gw_api_req_t *r, const msgpack_object *bo
     int64_t limit = 50;
     if (gw_api_query_int(gw, r, "limit", 1, 500, &limit) < 0)
         return;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    pl_pack_kv_int(&pk, "limit", limit);
+    api_body_t b;
+    pl_pack_kv_int(body_begin(&b, 1), "limit", limit);
     static const proto_svc_t all[] = {PROTO_SVC_CHAT, PROTO_SVC_PRESENCE, PROTO_SVC_CALL};
-    gw_api_gather(gw, r, all, 3, PROTO_EV_API_WEBHOOK_DEAD, sb.data, sb.size, limit);
-    msgpack_sbuffer_destroy(&sb);
+    gw_api_gather(gw, r, all, 3, PROTO_EV_API_WEBHOOK_DEAD, b.sb.data, b.sb.size, limit);
+    msgpack_sbuffer_destroy(&b.sb);
 }
 
 /* An event id starts with the schema of the service that wrote it ("chat_…"). */
@@ -358,14 +354,9 @@ static void post_replay(gw_t *gw, gw_api_req_t *r, const msgpack_object *body)
     for (size_t i = 0; i < sizeof owners / sizeof owners[0]; i++) {
         if (strncmp(id, owners[i].prefix, strlen(owners[i].prefix)) != 0)
             continue;
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 1);
-        pl_pack_kv_str(&pk, "event_id", id);
-        gw_api_forward(gw, r, owners[i].svc, PROTO_EV_API_WEBHOOK_REPLAY, "", sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
+        api_body_t b;
+        pl_pack_kv_str(body_begin(&b, 1), "event_id", id);
+        body_send(gw, r, &b, owners[i].svc, PROTO_EV_API_WEBHOOK_REPLAY, "");
         return;
     }
     gw_api_error(gw, r, HTTP_STATUS_NOT_FOUND, "not_found", "no such dead letter");
