@@ -107,7 +107,8 @@ static void answer(gw_t *gw, gw_api_req_t *r)
 {
     (void)gw;
     r->answered = 1;
-    lws_callback_on_writable(r->wsi);
+    if (!r->draining)
+        lws_callback_on_writable(r->wsi);
 }
 
 void gw_api_raw(gw_t *gw, gw_api_req_t *r, int status, const char *type, const char *body,
@@ -417,15 +418,16 @@ static long long content_length(struct lws *wsi)
 }
 
 /* Answers a request refused before its body is read (no key, no route). A body still
-   on its way is dropped as it comes, and the connection closes after the answer, so
-   the unread bytes never reach a next request; the answer goes out once the body has
-   arrived (lws writes only then). */
+   on its way is dropped as it comes and the answer sent once it has all arrived (up to
+   GW_API_DRAIN_MAX); the connection closes after the answer. */
 static void refuse_early(gw_t *gw, gw_api_req_t *r, struct lws *wsi, int status, const char *code,
                          const char *msg)
 {
-    if (content_length(wsi) > 0) {
+    long long len = content_length(wsi);
+    if (len > 0) {
         r->body_over = 1;
         r->close_after = 1;
+        r->draining = len <= GW_API_DRAIN_MAX;
     }
     gw_api_error(gw, r, status, code, msg);
 }
@@ -462,10 +464,12 @@ static int on_http(gw_t *gw, gw_api_req_t *r, struct lws *wsi, const char *path)
     r->route = found;
     long long len = content_length(wsi);
     if (len > GW_API_BODY_MAX) {
-        /* Refused before it is read; the connection closes after the answer, so the
-           unread body never reaches a next request. */
+        /* Refused before it is read: the body is dropped as it comes (up to
+           GW_API_DRAIN_MAX, then the answer goes out) and the connection closes after
+           the answer, so no byte of it reaches a next request. */
         r->close_after = 1;
         r->body_over = 1;
+        r->draining = len <= GW_API_DRAIN_MAX;
         dispatch(gw, r);
         return 0;
     }
@@ -491,7 +495,7 @@ static int on_body(gw_api_req_t *r, const void *in, size_t len)
 static int on_writeable(gw_t *gw, gw_api_req_t *r, struct lws *wsi)
 {
     (void)gw;
-    if (!r->answered)
+    if (!r->answered || r->draining)
         return 0;
     if (!r->hdr_sent) {
         unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
@@ -541,6 +545,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!r)
             return -1;
+        if (r->draining) { /* the refused body is all read: now the answer */
+            r->draining = 0;
+            if (r->answered)
+                lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (r->answered || r->waiting) /* refused early, or over the size limit */
             return 0;
         if (!r->route)

@@ -19,6 +19,10 @@ typedef struct gw gw_t;
 typedef struct gw_api gw_api_t;
 
 #define GW_API_BODY_MAX (1024 * 1024) /* larger request bodies get 413 */
+/* A refused request's body up to this size is read (and dropped) before the answer is
+   sent, so the client, still sending, does not meet a reset instead of the answer; a
+   larger one is answered at once and the connection closed. */
+#define GW_API_DRAIN_MAX (8 * 1024 * 1024)
 #define GW_API_PARAMS 2               /* {…} segments in a route's path */
 #define GW_API_PARAM_MAX 128          /* bytes of one path parameter */
 #define GW_API_GATHER_MAX 3           /* services one gathered request asks */
@@ -36,6 +40,7 @@ typedef struct gw_api_req {
     uint8_t hdr_sent;
     uint8_t answered;    /* status/out hold the answer */
     uint8_t close_after; /* close the connection once answered (413) */
+    uint8_t draining;    /* refused: the answer waits until the body has been read */
     int status;
     const char *type; /* the answer's content type (a static string) */
     pl_buf_t out;     /* the answer's body */
