@@ -18,14 +18,10 @@ int chat_webhook_message(PGconn *db, int64_t conv, const char *sender, const cha
 {
     if (!pl_webhook_enabled())
         return 0;
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
     pl_buf_t json;
     pl_buf_init(&json, 0);
-    size_t off = 0;
     int rc = -1;
-    if (msgpack_unpack_next(&up, message, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        pl_msgpack_to_json(&up.data, &json) != 0) {
+    if (pl_webhook_json(message, len, &json) != 0) {
         pl_error("webhook message not packed", "conversation=%lld", (long long)conv);
         goto done;
     }
@@ -44,6 +40,5 @@ int chat_webhook_message(PGconn *db, int64_t conv, const char *sender, const cha
     PQclear(r);
 done:
     pl_buf_free(&json);
-    msgpack_unpacked_destroy(&up);
     return rc;
 }

@@ -24,19 +24,28 @@ int pl_webhook_enabled(void)
     return s_enabled;
 }
 
+int pl_webhook_json(const char *data, size_t len, pl_buf_t *json)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+                     pl_msgpack_to_json(&up.data, json) == 0
+                 ? 0
+                 : -1;
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
 int pl_webhook_emit(PGconn *db, const char *type, const char *user_key, const char *data,
                     size_t len)
 {
     if (!pl_webhook_enabled())
         return 0;
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
     pl_buf_t json;
     pl_buf_init(&json, 0);
-    size_t off = 0;
     int rc = -1;
-    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        pl_msgpack_to_json(&up.data, &json) != 0) {
+    if (pl_webhook_json(data, len, &json) != 0) {
         pl_error("webhook event not packed", "type=%s", type); /* a bug, not input */
         goto done;
     }
@@ -49,7 +58,6 @@ int pl_webhook_emit(PGconn *db, const char *type, const char *user_key, const ch
     PQclear(r);
 done:
     pl_buf_free(&json);
-    msgpack_unpacked_destroy(&up);
     return rc;
 }
 

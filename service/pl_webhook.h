@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "pl_buf.h"
 #include "pl_service.h"
 
 /* The DDL of one service's webhook tables (a migration of its own list). `user_key`
@@ -64,6 +65,10 @@ int pl_webhook_enabled(void);
 /* Write event `type` about `user_key` with `data` (one packed MessagePack map, turned
    into JSON here) to the outbox, inside the open transaction. Nothing when webhooks
    are off. 0, or -1 when the database failed (the caller's transaction rolls back). */
+/* A packed MessagePack object as JSON text, appended to json. 0, or -1 when it does not
+   unpack (a bug of the caller, not input). */
+int pl_webhook_json(const char *data, size_t len, pl_buf_t *json);
+
 int pl_webhook_emit(PGconn *db, const char *type, const char *user_key, const char *data,
                     size_t len);
 
