@@ -18,6 +18,7 @@
 #include "gw_metrics.h"
 #include "gw_rel.h"
 #include "pl_buf.h"
+#include "pl_dedup.h"
 #include "pl_jwt.h"
 #include "pl_list.h"
 #include "pl_map.h"
@@ -144,7 +145,8 @@ typedef struct gw {
     struct lws_context *ctx;
     void *zctx;
     void *push[PROTO_SVC_COUNT]; /* request queues, by service */
-    void *sub;                   /* replies and events */
+    void *sub;                   /* replies and events, from every broker */
+    pl_dedup_t *seen;            /* ids of recent events: the other brokers' copies */
     uv_poll_t sub_poll;
     uv_check_t sub_check;
     uv_idle_t sub_idle;

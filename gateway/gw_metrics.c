@@ -132,6 +132,9 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
     render_latency(m, o);
     counter(o, "parley_gateway_bus_messages_in_total", "Replies and events received from the bus",
             m->bus_events_in);
+    counter(o, "parley_gateway_bus_copies_dropped_total",
+            "Events dropped because the same event came through another broker first",
+            m->bus_copies_dropped);
     pl_buf_puts(o, "# HELP parley_gateway_service_up Whether the service kind answered its "
                    "health probe recently\n# TYPE parley_gateway_service_up gauge\n");
     for (int i = 0; i < nservices; i++)

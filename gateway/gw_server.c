@@ -186,6 +186,8 @@ gw_t *gw_new(const gw_config_t *cfg)
         pl_error("gateway init failed", "reason=\"out of memory\"");
         goto fail;
     }
+    char brokers[PL_BROKERS_MAX * (PL_BROKER_HOST_MAX + 8)];
+    pl_broker_describe(&cfg->broker, brokers, sizeof brokers);
     if (uv_loop_init(&gw->loop) != 0)
         goto fail;
     gw->loop_ready = 1;
@@ -199,7 +201,7 @@ gw_t *gw_new(const gw_config_t *cfg)
     if (cfg->tls_cert_file && !(gw->tls = gw_tls_new(cfg->tls_cert_file, cfg->tls_key_file)))
         goto fail;
     if (gw_bus_open(gw) != 0) {
-        pl_error("cannot reach the broker", "host=%s port=%d", cfg->broker.host, cfg->broker.port);
+        pl_error("cannot reach the brokers", "brokers=%s", brokers);
         goto fail;
     }
     if (gw_static_init(gw) != 0 || gw_admission_init(gw) != 0 || gw_revoke_init(gw) != 0)
@@ -212,8 +214,8 @@ gw_t *gw_new(const gw_config_t *cfg)
     uv_signal_start(&gw->sighup, on_hup, SIGHUP);
     gw_bus_probe(gw, pl_mono_ms());
     gw->next_probe_ms = pl_mono_ms() + PROBE_EVERY_MS;
-    pl_info("gateway listening", "port=%d tls=%s gateway=%s broker=%s:%d bus=%s", cfg->port,
-            gw->tls ? "on" : "off", gw->gwid, cfg->broker.host, cfg->broker.port,
+    pl_info("gateway listening", "port=%d tls=%s gateway=%s brokers=%s bus=%s", cfg->port,
+            gw->tls ? "on" : "off", gw->gwid, brokers,
             cfg->broker.keys.insecure ? "plain" : "curve");
     return gw;
 fail:

@@ -34,6 +34,9 @@
 #define OUTBOX_QUEUE '\x01'
 /* How long a notification may wait for a connection to the broker. */
 #define NOTIFY_WAIT_MS 200
+/* Ids of recent bus events this service subscribes to, to drop the copies other
+   brokers deliver (pl_dedup.h). Services hear few events; a copy trails by ms. */
+#define SEEN_WINDOW 8192
 
 typedef struct {
     zmq_msg_t topic, body;
@@ -50,7 +53,9 @@ struct pl_service_t {
     PGconn *db;
     void *zctx;
     void *pull; /* requests from the broker's queue for this kind */
-    void *pub;  /* replies and events to the broker's event bus */
+    void *pub;  /* replies and events to every broker's event bus */
+    pl_evid_t next_id; /* id of the next event published: our random pub, a counter */
+    pl_dedup_t *seen;  /* ids of events received on `events` (copies dropped) */
     void *events;  /* SUB: def->subscribe topics */
     void *answers; /* SUB: g<instance>, answers to pl_service_ask */
     void *ask[PROTO_SVC_COUNT]; /* PUSH to other services' queues, opened on demand */
@@ -140,6 +145,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     self->db = *db_p;
     *db_p = NULL;
     random_hex(self->instance, 8);
+    /* The event ids' publisher half: the instance id's bits (random per start, so a
+       restarted service's counter starting over is not taken for copies). */
+    self->next_id.pub = strtoull(self->instance, NULL, 16);
     self->metrics = pl_metrics_http_new(proto_svc_name(def->kind), self->instance);
     if (!self->metrics) {
         PQfinish(self->db);
@@ -174,6 +182,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     int tl = proto_topic(topic, sizeof topic, PROTO_TOPIC_GATEWAY, self->instance, 16);
     zmq_setsockopt(self->answers, ZMQ_SUBSCRIBE, topic, (size_t)tl);
     if (def->subscribe) {
+        self->seen = pl_dedup_new(SEEN_WINDOW);
+        if (!self->seen)
+            goto fail;
         self->events = pl_zmq_connect(self->zctx, ZMQ_SUB, &addr, PROTO_PORT_EVENTS_OUT);
         if (!self->events)
             goto fail;
@@ -187,8 +198,10 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pl_info("service started", "kind=%s instance=%s broker=%s:%d bus=%s", proto_svc_name(def->kind),
-            self->instance, addr.host, addr.port, addr.keys.insecure ? "plain" : "curve");
+    char brokers[PL_BROKERS_MAX * (PL_BROKER_HOST_MAX + 8)];
+    pl_broker_describe(&addr, brokers, sizeof brokers);
+    pl_info("service started", "kind=%s instance=%s brokers=%s bus=%s", proto_svc_name(def->kind),
+            self->instance, brokers, addr.keys.insecure ? "plain" : "curve");
     return self;
 fail:
     pl_service_destroy(&self);
@@ -215,6 +228,7 @@ void pl_service_destroy(pl_service_t **self_p)
         zmq_ctx_term(self->zctx);
     PQfinish(self->db);
     pl_map_destroy(&self->handlers);
+    pl_dedup_destroy(&self->seen);
     pl_metrics_http_destroy(&self->metrics);
     pl_buf_free(&self->outbox);
     msgpack_sbuffer_destroy(&self->cur);
@@ -402,8 +416,10 @@ static void outbox_flush(pl_service_t *self)
             continue;
         }
         /* PUB never blocks: past its high-water mark it drops, which clients recover
-           from by seq (history); the database already has everything. */
-        if (pl_zmq_send2(self->pub, topic, tl, body, bl, 0) != 0)
+           from by seq (history); the database already has everything. It goes to
+           every broker connected now, with one id: subscribers keep the first copy. */
+        self->next_id.seq++;
+        if (pl_zmq_publish(self->pub, topic, tl, body, bl, &self->next_id) != 0)
             pl_warn("publish failed", "err=\"%s\"", zmq_strerror(errno));
         off += 8 + tl + bl;
     }
@@ -636,10 +652,8 @@ static void *queue_socket(pl_service_t *self, proto_svc_t target)
     if (!self->ask[target]) {
         self->ask[target] = pl_zmq_connect(self->zctx, ZMQ_PUSH, &self->addr,
                                            proto_svc_queue_offset(target));
-        if (!self->ask[target])
+        if (!self->ask[target]) /* ZMQ_IMMEDIATE: see send_to_queue */
             return NULL;
-        int one = 1;
-        zmq_setsockopt(self->ask[target], ZMQ_IMMEDIATE, &one, sizeof one);
     }
     return self->ask[target];
 }
@@ -755,8 +769,10 @@ static void drain_events(pl_service_t *self)
         zmq_msg_t t, b;
         zmq_msg_init(&t);
         zmq_msg_init(&b);
-        int rc = pl_zmq_recv2(self->events, &t, &b, ZMQ_DONTWAIT);
-        if (rc == 0)
+        pl_evid_t id;
+        int has_id = 0;
+        int rc = pl_zmq_recv_event(self->events, &t, &b, &id, &has_id, ZMQ_DONTWAIT);
+        if (rc == 0 && !(has_id && pl_dedup_seen(self->seen, &id)))
             run_event(self, &t, &b);
         zmq_msg_close(&t);
         zmq_msg_close(&b);
@@ -783,9 +799,7 @@ static void run_tick(pl_service_t *self)
    conn_close exist only in this queue, and dropping them would leave stale state. */
 static void drain_before_exit(pl_service_t *self)
 {
-    char ep[320];
-    pl_broker_endpoint(&self->addr, proto_svc_queue_offset(self->def.kind) + 1, ep, sizeof ep);
-    zmq_disconnect(self->pull, ep);
+    pl_zmq_disconnect(self->pull, &self->addr, proto_svc_queue_offset(self->def.kind) + 1);
     int64_t deadline = pl_mono_ms() + 1000;
     int quiet = 0;
     while (quiet < 2 && pl_mono_ms() < deadline) {

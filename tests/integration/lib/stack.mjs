@@ -49,6 +49,7 @@ const KINDS = {
 const CONFIG_VARS = [
   'PORT', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'CORS_ORIGIN', 'DB_CONNECTION_STRING', 'CHAT_DB_URL',
   'PRESENCE_DB_URL', 'CALL_DB_URL', 'BROKER_HOST', 'BROKER_PORT', 'BROKER_BIND', 'BROKER_IPC_DIR',
+  'BROKER_ENDPOINTS',
   'AUTH_TIMEOUT_MS', 'TYPING_TTL_MS', 'OFFLINE_GRACE_MS', 'RING_TIMEOUT_MS', 'CALL_GRACE_MS',
   'HELP_TIMEOUT_MS', 'MAX_FRAME_BYTES', 'RATE_LIMIT_PER_S', 'RATE_LIMIT_BURST',
   'REQUEST_TIMEOUT_MS', 'LOG_LEVEL', 'LOG_FORMAT', 'JWT_ALG', 'JWT_PUBLIC_KEY_FILE',
@@ -149,7 +150,7 @@ export class Stack {
   }
 
   async _init() {
-    const { gateways = 1, chats = 1, presences = 1, calls = 1, hooks = 0 } = this.opts;
+    const { gateways = 1, chats = 1, presences = 1, calls = 1, hooks = 0, brokers = 1 } = this.opts;
     stackCount += 1;
     const name = `${testName()}_${stackCount}`;
     this.name = name;
@@ -167,10 +168,17 @@ export class Stack {
     await psql(`${pgBase} dbname=postgres`, `CREATE DATABASE "${this.dbName}"`);
     this.dbConn = `${pgBase} dbname=${this.dbName}`;
 
-    // Ports: the broker's 8, then one per gateway. opts.tls ({cert, key, ca}: files
+    // Ports: each broker's 8, then one per gateway. opts.tls ({cert, key, ca}: files
     // and the CA's PEM text): the gateways serve TLS, so the URLs are wss:// and https://.
-    const brokerPorts = await freePorts(8);
-    this.brokerPort = brokerPorts[0];
+    const brokerPorts = [];
+    this.brokerPorts = []; // base port of each broker
+    for (let i = 0; i < brokers; i++) {
+      let ports = await freePorts(8);
+      while (ports.some((p) => brokerPorts.includes(p))) ports = await freePorts(8);
+      brokerPorts.push(...ports);
+      this.brokerPorts.push(ports[0]);
+    }
+    this.brokerPort = this.brokerPorts[0];
     this.gateways = [];
     const [ws, http] = this.opts.tls ? ['wss', 'https'] : ['ws', 'http'];
     for (let i = 0; i < gateways; i++) {
@@ -208,6 +216,9 @@ export class Stack {
       BROKER_BIND: '127.0.0.1',
       BROKER_HOST: '127.0.0.1',
       BROKER_PORT: String(this.brokerPort),
+      // One broker: the default (BROKER_HOST:BROKER_PORT). Several: every process
+      // connects to each, as in docker-compose.yml.
+      ...(brokers > 1 ? { BROKER_ENDPOINTS: this.brokerPorts.map((p) => `127.0.0.1:${p}`).join(',') } : {}),
       DB_CONNECTION_STRING: this.dbConn,
       JWT_SECRET: DEFAULT_SECRET,
       ...(this.opts.api ? { API_KEYS: this.opts.api.keys || DEFAULT_API_KEY } : {}),
@@ -219,7 +230,9 @@ export class Stack {
       ...(this.opts.env || {}),
     };
 
-    this._add('broker', 'broker');
+    for (let i = 0; i < brokers; i++) {
+      this._add('broker', i === 0 ? 'broker' : `broker${i + 1}`, { BROKER_PORT: String(this.brokerPorts[i]) });
+    }
     for (let i = 0; i < chats; i++) this._add('chat', i === 0 ? 'chat' : `chat${i + 1}`);
     for (let i = 0; i < presences; i++) this._add('presence', i === 0 ? 'presence' : `presence${i + 1}`);
     for (let i = 0; i < calls; i++) this._add('call', i === 0 ? 'call' : `call${i + 1}`);
@@ -230,9 +243,9 @@ export class Stack {
       this._add('gateway', gname, { PORT: String(this.gateways[i].port), ...apiEnv });
       this.gateways[i].name = gname;
     }
-    this.log(`database ${this.dbName}, broker ${this.brokerPort}, gateways ${this.gateways.map((g) => g.port)}`);
+    this.log(`database ${this.dbName}, brokers ${this.brokerPorts}, gateways ${this.gateways.map((g) => g.port)}`);
 
-    this._spawn(this.procs.get('broker'));
+    for (const p of this.procs.values()) if (p.kind === 'broker') this._spawn(p);
     for (const p of this.procs.values()) if (p.kind !== 'broker' && p.kind !== 'gateway') this._spawn(p);
     for (const p of this.procs.values()) if (p.kind === 'gateway') this._spawn(p);
     await this.waitHealthy();
@@ -447,7 +460,9 @@ function around(s, i) {
 }
 
 // Start a stack; see the top of this file. opts: {gateways, chats, presences, calls,
-// hooks (parley-hooks workers, default none), env (for every process), envFor: {gateway|chat|...|<name>: env}}.
+// hooks (parley-hooks workers, default none), brokers (default 1; each more broker is
+// `broker<N>`, and every process then gets BROKER_ENDPOINTS), env (for every process),
+// envFor: {gateway|chat|...|<name>: env}}.
 // Ports are checked free before use, but a test running in parallel can bind one
 // between the check and our bind: a stack whose broker or gateway could not listen is
 // started again on other ports.
