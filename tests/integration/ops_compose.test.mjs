@@ -128,7 +128,7 @@ describe('compose, image and configuration files name what the code has', () => 
     const env = { ...process.env, JWT_SECRET: 'x', POSTGRES_PASSWORD: 'x' };
     const { stdout } = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--services'], { env, cwd: os.tmpdir() });
     const services = stdout.trim().split('\n').sort();
-    assert.deepEqual(services, ['broker', 'call-svc', 'chat-svc', 'gateway', 'hooks', 'keygen', 'nginx', 'postgres', 'presence-svc', 'tlscert']);
+    assert.deepEqual(services, ['broker', 'broker2', 'call-svc', 'chat-svc', 'gateway', 'hooks', 'keygen', 'nginx', 'postgres', 'presence-svc', 'tlscert']);
     // Structure, from the normalised file (anchors and merges resolved).
     const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
     const full = await execFileP(dc, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env, cwd: os.tmpdir() });
@@ -157,13 +157,18 @@ describe('compose, image and configuration files name what the code has', () => 
     assert.match(JSON.stringify(doc.services.gateway.healthcheck.test), /\/healthz/);
     for (const name of ['chat-svc', 'presence-svc', 'call-svc', 'gateway']) {
       assert.equal(doc.services[name].environment.BROKER_HOST, 'broker', `${name} finds the broker by its service name`);
+      assert.equal(doc.services[name].environment.BROKER_ENDPOINTS, 'broker:5550,broker2:5550', `${name} connects to both brokers`);
+      for (const b of ['broker', 'broker2']) assert.ok(doc.services[name].depends_on[b], `${name} starts after ${b}`);
     }
-    assert.equal(doc.services.broker.environment.BROKER_BIND, '0.0.0.0');
+    for (const b of ['broker', 'broker2']) {
+      assert.equal(doc.services[b].environment.BROKER_BIND, '0.0.0.0');
+      assert.deepEqual(doc.services[b].command, ['parley-broker'], `${b} runs the broker`);
+    }
     assert.equal(String(doc.services.gateway.environment.DEV_TOKENS), '0', 'no dev tokens in production');
     // The bus is CURVE: keygen fills the key volume before any Parley process starts,
     // each reads its own pair from it, and none runs insecure by default.
     assert.equal(doc.services.keygen.restart, 'no');
-    const keys = { broker: 'broker', 'chat-svc': 'chat', 'presence-svc': 'presence', 'call-svc': 'call', gateway: 'gateway' };
+    const keys = { broker: 'broker', broker2: 'broker', 'chat-svc': 'chat', 'presence-svc': 'presence', 'call-svc': 'call', gateway: 'gateway' };
     for (const [name, key] of Object.entries(keys)) {
       const s = doc.services[name];
       assert.equal(s.depends_on.keygen.condition, 'service_completed_successfully', `${name} waits for keygen`);
