@@ -19,6 +19,10 @@
 #include "proto_envelope.h"
 
 #define DRAIN_BUDGET 2000 /* messages per pass, so clients' sockets get their turn */
+/* Event ids remembered to drop the copies that other brokers deliver: 20 bytes each
+   plus 8 of hash table, ~1.8 MB. A copy arrives within milliseconds of the first
+   (docs/design/topology.md); at a gateway's event rate this is seconds. */
+#define SEEN_WINDOW 65536
 
 void gw_bus_topic(gw_t *gw, char prefix, const char *id, size_t len, int on)
 {
@@ -69,8 +73,12 @@ void gw_bus_drain(gw_t *gw)
         zmq_msg_t topic, body;
         zmq_msg_init(&topic);
         zmq_msg_init(&body);
-        int rc = pl_zmq_recv2(gw->sub, &topic, &body, ZMQ_DONTWAIT);
-        if (rc == 0)
+        pl_evid_t id;
+        int has_id = 0;
+        int rc = pl_zmq_recv_event(gw->sub, &topic, &body, &id, &has_id, ZMQ_DONTWAIT);
+        if (rc == 0 && has_id && pl_dedup_seen(gw->seen, &id))
+            gw->metrics.bus_copies_dropped++;
+        else if (rc == 0)
             dispatch(gw, &topic, &body);
         zmq_msg_close(&topic);
         zmq_msg_close(&body);
@@ -236,15 +244,17 @@ int gw_bus_open(gw_t *gw)
     gw->zctx = zmq_ctx_new();
     if (!gw->zctx)
         return -1;
+    gw->seen = pl_dedup_new(SEEN_WINDOW);
+    if (!gw->seen)
+        return -1;
+    /* PUSH sockets queue only on live connections (pl_zmq_connect sets ZMQ_IMMEDIATE):
+       requests go to the brokers that are up, and with none, fail at once (the client
+       gets `unavailable`) instead of piling up for later. */
     for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++) {
         gw->push[s] = pl_zmq_connect(gw->zctx, ZMQ_PUSH, &gw->cfg.broker,
                                      proto_svc_queue_offset((proto_svc_t)s));
         if (!gw->push[s])
             return -1;
-        /* Queue only on a live connection: with no broker, fail at once (the client
-           gets `unavailable`) instead of piling requests up for later. */
-        int one = 1;
-        zmq_setsockopt(gw->push[s], ZMQ_IMMEDIATE, &one, sizeof one);
     }
     gw->sub = pl_zmq_connect(gw->zctx, ZMQ_SUB, &gw->cfg.broker, PROTO_PORT_EVENTS_OUT);
     if (!gw->sub)
@@ -284,4 +294,5 @@ void gw_bus_close(gw_t *gw)
         zmq_ctx_term(gw->zctx);
         gw->zctx = NULL;
     }
+    pl_dedup_destroy(&gw->seen);
 }
