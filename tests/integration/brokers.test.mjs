@@ -90,6 +90,7 @@ describe('two brokers', () => {
     await Promise.all(Array.from({ length: WINDOW }, worker));
     assert.ok(killed, 'a broker was killed mid-stream');
     await killed;
+    stack.log(`kill under load: ${unavailable} unavailable, ${[...attempts.values()].filter((n) => n > 1).length} retried`);
     assert.equal(acked.size, TOTAL, 'every message accepted in the end');
     assert.ok(unavailable <= WINDOW, `at most the requests in flight at the kill saw unavailable (${unavailable})`);
 
