@@ -165,6 +165,7 @@ typedef struct gw {
     gw_conn_t *unauth_head, *unauth_tail;
     int64_t health_ok_ms[PROTO_SVC_COUNT];
     int64_t next_probe_ms, next_lease_ms;
+    uint64_t leases_sent;
     uint32_t role_conns[4];  /* authenticated connections per pl_role_t (role topics) */
     pl_map_t *typing;        /* "conv\x1fuid" → gw_typing_t, indicators to expire */
     gw_typing_t *typing_head, *typing_tail; /* the same, soonest expiry first */
@@ -258,6 +259,10 @@ void gw_bus_flush(gw_t *gw);
 void gw_bus_notify(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev);
 /* Renew this gateway's lease with presence (GW_LEASE_INTERVAL_MS). */
 void gw_bus_lease(gw_t *gw);
+/* Every GW_RECONCILE_EVERY_LEASES leases: the live connections, to presence
+   (gw_reconcile.c), which corrects what lost notices left wrong. */
+#define GW_RECONCILE_EVERY_LEASES 2
+void gw_reconcile_send(gw_t *gw);
 void gw_bus_probe(gw_t *gw, int64_t now_ms);
 
 /* ---- gw_deliver.c: frames from the services to the connections they are for ---- */

@@ -135,6 +135,8 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
     counter(o, "parley_gateway_bus_copies_dropped_total",
             "Events dropped because the same event came through another broker first",
             m->bus_copies_dropped);
+    counter(o, "parley_gateway_presence_reconcile_rounds_total",
+            "Rounds of the live connection list sent to presence-svc", m->reconcile_rounds);
     pl_buf_puts(o, "# HELP parley_gateway_service_up Whether the service kind answered its "
                    "health probe recently\n# TYPE parley_gateway_service_up gauge\n");
     for (int i = 0; i < nservices; i++)

@@ -35,6 +35,7 @@ typedef struct {
     uint64_t connections_refused[GW_REFUSED_REASONS]; /* by gw_refused_t */
     uint64_t requests_forwarded, requests_timed_out, bus_events_in;
     uint64_t bus_copies_dropped; /* events already received through another broker */
+    uint64_t reconcile_rounds;   /* live connection lists sent to presence */
     uint64_t requests_held, requests_lost; /* held back for a joint send; lost at that send */
     uint64_t tokens_expired, token_refreshes; /* sessions closed at exp; refreshes accepted */
     pl_hist_t latency[GW_METRICS_MAX_TYPES + 1]; /* request sent → reply, by type */

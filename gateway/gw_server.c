@@ -54,6 +54,8 @@ static void on_tick(uv_timer_t *t)
     gw_revoke_ask(gw, now);            /* until presence sent the revocation list */
     if (now >= gw->next_lease_ms) {
         gw_bus_lease(gw);
+        if (++gw->leases_sent % GW_RECONCILE_EVERY_LEASES == 0)
+            gw_reconcile_send(gw);
         gw->next_lease_ms = now + gw->cfg.lease_interval_ms;
     }
     if (now >= gw->next_probe_ms) {

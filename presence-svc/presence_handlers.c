@@ -239,6 +239,96 @@ static int on_lease(void *app_, pl_service_t *svc, const proto_request_t *req)
     return presence_store_lease(pl_service_db(svc), req->gw, ttl);
 }
 
+/* ---- healing lost notices: the gateways' lists of live connections ---------------- */
+
+#define NAME_MAX_BYTES 128 /* PL_NAME_MAX: the gateway takes names from tokens up to this */
+
+static int valid_role(const msgpack_object *o, presence_str_t *out)
+{
+    if (pl_mp_str_eq(o, "student") || pl_mp_str_eq(o, "mentor") || pl_mp_str_eq(o, "admin")) {
+        out->ptr = o->via.str.ptr;
+        out->len = o->via.str.size;
+        return 1;
+    }
+    return 0;
+}
+
+static int valid_name(const msgpack_object *o, presence_str_t *out)
+{
+    out->ptr = NULL;
+    out->len = 0;
+    if (o->type == MSGPACK_OBJECT_NIL)
+        return 1;
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > NAME_MAX_BYTES)
+        return 0;
+    for (uint32_t i = 0; i < o->via.str.size; i++)
+        if ((unsigned char)o->via.str.ptr[i] < 0x20)
+            return 0;
+    out->ptr = o->via.str.ptr;
+    out->len = o->via.str.size;
+    return 1;
+}
+
+static const msgpack_object_array *array_of(const msgpack_object *body, const char *key, size_t n)
+{
+    const msgpack_object *a = pl_mp_get(body, key);
+    if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != n)
+        return NULL;
+    return &a->via.array;
+}
+
+/* The body of a gw_reconcile, checked whole: one bad entry refuses the message (the
+   next round brings it again). Ids strictly increasing inside [lo, hi]. */
+static int read_reconcile(const msgpack_object *body, presence_reconcile_t *rc)
+{
+    uint64_t lo, hi;
+    const msgpack_object *c = pl_mp_get(body, "c");
+    if (pl_mp_uint(body, "lo", &lo) || pl_mp_uint(body, "hi", &hi) || lo > hi ||
+        hi > INT64_MAX || !c || c->type != MSGPACK_OBJECT_ARRAY ||
+        c->via.array.size > PROTO_RECONCILE_CHUNK_MAX)
+        return -1;
+    rc->lo = (int64_t)lo;
+    rc->hi = (int64_t)hi;
+    rc->n = c->via.array.size;
+    const msgpack_object_array *u = array_of(body, "u", rc->n), *r = array_of(body, "r", rc->n),
+                               *n = array_of(body, "n", rc->n);
+    if (!u || !r || !n)
+        return -1;
+    for (size_t i = 0; i < rc->n; i++) {
+        presence_live_conn_t *e = &rc->conns[i];
+        const msgpack_object *cn = &c->via.array.ptr[i], *uid = &u->ptr[i];
+        if (cn->type != MSGPACK_OBJECT_POSITIVE_INTEGER || cn->via.u64 < lo ||
+            cn->via.u64 > hi || (i > 0 && (int64_t)cn->via.u64 <= rc->conns[i - 1].cn) ||
+            uid->type != MSGPACK_OBJECT_STR || !valid_user_id(uid->via.str.ptr, uid->via.str.size) ||
+            !valid_role(&r->ptr[i], &e->role) || !valid_name(&n->ptr[i], &e->name))
+            return -1;
+        e->cn = (int64_t)cn->via.u64;
+        e->uid.ptr = uid->via.str.ptr;
+        e->uid.len = uid->via.str.size;
+    }
+    return 0;
+}
+
+static int on_reconcile(void *app_, pl_service_t *svc, const proto_request_t *req)
+{
+    presence_app_t *app = app_;
+    static presence_reconcile_t rc; /* 14 KB: one at a time, the runtime is one thread */
+    if (!req->gw[0] || read_reconcile(req->body, &rc)) {
+        pl_warn("dropped malformed gw_reconcile", "gw=%s", req->gw);
+        return 0;
+    }
+    PGresult *r = presence_store_reconcile(pl_service_db(svc), req->gw, &rc, app->lease_default_ms,
+                                           app->grace_ms);
+    if (!r)
+        return -1;
+    if (PQntuples(r) > 0)
+        pl_info("presence reconciled", "gw=%s lo=%lld hi=%lld changes=%d", req->gw,
+                (long long)rc.lo, (long long)rc.hi, PQntuples(r));
+    announce_all(svc, r, NULL);
+    PQclear(r);
+    return 0;
+}
+
 /* ---- client events: statuses ---------------------------------------------------- */
 
 /* status_message: absent, null or "" clear it. */
@@ -612,6 +702,7 @@ const pl_handler_t presence_handlers[] = {
     {PROTO_EV_CONN_OPEN, on_conn_open},
     {PROTO_EV_CONN_CLOSE, on_conn_close},
     {PROTO_EV_GW_LEASE, on_lease},
+    {PROTO_EV_GW_RECONCILE, on_reconcile},
     {PROTO_EV_SET_STATUS, on_set_status},
     {PROTO_EV_MENTOR_AVAILABLE, on_mentor_available},
     {PROTO_EV_MENTOR_BUSY, on_mentor_busy},
@@ -645,5 +736,10 @@ int64_t presence_order_key(const proto_request_t *req)
         return key_of(uid, n);
     if (strcmp(req->ev, PROTO_EV_GW_LEASE) == 0)
         return key_of(req->gw, strlen(req->gw));
+    /* First in its batch: the notices sent after the gateway's snapshot come after it
+       in the batch too (those sent before it are harmless either way). It takes
+       user locks only with SKIP LOCKED, so it cannot deadlock with another instance. */
+    if (strcmp(req->ev, PROTO_EV_GW_RECONCILE) == 0)
+        return -1;
     return key_of(req->uid, strlen(req->uid));
 }

@@ -258,4 +258,41 @@ const pl_migration_t presence_migrations[] = {
      "  user_id text PRIMARY KEY,"
      "  version bigint NOT NULL,"
      "  online boolean NOT NULL);"}, /* what the last event said */
+    {4,
+     /* A gateway's list of its live connections with ids in [p_lo, p_hi] (gw_reconcile
+        in the gateway): rows of that range it does not list lost their conn_close and
+        are closed as conn_close would; listed connections without a row lost their
+        conn_open and are opened as conn_open would (unless a tombstone says their
+        close came first). Users locked by another transaction are skipped (SKIP
+        LOCKED, as the ticks do): the next round fixes them, and a reconcile never
+        waits for a batch nor deadlocks with one. */
+     "CREATE FUNCTION presence.reconcile(p_gw text, p_lo bigint, p_hi bigint, p_cns bigint[],"
+     "    p_uids text[], p_roles text[], p_names text[], p_lease_ms int, p_grace_ms int)"
+     "  RETURNS SETOF presence.change LANGUAGE plpgsql AS $$"
+     "DECLARE s record; o presence.users; o_conns int;"
+     "BEGIN"
+     "  FOR s IN SELECT c.cn, c.user_id FROM presence.connections c"
+     "           WHERE c.gw = p_gw AND c.cn BETWEEN p_lo AND p_hi AND c.cn <> ALL(p_cns)"
+     "           ORDER BY c.user_id, c.cn LOOP"
+     "    SELECT * INTO o FROM presence.users WHERE user_id = s.user_id FOR UPDATE SKIP LOCKED;"
+     "    CONTINUE WHEN NOT FOUND;"
+     "    o_conns := presence.conns(s.user_id);"
+     "    DELETE FROM presence.connections WHERE gw = p_gw AND cn = s.cn;"
+     "    CONTINUE WHEN NOT FOUND;"
+     "    PERFORM presence.start_grace(s.user_id, p_grace_ms);"
+     "    RETURN NEXT presence.result('state', o, o_conns);"
+     "  END LOOP;"
+     "  FOR s IN SELECT q.cn, q.uid, q.role, q.name"
+     "           FROM unnest(p_cns, p_uids, p_roles, p_names) AS q(cn, uid, role, name)"
+     "           WHERE NOT EXISTS (SELECT 1 FROM presence.connections c"
+     "                             WHERE c.gw = p_gw AND c.cn = q.cn)"
+     "             AND NOT EXISTS (SELECT 1 FROM presence.closed d"
+     "                             WHERE d.gw = p_gw AND d.cn = q.cn)"
+     "           ORDER BY q.uid, q.cn LOOP"
+     "    PERFORM 1 FROM presence.users WHERE user_id = s.uid FOR UPDATE SKIP LOCKED;"
+     "    CONTINUE WHEN NOT FOUND AND EXISTS (SELECT 1 FROM presence.users WHERE user_id = s.uid);"
+     "    RETURN QUERY SELECT * FROM presence.conn_open(p_gw, s.cn, s.uid, s.role, s.name,"
+     "                                                  p_lease_ms);"
+     "  END LOOP;"
+     "END $$;"},
     {0, NULL}};

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_pg_array.h"
 #include "pl_webhook.h"
+
 #define CHANGE                                                                                     \
     "SELECT kind, user_id, role, name, status, status_message, last_seen_us, conns,"               \
     " old_status, old_message, old_conns, self_status, gw, cn FROM "
@@ -27,6 +29,10 @@ const pl_stmt_t presence_stmts[] = {
     {"activity", CHANGE "presence.activity($1, $2, $3::boolean)", 3},
     {"fire_grace", CHANGE "presence.fire_grace($1::int)", 1},
     {"expire_leases", CHANGE "presence.expire_leases($1::bigint, $2::int, $3::int)", 3},
+    {"reconcile",
+     CHANGE "presence.reconcile($1, $2::bigint, $3::bigint, $4::bigint[], $5::text[], $6::text[],"
+            " $7::text[], $8::int, $9::int)",
+     9},
     {"lease",
      "INSERT INTO presence.gateways(gw, lease_expires_at, ttl_ms)"
      " VALUES ($1, now() + $2::int * interval '1 millisecond', $2::int)"
@@ -178,6 +184,38 @@ PGresult *presence_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t
     pl_pg_param_int(&p, grace_ms);
     pl_pg_param_int(&p, limit);
     return pl_pg_run_params(db, "expire_leases", &p);
+}
+
+PGresult *presence_store_reconcile(PGconn *db, const char *gw, const presence_reconcile_t *rc,
+                                   int64_t lease_ms, int64_t grace_ms)
+{
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_array_t cns, uids, roles, names;
+    pl_pg_array_init(&cns, PL_PG_INT8);
+    pl_pg_array_init(&uids, PL_PG_TEXT);
+    pl_pg_array_init(&roles, PL_PG_TEXT);
+    pl_pg_array_init(&names, PL_PG_TEXT);
+    for (size_t i = 0; i < rc->n; i++) {
+        pl_pg_array_int8(&cns, rc->conns[i].cn);
+        pl_pg_array_bytes(&uids, rc->conns[i].uid.ptr, rc->conns[i].uid.len);
+        pl_pg_array_bytes(&roles, rc->conns[i].role.ptr, rc->conns[i].role.len);
+        pl_pg_array_bytes(&names, rc->conns[i].name.ptr, rc->conns[i].name.len);
+    }
+    p_cstr(&p, gw);
+    pl_pg_param_int(&p, rc->lo);
+    pl_pg_param_int(&p, rc->hi);
+    PGresult *r = NULL;
+    if (pl_pg_array_param(&cns, &p) == 0 && pl_pg_array_param(&uids, &p) == 0 &&
+        pl_pg_array_param(&roles, &p) == 0 && pl_pg_array_param(&names, &p) == 0) {
+        pl_pg_param_int(&p, lease_ms);
+        pl_pg_param_int(&p, grace_ms);
+        r = pl_pg_run_params(db, "reconcile", &p);
+    }
+    pl_pg_array_free(&cns);
+    pl_pg_array_free(&uids);
+    pl_pg_array_free(&roles);
+    pl_pg_array_free(&names);
+    return r;
 }
 
 static int run_command(PGconn *db, const char *stmt, pl_pg_params_t *p)

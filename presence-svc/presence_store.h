@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pl_pg.h"
+#include "proto.h"
 
 extern const pl_migration_t presence_migrations[];
 extern const pl_stmt_t presence_stmts[];
@@ -58,6 +59,22 @@ PGresult *presence_store_activity(PGconn *db, presence_str_t uid, presence_str_t
 PGresult *presence_store_fire_grace(PGconn *db, int limit);
 PGresult *presence_store_expire_leases(PGconn *db, int64_t listening_ms, int64_t grace_ms,
                                        int limit);
+
+/* One gw_reconcile message, validated (presence_handlers.c): the gateway's live
+   connections with ids in [lo, hi]. Strings point into the request. */
+typedef struct {
+    int64_t cn;
+    presence_str_t uid, role, name; /* name.ptr NULL: none */
+} presence_live_conn_t;
+typedef struct {
+    int64_t lo, hi;
+    presence_live_conn_t conns[PROTO_RECONCILE_CHUNK_MAX];
+    size_t n;
+} presence_reconcile_t;
+/* Close the gateway's rows of [lo, hi] it does not list, open those it lists that have
+   none (presence.reconcile). Change rows as for the other changes; NULL on failure. */
+PGresult *presence_store_reconcile(PGconn *db, const char *gw, const presence_reconcile_t *rc,
+                                   int64_t lease_ms, int64_t grace_ms);
 
 /* A gateway's lease renewal. 0 or -1. */
 int presence_store_lease(PGconn *db, const char *gw, int64_t ttl_ms);

@@ -201,6 +201,15 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
                                             GW_LEASE_INTERVAL_MS: body {ttl_ms}; a gateway
                                             whose lease lapses is dead, with all its
                                             connections */
+#define PROTO_EV_GW_RECONCILE "gw_reconcile" /* gateway → presence (notification), every
+                                            GW_RECONCILE_EVERY_LEASES leases: the
+                                            gateway's live connections with ids in
+                                            [lo, hi], as parallel arrays {lo, hi, c: [cn],
+                                            u: [uid], r: [role], n: [name|nil]}; presence
+                                            closes its other rows of that range and opens
+                                            the missing ones (docs/design/presence.md) */
+#define PROTO_RECONCILE_CHUNK_MAX 256 /* connections per gw_reconcile: with ids and names
+                                         at their caps, under 80 KB */
 
 /* The role of requests from the server API (gateway/gw_api.c): the platform's
    backend acting as the system. No token carries it (pl_jwt knows only student,
