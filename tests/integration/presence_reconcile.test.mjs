@@ -24,6 +24,7 @@ useStack(
       OFFLINE_GRACE_MS: String(GRACE_MS),
       PRESENCE_TICK_MS: '50',
       RATE_LIMIT_PER_S: '0',
+      MAX_CONNECTIONS_PER_IP: '1000', // the third case opens more than one list's worth
     },
   }),
   (s) => (stack = s),
@@ -124,5 +125,44 @@ describe('presence reconciliation', () => {
       what: 'the ghost offline and the real connection back',
     });
     await c.close();
+  });
+
+  it('more connections than one message holds: every part of the round heals its range', async () => {
+    // 300 connections on gateway 0: a round of two messages (256 + 44). Every row is
+    // deleted (lost opens, in both parts), and one connection of the second part is
+    // closed but its row put back (a lost close past the first part's range).
+    const N = 300;
+    const users = Array.from({ length: N }, (_, i) => uid(`m${i}`));
+    const clients = [];
+    for (let i = 0; i < N; i += 25) {
+      clients.push(...(await Promise.all(users.slice(i, i + 25).map((u) => login(stack.url(0), u, 'student')))));
+    }
+    const list = users.map((u) => `'${u}'`).join(',');
+    await eventually(async () => Number(await stack.sql(`SELECT count(*) FROM presence.connections WHERE user_id IN (${list})`)) === N, {
+      what: 'every connection has its row',
+    });
+    const gone = users[N - 10];
+    const row = await stack.sql(`SELECT gw || '|' || cn FROM presence.connections WHERE user_id = '${gone}'`);
+    const [gw, cn] = row.split('|');
+    await clients[N - 10].close();
+    await eventually(async () => (await stack.sql(`SELECT count(*) FROM presence.connections WHERE user_id = '${gone}'`)) === '0', {
+      what: 'the closed connection loses its row',
+    });
+    await stack.sql(
+      `DELETE FROM presence.connections WHERE user_id IN (${list});` +
+        ` INSERT INTO presence.connections(gw, cn, user_id, role) VALUES ('${gw}', ${cn}, '${gone}', 'student');` +
+        ` UPDATE presence.users SET online = true, offline_due_at = NULL WHERE user_id = '${gone}'`,
+    );
+    const connected = new Map(users.filter((u) => u !== gone).map((u) => [u, 1]));
+    let last = [];
+    await eventually(
+      async () => {
+        last = mismatches(users, connected, await observed(users));
+        return last.length === 0;
+      },
+      { timeoutMs: 3 * LEASE_MS + GRACE_MS + 2000, everyMs: 200, what: 'both parts healed' },
+    ).catch((e) => {
+      throw new Error(`${e.message}; still wrong: ${last.slice(0, 10).join('; ')}`);
+    });
   });
 });
