@@ -87,8 +87,6 @@ describe('presence reconciliation', () => {
     stop = true;
     await burst;
 
-    const before = await observed(users).catch(() => null); // presence is down: may fail
-    stack.log(`before restart: ${before ? mismatches(users, connected, before).length : 'n/a'} mismatches`);
     await stack.restart('presence');
     const t0 = Date.now();
     let last = [];
