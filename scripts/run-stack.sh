@@ -24,6 +24,9 @@
 #   WEBHOOK_URL           set: the webhook worker parley-hooks runs too (docs/api.md);
 #                         unset WEBHOOK_SECRET is then a printed development secret
 #   PARLEY_BIN_DIR        where the binaries are [build/bin]
+#   RUN_BROKERS           how many brokers [1]; with 2, the second binds BROKER_PORT+8
+#                         and every process connects to both (BROKER_ENDPOINTS), to try
+#                         a broker failing (docs/operations.md, "How many brokers")
 # Ctrl-C / SIGTERM stops every process (gateway first, broker last) and the private
 # PostgreSQL. If any process dies, everything is stopped and the exit status is 1.
 set -euo pipefail
@@ -165,10 +168,13 @@ fi
 
 # --- processes ---------------------------------------------------------------
 start() { # start NAME BINARY [VAR=VALUE...]: output prefixed with [NAME]
-  local name=$1 bin=$2 cert=${BUS_CERT_FILE:-}
+  local name=$1 bin=$2 cert=${BUS_CERT_FILE:-} key
   shift 2
-  # gateway-tls is a gateway: it uses the gateway's key pair, as scaled gateways do.
-  [[ -n $keys_dir ]] && cert=$keys_dir/${name%-tls}.cert
+  # gateway-tls is a gateway: it uses the gateway's key pair, as scaled gateways do;
+  # broker2 is a broker, with the brokers' one key pair.
+  key=${name%-tls}
+  [[ $key == broker2 ]] && key=broker
+  [[ -n $keys_dir ]] && cert=$keys_dir/$key.cert
   # Each program runs in its own session (setsid), so Ctrl-C reaches only this script,
   # which stops them in order. The prefixing sed ignores INT/TERM: it must outlive the
   # program it reads, or the program's last log lines would hit a closed pipe.
@@ -178,7 +184,16 @@ start() { # start NAME BINARY [VAR=VALUE...]: output prefixed with [NAME]
   say "started $name (pid $!)"
 }
 
+# Brokers: one by default; RUN_BROKERS=2 adds a second (same key pair) 8 ports up.
+run_brokers=${RUN_BROKERS:-1}
+[[ $run_brokers == 1 || $run_brokers == 2 ]] || die "RUN_BROKERS must be 1 or 2"
 start broker parley-broker
+if ((run_brokers == 2)); then
+  broker_port=${BROKER_PORT:-5550}
+  export BROKER_ENDPOINTS="${BROKER_HOST:-127.0.0.1}:$broker_port,${BROKER_HOST:-127.0.0.1}:$((broker_port + 8))"
+  start broker2 parley-broker BROKER_PORT=$((broker_port + 8))
+  say "two brokers: BROKER_ENDPOINTS=$BROKER_ENDPOINTS"
+fi
 sleep 0.2
 start chat parley-chat
 start presence parley-presence
