@@ -252,8 +252,8 @@ int pl_zmq_publish(void *sock, const void *topic, size_t tlen, const void *body,
     unsigned char wire[PL_EVID_BYTES];
     pl_evid_encode(id, wire);
     /* PUB never blocks (past its high-water mark it drops), so no flags are needed */
-    if (zmq_send(sock, topic, tlen, ZMQ_SNDMORE) < 0 || zmq_send(sock, body, blen, ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, wire, sizeof wire, 0) < 0)
+    if (zmq_send(sock, topic, tlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(sock, body, blen, ZMQ_SNDMORE) < 0 || zmq_send(sock, wire, sizeof wire, 0) < 0)
         return -1;
     return 0;
 }

@@ -59,8 +59,8 @@ static void send_part(gw_t *gw, uint64_t lo, uint64_t hi, gw_conn_t *const *v, s
     msgpack_sbuffer_clear(&gw->scratch);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    proto_pack_request_head(&pk, PROTO_EV_GW_RECONCILE, PROTO_EV_GW_RECONCILE, gw->gwid, 0, 0,
-                            NULL, NULL, NULL, 0);
+    proto_pack_request_head(&pk, PROTO_EV_GW_RECONCILE, PROTO_EV_GW_RECONCILE, gw->gwid, 0, 0, NULL,
+                            NULL, NULL, 0);
     msgpack_pack_map(&pk, 6);
     pl_pack_str(&pk, "lo");
     msgpack_pack_uint64(&pk, lo);

@@ -57,9 +57,8 @@ int presence_reconcile_read(const msgpack_object *body, presence_reconcile_t *rc
 {
     uint64_t lo, hi;
     const msgpack_object *c = pl_mp_get(body, "c");
-    if (pl_mp_uint(body, "lo", &lo) || pl_mp_uint(body, "hi", &hi) || lo > hi ||
-        hi > INT64_MAX || !c || c->type != MSGPACK_OBJECT_ARRAY ||
-        c->via.array.size > PROTO_RECONCILE_CHUNK_MAX)
+    if (pl_mp_uint(body, "lo", &lo) || pl_mp_uint(body, "hi", &hi) || lo > hi || hi > INT64_MAX ||
+        !c || c->type != MSGPACK_OBJECT_ARRAY || c->via.array.size > PROTO_RECONCILE_CHUNK_MAX)
         return -1;
     rc->lo = (int64_t)lo;
     rc->hi = (int64_t)hi;
@@ -71,9 +70,10 @@ int presence_reconcile_read(const msgpack_object *body, presence_reconcile_t *rc
     for (size_t i = 0; i < rc->n; i++) {
         presence_live_conn_t *e = &rc->conns[i];
         const msgpack_object *cn = &c->via.array.ptr[i], *uid = &u->ptr[i];
-        if (cn->type != MSGPACK_OBJECT_POSITIVE_INTEGER || cn->via.u64 < lo ||
-            cn->via.u64 > hi || (i > 0 && (int64_t)cn->via.u64 <= rc->conns[i - 1].cn) ||
-            uid->type != MSGPACK_OBJECT_STR || !valid_user_id(uid->via.str.ptr, uid->via.str.size) ||
+        if (cn->type != MSGPACK_OBJECT_POSITIVE_INTEGER || cn->via.u64 < lo || cn->via.u64 > hi ||
+            (i > 0 && (int64_t)cn->via.u64 <= rc->conns[i - 1].cn) ||
+            uid->type != MSGPACK_OBJECT_STR ||
+            !valid_user_id(uid->via.str.ptr, uid->via.str.size) ||
             !valid_role(&r->ptr[i], &e->role) || !valid_name(&n->ptr[i], &e->name))
             return -1;
         e->cn = (int64_t)cn->via.u64;

@@ -31,11 +31,20 @@ static void test_list(void)
 
 static void test_refused(void)
 {
-    static const char *const bad[] = {
-        "",  "broker",      "broker:",  ":5550",         "b:0",   "b:65528", "b:123456",
-        "b:55x0", "a:1,,b:2", "a:1,",   "a:1,a:1",       "a:-5",
-        "a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1", /* nine */
-        NULL};
+    static const char *const bad[] = {"",
+                                      "broker",
+                                      "broker:",
+                                      ":5550",
+                                      "b:0",
+                                      "b:65528",
+                                      "b:123456",
+                                      "b:55x0",
+                                      "a:1,,b:2",
+                                      "a:1,",
+                                      "a:1,a:1",
+                                      "a:-5",
+                                      "a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1", /* nine */
+                                      NULL};
     for (const char *const *b = bad; *b; b++) {
         pl_broker_addr_t a = {0};
         const char *why = NULL;

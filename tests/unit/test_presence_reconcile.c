@@ -10,10 +10,10 @@ typedef struct {
     size_t n;
     uint64_t lo, hi;
     uint64_t first_cn, step;
-    const char *role;  /* for every entry, unless bad_at says otherwise */
-    int bad_at;        /* -1, or the entry whose role is "root" */
-    int unsorted;      /* swap the last two ids */
-    int short_names;   /* the n array one shorter than the others */
+    const char *role; /* for every entry, unless bad_at says otherwise */
+    int bad_at;       /* -1, or the entry whose role is "root" */
+    int unsorted;     /* swap the last two ids */
+    int short_names;  /* the n array one shorter than the others */
 } spec_t;
 
 static int read_spec(const spec_t *sp, presence_reconcile_t *rc)
