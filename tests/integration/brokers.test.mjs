@@ -104,6 +104,8 @@ describe('two brokers', () => {
     }
     const got = await readAll(cb, cid, TOTAL);
     assert.equal(got.length, TOTAL, 'the reader got no message twice');
+    const extra = ca.drain((f) => f.type === 'message_sent' || f.type === 'error');
+    assert.deepEqual(extra, [], 'the writer got no answer twice, nor one it did not wait for');
   });
 
   it('the killed broker, started again, rejoins without copies reaching clients', async () => {
