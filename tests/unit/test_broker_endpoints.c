@@ -77,14 +77,4 @@ static void test_default_is_one_broker(void)
     unsetenv("BROKER_ENDPOINTS");
 }
 
-static const pl_test_case_t cases[] = {
-    {"list", test_list},
-    {"refused", test_refused},
-    {"default_is_one_broker", test_default_is_one_broker},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(list), PL_CASE(refused), PL_CASE(default_is_one_broker))

@@ -89,15 +89,5 @@ static void test_wire_form(void)
     PL_CHECK(pl_dedup_new(0) == NULL);
 }
 
-static const pl_test_case_t cases[] = {
-    {"copy_is_seen_once", test_copy_is_seen_once},
-    {"window_is_bounded", test_window_is_bounded},
-    {"matches_reference", test_matches_reference},
-    {"wire_form", test_wire_form},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(copy_is_seen_once), PL_CASE(window_is_bounded), PL_CASE(matches_reference),
+             PL_CASE(wire_form))

@@ -120,15 +120,5 @@ static void test_refused(void)
     PL_CHECK(read_spec(&sp, &rc) == -1);
 }
 
-static const pl_test_case_t cases[] = {
-    {"a_full_chunk_is_read", test_a_full_chunk_is_read},
-    {"one_past_the_bound_is_refused", test_one_past_the_bound_is_refused},
-    {"an_empty_range_is_read", test_an_empty_range_is_read},
-    {"refused", test_refused},
-    {NULL, NULL},
-};
-
-int main(int argc, char **argv)
-{
-    return pl_test_main(argc, argv, cases);
-}
+PL_TEST_MAIN(PL_CASE(a_full_chunk_is_read), PL_CASE(one_past_the_bound_is_refused),
+             PL_CASE(an_empty_range_is_read), PL_CASE(refused))
