@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pl_clock.h"
 #include "pl_config.h"
 #include "pl_log.h"
 
@@ -151,7 +152,8 @@ void pl_broker_endpoint_at(const pl_broker_addr_t *addr, int i, int offset, char
     endpoint(addr->ipc_dir, addr->at[i].host, addr->at[i].port + offset, out, cap);
 }
 
-void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offset)
+/* A socket with the house options (see pl_zmq_connect), not connected yet. */
+static void *make_socket(void *ctx, int type, const pl_broker_addr_t *addr)
 {
     void *s = zmq_socket(ctx, type);
     if (!s) {
@@ -179,16 +181,84 @@ void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offs
         zmq_close(s);
         return NULL;
     }
+    return s;
+}
+
+static int connect_all(void *s, const pl_broker_addr_t *addr, int offset)
+{
     for (int i = 0; i < addr->n; i++) {
         char ep[320];
         pl_broker_endpoint_at(addr, i, offset, ep, sizeof ep);
         if (zmq_connect(s, ep) != 0) {
             pl_error("zmq connect failed", "endpoint=%s err=\"%s\"", ep, zmq_strerror(errno));
-            zmq_close(s);
-            return NULL;
+            return -1;
         }
     }
+    return 0;
+}
+
+void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offset)
+{
+    void *s = make_socket(ctx, type, addr);
+    if (s && connect_all(s, addr, offset) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
     return s;
+}
+
+/* Read monitor events until a handshake succeeded or the time is up. 1, or 0. */
+static int await_handshake(void *mon, int timeout_ms)
+{
+    int64_t deadline = pl_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - pl_mono_ms();
+        zmq_pollitem_t it = {mon, 0, ZMQ_POLLIN, 0};
+        if (left <= 0 || zmq_poll(&it, 1, (long)left) <= 0)
+            return 0;
+        zmq_msg_t head, ep;
+        zmq_msg_init(&head);
+        zmq_msg_init(&ep);
+        int ok = zmq_msg_recv(&head, mon, 0) >= 0 && zmq_msg_recv(&ep, mon, 0) >= 0;
+        uint16_t ev = 0;
+        if (ok && zmq_msg_size(&head) >= 2)
+            memcpy(&ev, zmq_msg_data(&head), 2);
+        zmq_msg_close(&head);
+        zmq_msg_close(&ep);
+        if (!ok)
+            return 0;
+        if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            return 1;
+    }
+}
+
+void *pl_zmq_connect_ready(void *ctx, int type, const pl_broker_addr_t *addr, int offset,
+                           int timeout_ms, int *ready)
+{
+    *ready = 0;
+    void *s = make_socket(ctx, type, addr);
+    if (!s)
+        return NULL;
+    char mep[64];
+    snprintf(mep, sizeof mep, "inproc://pl-ready-%p", s);
+    void *mon = NULL;
+    if (zmq_socket_monitor(s, mep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+        !(mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(mon, mep) != 0) {
+        pl_error("zmq monitor failed", "err=\"%s\"", zmq_strerror(errno));
+        goto fail;
+    }
+    if (connect_all(s, addr, offset) != 0)
+        goto fail;
+    *ready = await_handshake(mon, timeout_ms);
+    zmq_socket_monitor(s, NULL, 0);
+    zmq_close(mon);
+    return s;
+fail:
+    zmq_socket_monitor(s, NULL, 0);
+    if (mon)
+        zmq_close(mon);
+    zmq_close(s);
+    return NULL;
 }
 
 void pl_zmq_disconnect(void *sock, const pl_broker_addr_t *addr, int offset)

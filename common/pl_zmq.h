@@ -55,6 +55,14 @@ void pl_broker_endpoint_at(const pl_broker_addr_t *addr, int i, int offset, char
    addr->keys (CURVE client), connect it to every broker at `offset`. NULL on failure
    (logged). */
 void *pl_zmq_connect(void *ctx, int type, const pl_broker_addr_t *addr, int offset);
+/* pl_zmq_connect, then wait up to timeout_ms for the socket to complete its handshake
+   with at least one broker (a socket monitor). For a service's PUB: a broker's XSUB
+   sends the subscriptions right after the handshake, and a PUB drops what it publishes
+   before they arrive, so requests taken earlier would have their replies dropped.
+   NULL on failure (logged); a timeout is not a failure (the broker may be down: the
+   socket connects later by itself), *ready says which it was. */
+void *pl_zmq_connect_ready(void *ctx, int type, const pl_broker_addr_t *addr, int offset,
+                           int timeout_ms, int *ready);
 /* Disconnect a socket made by pl_zmq_connect from every broker at `offset`. */
 void pl_zmq_disconnect(void *sock, const pl_broker_addr_t *addr, int offset);
 

@@ -37,6 +37,8 @@
 /* Ids of recent bus events this service subscribes to, to drop the copies other
    brokers deliver (pl_dedup.h). Services hear few events; a copy trails by ms. */
 #define SEEN_WINDOW 8192
+/* At start, how long to wait for the PUB's first broker connection (see below). */
+#define PUB_READY_WAIT_MS 2000
 
 typedef struct {
     zmq_msg_t topic, body;
@@ -171,10 +173,17 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
     self->zctx = zmq_ctx_new();
     if (!self->zctx)
         goto fail;
-    self->pull = pl_zmq_connect(self->zctx, ZMQ_PULL, &addr, proto_svc_queue_offset(def->kind) + 1);
-    self->pub = pl_zmq_connect(self->zctx, ZMQ_PUB, &addr, PROTO_PORT_EVENTS_IN);
-    if (!self->pull || !self->pub)
+    /* The PUB first, and requests (the PULL) only once it is connected to a broker: a
+       PUB drops what it publishes before the broker's subscriptions reach it, so the
+       replies to requests taken at once (those that waited at the broker for an
+       instance) would be lost. Bounded: with no broker up, go on; it connects later. */
+    int pub_ready = 0;
+    self->pub = pl_zmq_connect_ready(self->zctx, ZMQ_PUB, &addr, PROTO_PORT_EVENTS_IN,
+                                     PUB_READY_WAIT_MS, &pub_ready);
+    if (!self->pub)
         goto fail;
+    if (!pub_ready)
+        pl_warn("no broker connection yet", "waited_ms=%d", PUB_READY_WAIT_MS);
     self->answers = pl_zmq_connect(self->zctx, ZMQ_SUB, &addr, PROTO_PORT_EVENTS_OUT);
     if (!self->answers)
         goto fail;
@@ -191,6 +200,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
         for (const char *const *t = def->subscribe; *t; t++)
             zmq_setsockopt(self->events, ZMQ_SUBSCRIBE, *t, strlen(*t) + 1);
     }
+    self->pull = pl_zmq_connect(self->zctx, ZMQ_PULL, &addr, proto_svc_queue_offset(def->kind) + 1);
+    if (!self->pull)
+        goto fail;
     if (def->stmts && pl_pg_prepare_all(self->db, def->stmts))
         goto fail;
     struct sigaction sa;
