@@ -257,9 +257,9 @@ static int on_reconcile(void *app_, pl_service_t *svc, const proto_request_t *re
     if (PQntuples(r) > 0)
         pl_info("presence reconciled", "gw=%s lo=%lld hi=%lld changes=%d", req->gw,
                 (long long)rc.lo, (long long)rc.hi, PQntuples(r));
-    announce_all(svc, r, NULL);
+    int rc_announce = announce_all(svc, r, NULL); /* -1: the webhook outbox row failed */
     PQclear(r);
-    return 0;
+    return rc_announce;
 }
 
 /* ---- client events: statuses ---------------------------------------------------- */
