@@ -266,7 +266,7 @@ const pl_migration_t presence_migrations[] = {
         close came first). Users locked by another transaction are skipped (SKIP
         LOCKED, as the ticks do): the next round fixes them, and a reconcile never
         waits for a batch nor deadlocks with one. */
-     "CREATE FUNCTION presence.reconcile(p_gw text, p_lo bigint, p_hi bigint, p_cns bigint[],"
+     "CREATE OR REPLACE FUNCTION presence.reconcile(p_gw text, p_lo bigint, p_hi bigint, p_cns bigint[],"
      "    p_uids text[], p_roles text[], p_names text[], p_lease_ms int, p_grace_ms int)"
      "  RETURNS SETOF presence.change LANGUAGE plpgsql AS $$"
      "DECLARE s record; o presence.users; o_conns int;"
