@@ -127,8 +127,7 @@ done:
 
 static int user_id_ok(const msgpack_object *o)
 {
-    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size >= 1 && o->via.str.size <= 128 &&
-           !pl_text_has_control(o->via.str.ptr, o->via.str.size);
+    return o && o->type == MSGPACK_OBJECT_STR && pl_user_id_valid(o->via.str.ptr, o->via.str.size);
 }
 
 /* Distinct user ids of list `key` (validated by the gateway as 1..256 strings) into

@@ -66,13 +66,6 @@ static int on_session_open(void *app_, pl_service_t *svc, const proto_request_t 
 
 /* ---- create_conversation ------------------------------------------------------ */
 
-static int valid_user_id(const char *s, size_t n)
-{
-    if (n == 0 || n > 128)
-        return 0;
-    return !pl_text_has_control(s, n);
-}
-
 #define BAD_ID (-1)
 #define TOO_MANY (-2)
 
@@ -86,7 +79,7 @@ static int collect_participants(const proto_request_t *req, char **ids)
     ids[n++] = strdup(req->uid);
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *o = &list->via.array.ptr[i];
-        if (!valid_user_id(o->via.str.ptr, o->via.str.size))
+        if (!pl_user_id_valid(o->via.str.ptr, o->via.str.size))
             return BAD_ID;
         int dup = 0;
         for (int k = 0; k < n && !dup; k++)

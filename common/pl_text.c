@@ -84,3 +84,8 @@ int pl_text_has_control(const char *s, size_t n)
             return 1;
     return 0;
 }
+
+int pl_user_id_valid(const char *s, size_t n)
+{
+    return n >= 1 && n <= 128 && !pl_text_has_control(s, n);
+}

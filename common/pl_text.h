@@ -17,5 +17,8 @@ size_t pl_utf8_next(const unsigned char *p, const unsigned char *end, uint32_t *
 long pl_utf8_count(const char *s, size_t len);
 /* Does s[0..n) hold a C0 control character or DEL (bytes 0x00-0x1F, 0x7F)? */
 int pl_text_has_control(const char *s, size_t n);
+/* Is s[0..n) a user id as every service accepts one: 1 to 128 bytes (a token's `sub`,
+   PL_USER_ID_MAX), no control character (0x1f joins ids in the stores)? */
+int pl_user_id_valid(const char *s, size_t n);
 
 #endif

@@ -15,6 +15,7 @@
 #include "pl_hash.h"
 #include "pl_log.h"
 #include "pl_mp.h"
+#include "pl_text.h"
 #include "pl_webhook.h"
 #include "presence_reconcile.h"
 #include "presence_store.h"
@@ -22,7 +23,6 @@
 #define TIMER_BATCH 1000      /* grace timers / lapsed users handled per tick */
 #define SWEEP_EVERY_TICKS 300 /* tombstone sweep: once a minute at 200 ms ticks */
 #define QUERY_IDS_MAX 1000    /* presence_query from other services */
-#define USER_ID_MAX 128
 #define INTERNAL_TOPIC "presence" /* i<name>: PROTO_TOPIC_PRESENCE_EVENTS, "ipresence" */
 
 /* ---- small helpers -------------------------------------------------------------- */
@@ -48,17 +48,6 @@ static int in_directory(const char *role)
     return role && strcmp(role, "mentor") == 0;
 }
 
-/* User ids are the identity provider's; control characters are refused (0x1f
-   joins ids for the store). */
-static int valid_user_id(const char *s, size_t n)
-{
-    if (n == 0 || n > USER_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
 
 static void pack_kv_text(msgpack_packer *pk, const char *key, const char *v)
 {
@@ -349,7 +338,7 @@ static int join_ids(const msgpack_object *list, size_t max, pl_buf_t *b)
         return -1;
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *o = &list->via.array.ptr[i];
-        if (o->type != MSGPACK_OBJECT_STR || !valid_user_id(o->via.str.ptr, o->via.str.size))
+        if (o->type != MSGPACK_OBJECT_STR || !pl_user_id_valid(o->via.str.ptr, o->via.str.size))
             return -1;
         if ((i && pl_buf_append(b, "\x1f", 1)) || pl_buf_append(b, o->via.str.ptr, o->via.str.size))
             return -1;
@@ -552,7 +541,7 @@ static int on_activity(void *app_, pl_service_t *svc, const proto_request_t *req
     presence_str_t uid, ref;
     int busy;
     char num[24];
-    if (pl_mp_str(req->body, "user_id", &uid.ptr, &uid.len) || !valid_user_id(uid.ptr, uid.len) ||
+    if (pl_mp_str(req->body, "user_id", &uid.ptr, &uid.len) || !pl_user_id_valid(uid.ptr, uid.len) ||
         pl_mp_bool(req->body, "busy", &busy) ||
         activity_ref(pl_mp_get(req->body, "ref"), num, sizeof num, &ref)) {
         pl_warn("bad activity", "from=%s", req->gw);

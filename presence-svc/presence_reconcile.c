@@ -4,20 +4,10 @@
 #include <stdint.h>
 
 #include "pl_mp.h"
+#include "pl_text.h"
 
-#define USER_ID_MAX 128
 #define NAME_MAX_BYTES 128 /* PL_NAME_MAX: the gateway takes names from tokens up to this */
 
-/* As presence_handlers.c checks user ids of requests: control characters refused. */
-static int valid_user_id(const char *s, size_t n)
-{
-    if (n == 0 || n > USER_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
 
 static int valid_role(const msgpack_object *o, presence_str_t *out)
 {
@@ -73,7 +63,7 @@ int presence_reconcile_read(const msgpack_object *body, presence_reconcile_t *rc
         if (cn->type != MSGPACK_OBJECT_POSITIVE_INTEGER || cn->via.u64 < lo || cn->via.u64 > hi ||
             (i > 0 && (int64_t)cn->via.u64 <= rc->conns[i - 1].cn) ||
             uid->type != MSGPACK_OBJECT_STR ||
-            !valid_user_id(uid->via.str.ptr, uid->via.str.size) ||
+            !pl_user_id_valid(uid->via.str.ptr, uid->via.str.size) ||
             !valid_role(&r->ptr[i], &e->role) || !valid_name(&n->ptr[i], &e->name))
             return -1;
         e->cn = (int64_t)cn->via.u64;

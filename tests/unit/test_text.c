@@ -1,5 +1,7 @@
 /*  Unit tests of pl_text: UTF-8 well-formedness per the Unicode standard's Table 3-7,
     decoding, counting, control characters. */
+#include <string.h>
+
 #include "pl_test.h"
 #include "pl_text.h"
 
@@ -52,7 +54,20 @@ static void test_count_and_controls(void)
     PL_CHECK(pl_text_has_control("del\x7f", 4));
 }
 
+static void test_user_ids(void)
+{
+    char id[130];
+    memset(id, 'u', sizeof id);
+    PL_CHECK(pl_user_id_valid("u1", 2));
+    PL_CHECK(pl_user_id_valid(id, 128));
+    PL_CHECK(!pl_user_id_valid(id, 129)); /* over the bound */
+    PL_CHECK(!pl_user_id_valid("", 0));
+    PL_CHECK(!pl_user_id_valid("a\x1f" "b", 3)); /* the stores' separator */
+    PL_CHECK(pl_user_id_valid("\xC3\xA9lodie", 7));
+}
+
 PL_TEST_MAIN(PL_CASE(well_formed_sequences),
+             PL_CASE(user_ids),
              PL_CASE(ill_formed_sequences),
              PL_CASE(decode),
              PL_CASE(count_and_controls))
