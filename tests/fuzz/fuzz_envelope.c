@@ -104,7 +104,7 @@ static void check_answer(const msgpack_object *root)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 1 << 16 || !fuzz_mp_plausible(data, size))
+    if (size > FUZZ_INPUT_MAX || !fuzz_mp_plausible(data, size))
         return 0;
     char *s = fuzz_copy(data, size, 0);
     if (!s)

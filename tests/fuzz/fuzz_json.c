@@ -125,10 +125,8 @@ static void msgpack_side(const char *s, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 1 << 16)
-        return 0;
-    char *s = fuzz_copy(data, size, 0);
-    if (!s)
+    char *s = fuzz_input(data, size);
+    if (!s) /* over FUZZ_INPUT_MAX, or out of memory */
         return 0;
     json_side(s, size);
     msgpack_side(s, size);

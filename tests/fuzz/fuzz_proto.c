@@ -205,10 +205,8 @@ static void check_id(const msgpack_object *root)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 1 << 16)
-        return 0;
-    char *s = fuzz_copy(data, size, 0);
-    if (!s)
+    char *s = fuzz_input(data, size);
+    if (!s) /* over FUZZ_INPUT_MAX, or out of memory */
         return 0;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);

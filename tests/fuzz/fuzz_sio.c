@@ -106,7 +106,7 @@ static void server_side(const char *s, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 1 << 16)
+    if (size > FUZZ_INPUT_MAX)
         return 0;
     /* an exact-size copy: a read past the end is an ASan report */
     char *s = malloc(size ? size : 1);
