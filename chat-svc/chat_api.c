@@ -368,7 +368,7 @@ int chat_on_api_remove_participant(void *app_, pl_service_t *svc, const proto_re
     }
     chat_members_forget(app->members, conv, user);
     /* Every instance forgets the cached membership (chat_on_event). */
-    msgpack_packer *pk = pl_service_to_internal(svc, PROTO_TOPIC_CHAT_EVENTS + 1);
+    msgpack_packer *pk = pl_service_to_internal(svc, &PROTO_TOPIC_CHAT_EVENTS[1]); /* "chat" */
     msgpack_pack_map(pk, 3);
     pl_pack_kv_str(pk, "type", "participant_removed");
     pl_pack_kv_int(pk, "conversation_id", conv);
