@@ -351,6 +351,11 @@ int gw_admission_user_full(gw_t *gw, const char *uid);
    release it when it closes. */
 int gw_admission_opened(gw_t *gw, gw_conn_t *c, struct lws *wsi);
 void gw_admission_closed(gw_t *gw, gw_conn_t *c);
+/* c is being closed for flooding: its address pays GW_FLOOD_CONNECT_PENALTY new
+   connections' worth of its connect budget, so an address that floods and reconnects
+   in a loop gets a tenth of CONNECT_RATE_PER_IP. */
+#define GW_FLOOD_CONNECT_PENALTY 10
+void gw_admission_flooded(gw_t *gw, gw_conn_t *c);
 /* Once a second: forget addresses with no connection whose connect bucket refilled. */
 void gw_admission_sweep(gw_t *gw, int64_t now_ms);
 /* The client's address as text: the peer, or X-Forwarded-For behind a trusted proxy. */

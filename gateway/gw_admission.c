@@ -287,6 +287,13 @@ void gw_admission_closed(gw_t *gw, gw_conn_t *c)
         peer->count--; /* the entry stays for its bucket: gw_admission_sweep frees it */
 }
 
+void gw_admission_flooded(gw_t *gw, gw_conn_t *c)
+{
+    if (c->peer)
+        gw_bucket_charge(&c->peer->connects, gw->cfg.connect_rate_per_ip,
+                         gw->cfg.connect_burst_per_ip, pl_mono_ms(), GW_FLOOD_CONNECT_PENALTY);
+}
+
 typedef struct {
     gw_t *gw;
     int64_t now;

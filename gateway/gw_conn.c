@@ -364,6 +364,7 @@ int gw_conn_admit(gw_t *gw, gw_conn_t *c, int64_t now_ms)
     gw->metrics.rate_limited++;
     if (v == GW_LIMIT_FLOOD) {
         gw->metrics.floods_closed++;
+        gw_admission_flooded(gw, c);
         pl_warn("flooding client closed", "conn=%llu user=%s", (unsigned long long)c->id,
                 c->uid ? c->uid : "-");
         gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flooding");

@@ -9,16 +9,31 @@ void gw_bucket_init(gw_bucket_t *b, int64_t burst, int64_t now_ms)
     b->limited_frames = 0;
 }
 
-gw_limit_t gw_bucket_take(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms)
+static void refill(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms)
 {
-    if (per_s == 0)
-        return GW_LIMIT_PASS;
     if (now_ms > b->refill_ms) { /* a clock that steps back refills nothing */
         b->tokens += (double)(now_ms - b->refill_ms) * (double)per_s / 1000.0;
         if (b->tokens > (double)burst)
             b->tokens = (double)burst;
         b->refill_ms = now_ms;
     }
+}
+
+void gw_bucket_charge(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms, int64_t n)
+{
+    if (per_s == 0)
+        return;
+    refill(b, per_s, burst, now_ms);
+    b->tokens -= (double)n;
+    if (b->tokens < -(double)burst) /* a debt of one burst at most */
+        b->tokens = -(double)burst;
+}
+
+gw_limit_t gw_bucket_take(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms)
+{
+    if (per_s == 0)
+        return GW_LIMIT_PASS;
+    refill(b, per_s, burst, now_ms);
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;
         return GW_LIMIT_PASS;

@@ -27,5 +27,8 @@ typedef enum {
 void gw_bucket_init(gw_bucket_t *b, int64_t burst, int64_t now_ms);
 /* Take a token for one frame at now_ms. per_s == 0 turns the limit off. */
 gw_limit_t gw_bucket_take(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms);
+/* Take n tokens at once, as a penalty: the bucket may go into debt (down to -burst),
+   which the refill pays back before anything passes again. */
+void gw_bucket_charge(gw_bucket_t *b, int64_t per_s, int64_t burst, int64_t now_ms, int64_t n);
 
 #endif

@@ -195,6 +195,16 @@ describe('connection caps', () => {
     await (await open(url, from)).close();
   });
 
+  it('an address whose connection was closed for flooding pays for it: its next connections wait longer (429)', async () => {
+    const from = { localAddress: '127.0.0.12' };
+    const c = await open(url, from); // 1 of the burst of 3
+    for (let i = 0; i < 100 && c.isOpen; i++) c.send({ type: 'ping', id: `f${i}` });
+    assert.equal((await c.waitClose()).code, 1008);
+    // Without the penalty two more connections would pass (burst 3); with it, none.
+    assert.equal(await refusedStatus(url, from), 429);
+    await (await open(url, { localAddress: '127.0.0.13' })).close(); // others are not affected
+  });
+
   it('per gateway: past MAX_CONNECTIONS the upgrade gets HTTP 503; /healthz still answers', async () => {
     const held = [];
     for (let i = 0; i < 6; i++) held.push(await open(url, { localAddress: `127.0.1.${i + 1}` }));

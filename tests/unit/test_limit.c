@@ -55,7 +55,27 @@ static void test_off_and_clock_steps(void)
     PL_CHECK(gw_bucket_take(&b, 1, 1, 4000) == GW_LIMIT_REFUSED); /* backwards: no refill */
 }
 
+/* A charge may put the bucket in debt, at most one burst deep; the refill pays it back
+   before anything passes. Off (per_s 0), a charge does nothing. */
+static void test_charge_is_a_bounded_debt(void)
+{
+    gw_bucket_t b;
+    gw_bucket_init(&b, 20, 0);
+    gw_bucket_charge(&b, 10, 20, 0, 25); /* 20 - 25 = -5 */
+    PL_CHECK(gw_bucket_take(&b, 10, 20, 0) != GW_LIMIT_PASS);
+    PL_CHECK(gw_bucket_take(&b, 10, 20, 500) != GW_LIMIT_PASS); /* -5 + 5 = 0 */
+    PL_CHECK(gw_bucket_take(&b, 10, 20, 600) == GW_LIMIT_PASS); /* +1 */
+    gw_bucket_charge(&b, 10, 20, 600, 1000);                    /* floor: -20 */
+    PL_CHECK(gw_bucket_take(&b, 10, 20, 2600) != GW_LIMIT_PASS); /* -20 + 20 = 0 */
+    PL_CHECK(gw_bucket_take(&b, 10, 20, 2700) == GW_LIMIT_PASS);
+    gw_bucket_t off;
+    gw_bucket_init(&off, 5, 0);
+    gw_bucket_charge(&off, 0, 5, 0, 100);
+    PL_CHECK(gw_bucket_take(&off, 0, 5, 0) == GW_LIMIT_PASS);
+}
+
 PL_TEST_MAIN(PL_CASE(burst_then_refill),
+             PL_CASE(charge_is_a_bounded_debt),
              PL_CASE(flood_is_said_once),
              PL_CASE(flood_window_restarts),
              PL_CASE(off_and_clock_steps))
