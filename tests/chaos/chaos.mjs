@@ -163,6 +163,17 @@ class DbProbe {
   }
 }
 
+// SIGINT/SIGTERM: finish the round in hand, check it, stop the stack and print the
+// totals; a second signal exits at once (the stack harness kills its processes).
+let interrupted = false;
+function onSignal(sig) {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.log(`chaos: ${sig}: stopping after this round (again to stop now)`);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const binDir = process.env.PARLEY_BIN_DIR;
@@ -247,7 +258,7 @@ async function main() {
       a.sendLoop();
     }
 
-    for (let r = 1; r <= args.rounds; r++) {
+    for (let r = 1; r <= args.rounds && !interrupted; r++) {
       const step = plan[r - 1];
       h.round = r;
       h.defects = [];
@@ -357,6 +368,13 @@ async function main() {
     }
     await Promise.all(agents.map((a) => a.idle()));
     for (const line of rss.summary()) if (!args.quiet) log(`rss ${line}`);
+    try {
+      const states = async (table) =>
+        (await psql(db, `SELECT state || ' ' || count(*) FROM call.${table} GROUP BY state ORDER BY count(*) DESC`)).split('\n').join(', ');
+      log(`chaos: calls by final state: ${await states('calls')}; help requests: ${await states('help_requests')}`);
+    } catch (e) {
+      log(`chaos: could not count calls: ${e.message.slice(0, 200)}`);
+    }
   } finally {
     await cleanup();
     if (stack) {

@@ -75,6 +75,9 @@ export class Agent {
           return null;
         }
         this._attach(c);
+        // Mentors are available, so help requests reach them (a chosen status is kept
+        // across reconnects; asking again is harmless).
+        if (this.role === 'mentor') c.request({ type: 'mentor_available' }, REQ_TIMEOUT_MS).catch(() => {});
         this.catchUp().catch(() => {}); // in the background; the checks catch up again
         return c;
       } catch {
@@ -276,7 +279,7 @@ export class Agent {
       await this.inFlight;
       this.inFlight = null;
       await sleep(this.rng.int(30, 250));
-      if (this.active && this.rng.chance(0.03)) this._tryCallOrHelp();
+      if (this.active && this.rng.chance(0.08)) this._tryCallOrHelp();
     }
     this.sending = false;
   }
