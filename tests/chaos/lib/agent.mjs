@@ -93,6 +93,7 @@ export class Agent {
     this.connections++;
     this.offlineSince = null;
     const liveIds = new Set(); // message ids this connection got live
+    liveIds.presence = new Map(); // user -> last of user_online / user_offline seen here
     c.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       let f;
@@ -122,6 +123,17 @@ export class Agent {
         if (liveIds.has(m.message_id)) this.liveDup++;
         liveIds.add(m.message_id);
         this._see(m.conversation_id, m.seq, m.message_id, 'live');
+        break;
+      }
+      case 'user_online':
+      case 'user_offline': {
+        // A grace timer fires once: one connection never hears a user go offline
+        // twice without coming online in between.
+        const last = liveIds.presence.get(f.user_id);
+        if (f.type === 'user_offline' && last === 'user_offline') {
+          this.h.defect(`${this.user}: user_offline for ${f.user_id} announced twice in a row on one connection`);
+        }
+        liveIds.presence.set(f.user_id, f.type);
         break;
       }
       case 'incoming_call':
@@ -280,8 +292,19 @@ export class Agent {
       this.inFlight = null;
       await sleep(this.rng.int(30, 250));
       if (this.active && this.rng.chance(0.08)) this._tryCallOrHelp();
+      if (this.active && this.rng.chance(0.03)) this._churn();
     }
     this.sending = false;
+  }
+
+  // A device reloads or loses its network: the connection goes (cleanly or not) and
+  // the client reconnects at once, maybe to the other gateway. This is what makes
+  // conn_open / conn_close meet the faults.
+  _churn() {
+    const c = this.conn;
+    if (!c) return;
+    if (this.rng.chance(0.5)) c.close();
+    else c.terminate();
   }
 
   // Wait until nothing this agent started is still in flight.
