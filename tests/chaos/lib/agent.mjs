@@ -93,7 +93,7 @@ export class Agent {
     this.connections++;
     this.offlineSince = null;
     const liveIds = new Set(); // message ids this connection got live
-    liveIds.presence = new Map(); // user -> last of user_online / user_offline seen here
+    liveIds.presence = new Map(); // `${user}|${last_seen}` of user_offline heard here
     c.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       let f;
@@ -125,15 +125,16 @@ export class Agent {
         this._see(m.conversation_id, m.seq, m.message_id, 'live');
         break;
       }
-      case 'user_online':
       case 'user_offline': {
-        // A grace timer fires once: one connection never hears a user go offline
-        // twice without coming online in between.
-        const last = liveIds.presence.get(f.user_id);
-        if (f.type === 'user_offline' && last === 'user_offline') {
-          this.h.defect(`${this.user}: user_offline for ${f.user_id} announced twice in a row on one connection`);
+        // A grace timer fires once: one connection never hears the same going-offline
+        // (same user, same last_seen) twice. (Two offlines in a row with different
+        // last_seen are two episodes whose user_online was lost: presence events are
+        // not delivered across a broker restart, clients ask get_presence.)
+        const key = `${f.user_id}|${f.last_seen}`;
+        if (liveIds.presence.has(key)) {
+          this.h.defect(`${this.user}: user_offline for ${f.user_id} (last_seen ${f.last_seen}) announced twice on one connection`);
         }
-        liveIds.presence.set(f.user_id, f.type);
+        liveIds.presence.set(key, true);
         break;
       }
       case 'incoming_call':
