@@ -37,10 +37,6 @@ export class Agent {
     this.timers = new Set();
   }
 
-  label() {
-    return `${this.user}`;
-  }
-
   // ---- connection --------------------------------------------------------------
 
   async ensure() {

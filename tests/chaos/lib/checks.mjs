@@ -1,5 +1,6 @@
 // checks.mjs: the promises checked after every chaos round. Each check returns a list
 // of failure strings (empty: the promise held).
+import { createHash } from 'node:crypto';
 import { psql } from '../../integration/lib/stack.mjs';
 import { sleep } from '../../integration/lib/client.mjs';
 
@@ -33,7 +34,6 @@ export async function checkStored(db, convs, agents) {
     }
     stored.set(cid, m);
   }
-  const { createHash } = await import('node:crypto');
   for (const a of agents) {
     for (const ack of a.acks) {
       const m = stored.get(ack.cid)?.get(ack.seq);
