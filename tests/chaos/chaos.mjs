@@ -50,6 +50,9 @@ const SLOW = SANITIZE ? 2 : 1;
 const PRESENCE_BOUND_MS = 15000 * SLOW;
 const DOWN_ANSWER_MS = 1000; // services answer within this while PostgreSQL is down
 const RECONNECT_BOUND_MS = 15000 * SLOW; // and work again within this after it is back
+// A round that takes longer than this is stuck (every wait in it is bounded far below):
+// the run stops with a failure instead of hanging; the stack's processes are killed.
+const ROUND_LIMIT_MS = 300000 * SLOW;
 
 function parseArgs(argv) {
   const a = { rounds: 10, seed: null, faults: FAULT_KINDS, brokers: 1, users: 6, quiet: false };
@@ -260,6 +263,11 @@ async function main() {
 
     for (let r = 1; r <= args.rounds && !interrupted; r++) {
       const step = plan[r - 1];
+      const watchdog = setTimeout(() => {
+        log(`round ${r}/${args.rounds} stuck for ${ROUND_LIMIT_MS} ms: stopping (stack log: ${stack.logPath})`);
+        log(`${results.filter(Boolean).length} passed, ${results.length - results.filter(Boolean).length + 1} failed`);
+        process.exit(1);
+      }, ROUND_LIMIT_MS);
       h.round = r;
       h.defects = [];
       const failures = [];
@@ -360,6 +368,7 @@ async function main() {
 
       await leaver.goOnline();
       for (const a of agents) a.active = true;
+      clearTimeout(watchdog);
     }
     h.stopping = true;
     for (const a of agents) {
