@@ -185,7 +185,8 @@ async function main() {
   process.env.PARLEY_TEST_LOG_DIR ||= path.join(chaosDir, 'logs');
   const log = (l) => console.log(l);
   log(`chaos: seed ${args.seed}, ${args.rounds} rounds, faults ${args.faults.join(',')}, brokers ${args.brokers}` +
-      `${SANITIZE ? ', sanitizer build' : ''} (replay: --seed ${args.seed} --rounds ${args.rounds} --faults ${args.faults.join(',')})`);
+      `${SANITIZE ? ', sanitizer build' : ''} (replay: --seed ${args.seed} --rounds ${args.rounds} --faults ${args.faults.join(',')}` +
+      `${args.brokers !== 1 ? ` --brokers ${args.brokers}` : ''}${args.users !== 6 ? ` --users ${args.users}` : ''})`);
 
   // A private PostgreSQL: the harness stops and crashes it, which no shared cluster
   // may see. The services reach it through the proxy, which can cut the path.
