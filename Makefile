@@ -7,6 +7,9 @@
 #                (build-san/), run every unit and integration test in both
 #   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each of
 #                FUZZ_TARGETS for FUZZ_TIME seconds (default 60)
+#   make chaos   build, then run the chaos harness (tests/chaos, docs/reliability.md):
+#                CHAOS_ROUNDS rounds (default 200); CHAOS_ARGS adds options
+#                (--seed S --faults gateway,pg,...) to replay a run
 #   make clean   remove the build directories (keeps .run/, the dev stack's data)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,8 +22,10 @@ FUZZ_TARGETS ?= sio json json_diff proto jwt envelope
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 IT_DIR    := tests/integration
+CHAOS_ROUNDS ?= 200
+CHAOS_ARGS ?=
 
-.PHONY: all build build-san deps npm run test fuzz clean
+.PHONY: all build build-san deps npm run test chaos fuzz clean
 
 all: build
 
@@ -52,6 +57,13 @@ test:
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory build-san
 	scripts/run-tests.sh $(BUILD_DIR) $(SAN_DIR)
+
+chaos:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory npm
+	@$(MAKE) --no-print-directory build
+	PARLEY_BIN_DIR=$(CURDIR)/$(BUILD_DIR)/bin PARLEY_CHAOS_DIR=$(CURDIR)/$(BUILD_DIR)/chaos \
+	  node tests/chaos/chaos.mjs --rounds $(CHAOS_ROUNDS) $(CHAOS_ARGS)
 
 # libFuzzer needs clang; new inputs it finds go to $(FUZZ_DIR)/corpus, the seeds stay.
 # FUZZ_TARGETS=json runs one (docs/fuzzing.md).

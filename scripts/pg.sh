@@ -5,6 +5,8 @@
 #                            start it (initdb on first use; --fresh: delete DIR first);
 #                            prints the conninfo on stdout
 #   pg.sh stop    DIR        stop it (fast shutdown); fine when not running
+#   pg.sh crash   DIR        stop it with `-m immediate` (no checkpoint: crash recovery
+#                            at the next start), as the chaos harness does
 #   pg.sh status  DIR        exit 0 when running, 3 when not
 #   pg.sh destroy DIR        stop it and delete DIR
 #   pg.sh conninfo DIR PORT  print the conninfo without starting anything
@@ -22,7 +24,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DBNAME=${PGDATABASE:-parley}
 
 die() { echo "pg.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [[ $# -ge 2 ]] || usage
 cmd=$1
@@ -131,11 +133,20 @@ stop() {
   fi
 }
 
+crash() {
+  if [[ -f $data/PG_VERSION ]] && running; then
+    as_pg "$PGBIN/pg_ctl" -D "$data" -m immediate -w -t 60 stop >&2
+  else
+    echo "pg.sh: not running ($data)" >&2
+  fi
+}
+
 case $cmd in
   start)
     if [[ -n $fresh && -d $home ]]; then stop; rm -rf "$home"; mkdir -p "$dir"; fi
     start ;;
   stop) if [[ -d $home ]]; then stop; else echo "pg.sh: no cluster in $home" >&2; fi ;;
+  crash) if [[ -d $home ]]; then crash; else echo "pg.sh: no cluster in $home" >&2; fi ;;
   status)
     if [[ -f $data/PG_VERSION ]] && running; then echo "running"; exit 0; else echo "stopped"; exit 3; fi ;;
   destroy)
