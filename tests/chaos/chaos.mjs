@@ -2,7 +2,7 @@
 // chaos.mjs: kill things at random while good clients work, then check every promise.
 //
 //   node tests/chaos/chaos.mjs [--rounds N] [--seed S] [--faults k1,k2,...]
-//                              [--brokers N] [--users N] [--quiet]
+//                              [--brokers N (2)] [--users N] [--quiet]
 //
 // Fault kinds: gateway broker chat presence call (kill -9 one instance, restarted after
 // a random delay), stop (SIGSTOP of any process for a few seconds, then SIGCONT), pg
@@ -55,7 +55,7 @@ const RECONNECT_BOUND_MS = 15000 * SLOW; // and work again within this after it 
 const ROUND_LIMIT_MS = 300000 * SLOW;
 
 function parseArgs(argv) {
-  const a = { rounds: 10, seed: null, faults: FAULT_KINDS, brokers: 1, users: 6, quiet: false };
+  const a = { rounds: 10, seed: null, faults: FAULT_KINDS, brokers: 2, users: 6, quiet: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -186,7 +186,7 @@ async function main() {
   const log = (l) => console.log(l);
   log(`chaos: seed ${args.seed}, ${args.rounds} rounds, faults ${args.faults.join(',')}, brokers ${args.brokers}` +
       `${SANITIZE ? ', sanitizer build' : ''} (replay: --seed ${args.seed} --rounds ${args.rounds} --faults ${args.faults.join(',')}` +
-      `${args.brokers !== 1 ? ` --brokers ${args.brokers}` : ''}${args.users !== 6 ? ` --users ${args.users}` : ''})`);
+      `${args.brokers !== 2 ? ` --brokers ${args.brokers}` : ''}${args.users !== 6 ? ` --users ${args.users}` : ''})`);
 
   // A private PostgreSQL: the harness stops and crashes it, which no shared cluster
   // may see. The services reach it through the proxy, which can cut the path.
@@ -211,7 +211,7 @@ async function main() {
   const totals = { acked: 0, perKind: {}, presenceMs: [], reconnectMs: [], downWorstMs: 0, failures: [] };
   const agents = [];
   try {
-    // brokers: one parameter; the stack starts that many once it can (today: one).
+    // brokers: two by default, all active (BROKER_ENDPOINTS); a broker fault kills one.
     stack = await startStack({ gateways: 2, chats: 2, presences: 2, calls: 2, brokers: args.brokers, env: ENV });
     ctx.stack = stack;
     const nBrokers = [...stack.procs.values()].filter((p) => p.kind === 'broker').length;
