@@ -55,31 +55,11 @@ int call_api_user_calls(void *cfg_, pl_service_t *svc, const proto_request_t *re
     if (!is_system(svc, req))
         return 0;
     char uid[CALL_UID_MAX];
-    int64_t limit = PROTO_HISTORY_DEFAULT;
     if (pl_mp_strcpy(req->body, "user_id", uid, sizeof uid) != 0) {
         pl_service_error(svc, req, "bad_request", "user_id: invalid user id");
         return 0;
     }
-    pl_mp_int(req->body, "limit", &limit);
-    if (limit > PROTO_HISTORY_MAX)
-        limit = PROTO_HISTORY_MAX;
-    PGresult *r = call_store_history(pl_service_db(svc), uid, limit);
-    if (!r)
-        return -1;
-    int n = PQntuples(r);
-    msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
-    msgpack_pack_map(pk, 2);
-    pl_pack_kv_str(pk, "type", "calls");
-    pl_pack_str(pk, "calls");
-    msgpack_pack_array(pk, (size_t)n);
-    for (int i = 0; i < n; i++) {
-        call_row_t c;
-        call_store_row(r, i, &c);
-        call_pack_call(pk, &c);
-    }
-    pl_service_end(svc);
-    PQclear(r);
-    return 0;
+    return call_answer_history(svc, req, uid, "calls");
 }
 
 static void pack_text(msgpack_packer *pk, const char *key, const PGresult *r, int i, int col)

@@ -480,22 +480,21 @@ void call_pack_call(msgpack_packer *pk, const call_row_t *c)
         pl_pack_kv_nil(pk, "duration_s");
 }
 
-int call_history(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+int call_answer_history(pl_service_t *svc, const proto_request_t *req, const char *uid,
+                        const char *type)
 {
-    const call_cfg_t *cfg = cfg_;
-    (void)cfg;
     int64_t limit = PROTO_HISTORY_DEFAULT;
     pl_mp_int(req->body, "limit", &limit);
     if (limit > PROTO_HISTORY_MAX)
         limit = PROTO_HISTORY_MAX;
-    PGresult *r = call_store_history(pl_service_db(svc), req->uid, limit);
+    PGresult *r = call_store_history(pl_service_db(svc), uid, limit);
     if (!r)
         return -1;
     int n = PQntuples(r);
     msgpack_packer *pk = pl_service_reply(svc, req, NULL, 0);
     if (pk) {
         msgpack_pack_map(pk, 2);
-        pl_pack_kv_str(pk, "type", "call_history");
+        pl_pack_kv_str(pk, "type", type);
         pl_pack_str(pk, "calls");
         msgpack_pack_array(pk, (size_t)n);
         for (int i = 0; i < n; i++) {
@@ -507,6 +506,12 @@ int call_history(void *cfg_, pl_service_t *svc, const proto_request_t *req)
     }
     PQclear(r);
     return 0;
+}
+
+int call_history(void *cfg_, pl_service_t *svc, const proto_request_t *req)
+{
+    (void)cfg_;
+    return call_answer_history(svc, req, req->uid, "call_history");
 }
 
 /* ---- connections that go away ----------------------------------------------------- */

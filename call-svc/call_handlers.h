@@ -39,6 +39,10 @@ typedef pl_handler_fn call_handler_fn;
 call_handler_fn call_initiate, call_accept, call_reject, call_end, call_signal, call_history;
 /* A call as call_history lists it (the contract's call object). */
 void call_pack_call(msgpack_packer *pk, const call_row_t *c);
+/* Answers with {type, calls: [call…]}: uid's calls, newest first, as many as the
+   request's `limit` (the contract's default and maximum). -1 on database failure. */
+int call_answer_history(pl_service_t *svc, const proto_request_t *req, const char *uid,
+                        const char *type);
 /* call_api.c: the server API's reads (role PROTO_ROLE_SYSTEM, from gw_api.c) */
 call_handler_fn call_api_get_call, call_api_user_calls, call_api_help_requests;
 /* A help request row of call_help_store_open/_one (HO_* columns) as the API shows it. */
