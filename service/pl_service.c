@@ -79,6 +79,8 @@ struct pl_service_t {
     int64_t batch_t0_us, txn_t0_us; /* when the batch was taken; when BEGIN ran */
     int64_t interval_us;            /* BATCH_INTERVAL_MS */
     int64_t last_batch_us;          /* monotonic start of the previous batch */
+    size_t last_batch_n;            /* requests the previous batch took */
+    int adaptive;                   /* BATCH_PACING=adaptive (see pace) */
     pl_txn_kind_t txn_kind;
 };
 
@@ -134,6 +136,30 @@ static int dispatch(pl_service_t *self, const proto_request_t *req)
     return 0;
 }
 
+/* BATCH_INTERVAL_MS and BATCH_PACING (see pace). 0, or -1 after logging which is bad. */
+static int batch_config(int64_t *interval_us, int *adaptive)
+{
+    int64_t interval_ms;
+    if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
+        return -1;
+    const char *pacing = pl_env_str("BATCH_PACING", "adaptive");
+    if (strcmp(pacing, "adaptive") != 0 && strcmp(pacing, "fixed") != 0) {
+        pl_error("bad configuration", "var=BATCH_PACING value=\"%.64s\" want=\"adaptive or fixed\"",
+                 pacing);
+        return -1;
+    }
+    *interval_us = interval_ms * 1000;
+    *adaptive = strcmp(pacing, "adaptive") == 0;
+    return 0;
+}
+
+int pl_service_check_config(void)
+{
+    int64_t interval_us;
+    int adaptive;
+    return batch_config(&interval_us, &adaptive);
+}
+
 pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p)
 {
     pl_service_t *self = calloc(1, sizeof *self);
@@ -165,10 +191,8 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
 
     if (pl_broker_client_from_env(&self->addr))
         goto fail;
-    int64_t interval_ms;
-    if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
+    if (batch_config(&self->interval_us, &self->adaptive))
         goto fail;
-    self->interval_us = interval_ms * 1000;
     pl_broker_addr_t addr = self->addr;
     self->zctx = zmq_ctx_new();
     if (!self->zctx)
@@ -614,11 +638,18 @@ static void process_batch(pl_service_t *self, size_t received)
 
 /* Wait out what is left of BATCH_INTERVAL_MS since the previous batch began, so
    the requests arriving meanwhile join this one. Only a busy service waits: after an
-   idle spell longer than the interval there is nothing left to wait. */
+   idle spell longer than the interval there is nothing left to wait.
+   Adaptive (BATCH_PACING=adaptive, the default): a request is also taken at once when
+   the previous batch held a single request. Then requests come one at a time and each
+   transaction finds the queue nearly empty, so waiting would only add latency. Once
+   requests arrive faster than one transaction commits them, batches hold several,
+   and the wait makes them share commits (docs/design/group-commit.md). */
 static void pace(pl_service_t *self)
 {
     int64_t now = pl_metrics_now_us();
     int64_t left = self->last_batch_us + self->interval_us - now;
+    if (self->adaptive && self->last_batch_n <= 1)
+        left = 0;
     if (left > 0 && !s_stop) {
         struct timespec ts = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
         nanosleep(&ts, NULL); /* a signal cuts it short: fine */
@@ -649,6 +680,7 @@ static size_t receive_batch(pl_service_t *self)
 
 static void release_batch(pl_service_t *self, size_t n)
 {
+    self->last_batch_n = n;
     for (size_t i = 0; i < n; i++) {
         msgpack_unpacked_destroy(&self->slots[i].up);
         zmq_msg_close(&self->slots[i].topic);

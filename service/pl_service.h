@@ -64,6 +64,9 @@ typedef struct {
 
 /* Connects to the broker (BROKER_HOST/BROKER_PORT). Takes ownership of db.
    NULL on failure (logged; db is then finished). */
+/* The runtime's own settings (BATCH_INTERVAL_MS, BATCH_PACING): 0 if valid, else -1
+   after logging which one is bad. Checked before the database is waited for. */
+int pl_service_check_config(void);
 pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p);
 void pl_service_destroy(pl_service_t **self_p);
 

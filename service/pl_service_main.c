@@ -19,7 +19,8 @@ int pl_service_main(const char *log_name, const char *db_var, const char *schema
         return 2;
     }
     int64_t wait_ms;
-    if (pl_env_int("DB_CONNECT_TIMEOUT_MS", 10000, 0, 600000, &wait_ms))
+    if (pl_env_int("DB_CONNECT_TIMEOUT_MS", 10000, 0, 600000, &wait_ms) ||
+        pl_service_check_config() != 0) /* before waiting for the database */
         return 2;
     char app_name[64];
     snprintf(app_name, sizeof app_name, "parley-%s", log_name);

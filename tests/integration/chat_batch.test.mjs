@@ -21,7 +21,7 @@ let metricsPort;
 before(async () => {
   [metricsPort] = await freePorts(1);
   stack = await startStack({
-    env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100' },
+    env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100', BATCH_PACING: 'fixed' },
     envFor: { chat: { METRICS_PORT: String(metricsPort) } },
   });
   url = stack.url();

@@ -18,7 +18,7 @@ import { assertGapless, createConversation, fullHistory, pipeline, twoInConversa
 let stack;
 let url;
 // A long batch interval makes the good and the bad frames of a burst share a batch.
-useStack(() => ({ env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100' } }), (s) => {
+useStack(() => ({ env: { RATE_LIMIT_PER_S: '0', BATCH_INTERVAL_MS: '100', BATCH_PACING: 'fixed' } }), (s) => {
   stack = s;
   url = s.url();
 });

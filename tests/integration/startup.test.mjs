@@ -45,3 +45,26 @@ describe('a port that is taken', () => {
     assert.doesNotMatch(r.out, /Sanitizer|runtime error/, r.out);
   });
 });
+
+describe('a service with a bad setting', () => {
+  it('BATCH_PACING neither adaptive nor fixed: the variable is named at once (before the database), exit 2, no crash', async () => {
+    const [broker] = await freePorts(1);
+    const child = spawn(path.join(process.env.PARLEY_BIN_DIR, 'parley-chat'), [], {
+      env: {
+        PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=1', BUS_INSECURE: '1', BROKER_PORT: String(broker),
+        DB_CONNECTION_STRING: 'postgresql://127.0.0.1:1/none', BATCH_PACING: 'sometimes',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), DEFAULT_TIMEOUT_MS);
+    const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    clearTimeout(timer);
+    assert.equal(signal, null, `killed by ${signal}:\n${out}`);
+    assert.equal(code, 2, out); // a configuration error, as for a missing DB_CONNECTION_STRING
+    assert.match(out, /msg="bad configuration" var=BATCH_PACING value="sometimes"/);
+    assert.doesNotMatch(out, /Sanitizer|runtime error/, out);
+  });
+});
