@@ -55,8 +55,11 @@ const { values: o } = parseArgs({
     'run-dir': { type: 'string', default: path.join(os.tmpdir(), 'parley-pairs') },
     env: { type: 'string', multiple: true, default: [] },
     quiet: { type: 'boolean', default: false },
-    duration: { type: 'string' }, // overrides the scenario's, for a quick try
-    'overload-rate': { type: 'string' }, // overload: the offered rate (2× the sustainable one)
+    duration: { type: 'string' }, // these three override the scenario's, for a quick try
+    warmup: { type: 'string' },
+    users: { type: 'string', default: '1000' },
+    'overload-rate': { type: 'string' },
+    summarize: { type: 'string' }, // a --out file: rewrite the summary table from it // overload: the offered rate (2× the sustainable one)
   },
 });
 
@@ -215,7 +218,7 @@ async function startParley() {
 // ---- one bench run --------------------------------------------------------------------
 
 function bench(server, sc, rate, duration, warmup) {
-  const args = ['--url', server.url, '--secret', SECRET, '--users', '1000', '--room-size', String(sc.room),
+  const args = ['--url', server.url, '--secret', SECRET, '--users', o.users, '--room-size', String(sc.room),
     '--rate', String(rate), '--duration', String(duration), '--warmup', String(warmup), '--size', '100',
     '--connect-rate', '2000', '--drain', '5', '--json', '--quiet', ...server.benchArgs];
   return new Promise((resolve) => {
@@ -396,9 +399,56 @@ function writeDoc(file, name, text) {
   fs.writeFileSync(file, doc.slice(0, i + begin.length) + '\n' + text + doc.slice(j));
 }
 
+// ---- the summary: one row per aim, from the newest session of each scenario ------------
+
+function summaryTable(records) {
+  const newest = new Map();
+  for (const x of records) {
+    const cur = newest.get(x.scenario);
+    if (!cur || x.session > cur) newest.set(x.scenario, x.session);
+  }
+  const pairsOf = (sc) => {
+    const m = new Map();
+    for (const x of records.filter((y) => y.scenario === sc && y.session === newest.get(sc))) {
+      if (!m.has(x.pair)) m.set(x.pair, {});
+      m.get(x.pair)[x.server] = x;
+    }
+    return [...m.values()].filter((p) => p.relay?.ok && p.parley?.ok);
+  };
+  const range = (a, f = f2) => (a.length ? `${f(median(a))} (${f(Math.min(...a))}–${f(Math.max(...a))})` : '–');
+  const rows = ['| aim | target | measured: median (range) over the pairs | met | when, tree |', '|---|---|---|---|---|'];
+  const when = (sc) => (newest.get(sc) || '').split(' ').slice(0, 3).join(' ');
+  for (const [sc, label, target, get, ok] of [
+    ['light', '1,000 msgs/s, rooms of 10: CPU per message (window)', '≤ 1.5× relay', (p) => p.parley.window_us / p.relay.window_us, (m) => m <= 1.5],
+    ['light', '1,000 msgs/s, rooms of 10: CPU per message (whole run)', '≤ 1.5× relay', (p) => p.parley.whole_us / p.relay.whole_us, (m) => m <= 1.5],
+    ['light', '1,000 msgs/s, rooms of 10: delivery p99 − relay p99 (ms)', '≤ +4 ms', (p) => p.parley.p99 - p.relay.p99, (m) => m <= 4],
+    ['heavy', '3,000 msgs/s, rooms of 10: CPU per message (window)', '≤ 1.25× relay', (p) => p.parley.window_us / p.relay.window_us, (m) => m <= 1.25],
+    ['heavy', '3,000 msgs/s, rooms of 10: CPU per message (whole run)', '≤ 1.25× relay', (p) => p.parley.whole_us / p.relay.whole_us, (m) => m <= 1.25],
+    ['heavy', '3,000 msgs/s, rooms of 10: delivery p99', '≤ 2× relay', (p) => p.parley.p99 / p.relay.p99, (m) => m <= 2],
+    ['sustain10', 'sustainable rate, rooms of 10', '≥ 0.9× relay', (p) => p.parley.rate / p.relay.rate, (m) => m >= 0.9],
+    ['sustain2', 'sustainable rate, rooms of 2', '≥ 0.9× relay', (p) => p.parley.rate / p.relay.rate, (m) => m >= 0.9],
+  ]) {
+    const v = pairsOf(sc).map(get);
+    if (!v.length) { rows.push(`| ${label} | ${target} | not measured | | |`); continue; }
+    rows.push(`| ${label} | ${target} | ${range(v)}${label.includes('(ms)') ? '' : '×'} | ${ok(median(v)) ? 'yes' : '**no**'} | ${when(sc)} |`);
+  }
+  return rows.join('\n') + '\n';
+}
+
 // ---- main -----------------------------------------------------------------------------
 
-if (o.duration) for (const sc of Object.values(SCENARIOS)) sc.duration = Number(o.duration);
+if (o.summarize) {
+  const records = fs.readFileSync(o.summarize, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const text = summaryTable(records);
+  console.log(text);
+  if (o.doc) writeDoc(o.doc, 'summary', text);
+  process.exit(0);
+}
+
+for (const sc of Object.values(SCENARIOS)) {
+  if (o.duration) sc.duration = Number(o.duration);
+  if (o.warmup) sc.warmup = Number(o.warmup);
+}
 if (o.scenario.includes('overload') && !(Number(o['overload-rate']) > 0)) {
   console.error('pairs.mjs: the overload scenario needs --overload-rate (twice the sustainable rate)');
   process.exit(2);
@@ -414,13 +464,14 @@ process.on('SIGINT', () => { if (stopping) process.exit(130); stopping = true; l
 for (const name of names) {
   const sc = SCENARIOS[name];
   const startedAt = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const session = `${startedAt} ${gitHead()} ${process.pid}`;
   const pairs = [];
   for (let i = 0; i < PAIRS && !stopping; i++) {
     log(`${name}: pair ${i + 1}/${PAIRS}, relay`);
     const rl = await runOne('relay', sc);
     log(`${name}: pair ${i + 1}/${PAIRS}, Parley`);
     const pl = await runOne('parley', sc);
-    for (const x of [rl, pl]) if (o.out) fs.appendFileSync(o.out, JSON.stringify({ scenario: name, pair: i + 1, ...x }) + '\n');
+    for (const x of [rl, pl]) if (o.out) fs.appendFileSync(o.out, JSON.stringify({ scenario: name, session, pair: i + 1, ...x }) + '\n');
     pairs.push([rl, pl]);
     if (sc.kind === 'fixed' && rl.ok && pl.ok) {
       log(`  relay ${f0(rl.window_us)} µs/msg p99 ${f2(rl.p99)} ms; Parley ${f0(pl.window_us)} µs/msg p99 ${f2(pl.p99)} ms; ratio ${f2(pl.window_us / rl.window_us)}× (${breakdown(pl)})`);
