@@ -373,6 +373,20 @@ static void discover(bench_procs_t *self)
     each_process(self, discover_one);
 }
 
+/* With --pids and --pg-port: the postmaster on that port and its children, which
+   come and go during a run and cannot be named in advance. */
+static void discover_postgres_one(bench_procs_t *self, int pid, const char *name)
+{
+    if (group_of_comm(name) == BENCH_G_POSTGRES && wanted(self, pid, BENCH_G_POSTGRES))
+        add_pid(self, pid, BENCH_G_POSTGRES);
+}
+
+static void discover_postgres(bench_procs_t *self)
+{
+    if (self->postmaster_pid > 0)
+        each_process(self, discover_postgres_one);
+}
+
 /* State shared by the scoping walk. */
 static const tcp_table_t *scope_table;
 static port_set_t scope_broker_ports;
@@ -571,11 +585,18 @@ int bench_procs_init(bench_procs_t *self, const char *pids_spec, int gw_port, in
     self->clk_tck = sysconf(_SC_CLK_TCK);
     self->gateway_pid = -1;
     self->postmaster_pid = -1;
+    tcp_table_t t;
     if (pids_spec && *pids_spec) {
         self->explicit_pids = 1;
-        return parse_spec(self, pids_spec);
+        if (parse_spec(self, pids_spec))
+            return -1;
+        if (pg_port > 0) { /* the named processes, and the PostgreSQL on that port */
+            tcp_table_load(&t);
+            find_postmaster(self, &t, pg_port);
+            free(t.v);
+        }
+        return 0;
     }
-    tcp_table_t t;
     tcp_table_load(&t);
     scope_stack(self, &t, gw_port);
     if (self->gateway_pid < 0)
@@ -592,6 +613,8 @@ void bench_procs_start(bench_procs_t *self)
     if (!self->explicit_pids) {
         discover(self);
         note_duplicates(self);
+    } else {
+        discover_postgres(self);
     }
     for (size_t i = 0; i < self->n; i++)
         self->v[i].have0 = read_stat(self->v[i].pid, &self->v[i].t0, NULL) == 0;
@@ -599,8 +622,11 @@ void bench_procs_start(bench_procs_t *self)
 
 void bench_procs_stop(bench_procs_t *self)
 {
+    /* New ones get have0 = 0: all their CPU falls in the window. */
     if (!self->explicit_pids)
-        discover(self); /* new ones get have0 = 0: all their CPU falls in the window */
+        discover(self);
+    else
+        discover_postgres(self);
     for (size_t i = 0; i < self->n; i++)
         self->v[i].have1 = read_stat(self->v[i].pid, &self->v[i].t1, NULL) == 0;
 }

@@ -32,7 +32,7 @@ typedef struct {
 typedef struct {
     bench_proc_t *v;
     size_t n, cap;
-    int explicit_pids;  /* --pids given: no discovery */
+    int explicit_pids;  /* --pids given: no discovery, except PostgreSQL with --pg-port */
     int gateway_pid;    /* listener of the gateway port, -1 if unknown */
     int postmaster_pid; /* PostgreSQL serving the stack (children summed), -1 if unknown */
     int scoped;         /* gateway, broker and services found by following sockets */

@@ -184,6 +184,20 @@ async function waitTcp(port, timeoutMs) {
   return false;
 }
 
+// "gateway:P,broker:P,chat:P,…" for the parley-* processes under the run-stack.sh at root.
+function stackPids(rootPid) {
+  const groups = { 'parley-gateway': 'gateway', 'parley-broker': 'broker', 'parley-chat': 'chat',
+    'parley-presence': 'presence', 'parley-call': 'call' };
+  const out = [];
+  for (const pid of tree([rootPid]).keys()) {
+    let comm = '';
+    try { comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
+    if (groups[comm]) out.push(`${groups[comm]}:${pid}`);
+  }
+  if (!out.some((x) => x.startsWith('gateway:'))) throw new Error('no parley-gateway under the stack');
+  return out.join(',');
+}
+
 async function startParley() {
   const runDir = o['run-dir'];
   fs.rmSync(runDir, { recursive: true, force: true }); // a fresh PostgreSQL each time
@@ -206,7 +220,9 @@ async function startParley() {
   };
   return {
     name: 'parley', url: `ws://127.0.0.1:${PORTS.gw}/ws`, roots: () => [child.pid, ...pgPid()],
-    benchArgs: ['--pg-port', String(PORTS.pg)],
+    // The stack's own processes by name: found by the gateway's TCP peers, parley-bench
+    // would miss a broker reached over a Unix socket and sum other stacks' services.
+    benchArgs: ['--pids', stackPids(child.pid), '--pg-port', String(PORTS.pg)],
     stop: async () => {
       child.kill('SIGTERM');
       if (!(await waitExit(child, 40000))) child.kill('SIGKILL');
