@@ -17,31 +17,18 @@
 
 /* ---- session_open: the conversations listed in auth_success ------------------ */
 
-/* auth_success {user_id, role, session_id, conversations, notification_count}. The
-   connection is subscribed to every conversation listed. A session opening is also
-   the surest sign that the user is connected, so it marks them so (notifications
-   are for users who are not). */
-static int on_session_open(void *app_, pl_service_t *svc, const proto_request_t *req)
+/* auth_success {user_id, role, session_id, conversations, notification_count}, from
+   conversation rows [first, first + rows) of r. The connection is subscribed to
+   every conversation listed. 0, or -1 when out of memory (the batch is retried). */
+static int answer_session(pl_service_t *svc, const proto_request_t *req, const PGresult *r,
+                          int first, int rows, int64_t notifications)
 {
-    chat_app_t *app = app_;
-    (void)app;
-    PGconn *db = pl_service_db(svc);
-    int64_t notifications;
-    if (chat_store_set_online(db, req->uid, 1) ||
-        chat_store_notification_count(db, req->uid, &notifications))
+    int64_t *ids = calloc((size_t)(rows ? rows : 1), sizeof *ids);
+    if (!ids)
         return -1;
-    PGresult *r = chat_store_user_conversations(db, req->uid);
-    if (!r)
-        return -1;
-    int n = PQntuples(r);
-    int64_t *ids = calloc((size_t)(n ? n : 1), sizeof *ids);
-    if (!ids) {
-        PQclear(r);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        ids[i] = pl_pg_int(r, i, 0);
-    msgpack_packer *pk = pl_service_reply(svc, req, ids, (size_t)n);
+    for (int i = 0; i < rows; i++)
+        ids[i] = pl_pg_int(r, first + i, CV_ID);
+    msgpack_packer *pk = pl_service_reply(svc, req, ids, (size_t)rows);
     free(ids);
     const char *sid;
     size_t sidlen;
@@ -55,13 +42,34 @@ static int on_session_open(void *app_, pl_service_t *svc, const proto_request_t 
     pl_pack_kv_str(pk, "role", req->role);
     pl_pack_kv_strn(pk, "session_id", sid, sidlen);
     pl_pack_str(pk, "conversations");
-    msgpack_pack_array(pk, (size_t)n);
-    for (int i = 0; i < n; i++)
-        chat_pack_conversation(pk, r, i);
+    msgpack_pack_array(pk, (size_t)rows);
+    for (int i = 0; i < rows; i++)
+        chat_pack_conversation(pk, r, first + i);
     pl_pack_kv_int(pk, "notification_count", notifications);
     pl_service_end(svc);
-    PQclear(r);
     return 0;
+}
+
+/* A session opening is also the surest sign that the user is connected, so it marks
+   them so (notifications are for users who are not). In a batch of several, that and
+   the reads were done by chat_prepare (chat_sessions.c). */
+static int on_session_open(void *app_, pl_service_t *svc, const proto_request_t *req)
+{
+    chat_app_t *app = app_;
+    chat_session_rows_t ahead;
+    if (chat_sessions_find(app->sessions, req->uid, &ahead))
+        return answer_session(svc, req, ahead.convs, ahead.first, ahead.rows, ahead.notifications);
+    PGconn *db = pl_service_db(svc);
+    int64_t notifications;
+    if (chat_store_set_online(db, req->uid, 1) ||
+        chat_store_notification_count(db, req->uid, &notifications))
+        return -1;
+    PGresult *r = chat_store_user_conversations(db, req->uid);
+    if (!r)
+        return -1;
+    int rc = answer_session(svc, req, r, 0, PQntuples(r), notifications);
+    PQclear(r);
+    return rc;
 }
 
 /* ---- create_conversation ------------------------------------------------------ */

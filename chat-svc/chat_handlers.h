@@ -6,6 +6,7 @@
 #define CHAT_HANDLERS_H
 
 #include "chat_members.h"
+#include "chat_sessions.h"
 #include "chat_store.h"
 #include "chat_temp_id.h"
 #include "pl_map.h"
@@ -26,6 +27,7 @@ typedef struct {
     int64_t next_resync_ms;  /* monotonic time of the next re-check */
     chat_staged_t *staged;   /* this transaction's messages stored ahead (chat_prepare) */
     size_t nstaged, staged_cap;
+    chat_sessions_t *sessions; /* this transaction's session_opens read ahead (chat_prepare) */
     pl_map_t *marks;         /* user -> latest presence heard, not yet in chat.online */
 
     /* Limits (main.c reads them) */
@@ -44,7 +46,8 @@ int chat_tick(void *app, pl_service_t *svc, int64_t now_ms);
 /* The runtime's prepare step: before the handlers of a transaction, with its
    requests in handling order, stores the common-case messages among them in one
    pipeline (chat_store_post_many); their handlers then only reply. A message it did
-   not store (a refusal, a retry, a lone message) is stored by its handler. */
+   not store (a refusal, a retry, a lone message) is stored by its handler. Several
+   session_opens are read together the same way (chat_sessions.c). */
 int chat_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
 
 /* ---- event families (chat_handlers[] names them) ----------------------- */

@@ -279,6 +279,8 @@ int chat_prepare(void *app_v, pl_service_t *svc, const proto_request_t *const *r
 {
     chat_app_t *app = app_v;
     chat_staged_clear(app);
+    if (chat_sessions_prepare(&app->sessions, pl_service_db(svc), reqs, n) != 0)
+        return -1;
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         count += strcmp(reqs[i]->ev, PROTO_EV_MESSAGE) == 0;

@@ -184,6 +184,9 @@ const pl_stmt_t chat_stmts[] = {
     {"insert_participant", "INSERT INTO chat.participants(conversation_id, user_id)"
                            " VALUES ($1::bigint, $2) ON CONFLICT DO NOTHING", 2},
     {"user_convs", "SELECT " CONV_COLS CONV_FROM " WHERE p.user_id = $1 ORDER BY c.id", 1},
+    /* Several users' at once (chat_store_sessions): the user is the last column. */
+    {"user_convs_many", "SELECT " CONV_COLS ", p.user_id" CONV_FROM
+                        " WHERE p.user_id = ANY($1::text[]) ORDER BY p.user_id, c.id", 1},
     {"one_conv", "SELECT " CONV_COLS CONV_FROM " WHERE c.id = $1::bigint AND p.user_id = $2", 2},
     {"history_asc", "SELECT " MSG_COLS " FROM chat.messages m WHERE m.conversation_id = $1::bigint"
                     " AND ($2::bigint IS NULL OR m.seq > $2::bigint)"
@@ -229,6 +232,13 @@ const pl_stmt_t chat_stmts[] = {
                     "  AND p.user_id = n.user_id"
                     " JOIN chat.messages m ON m.id = n.message_id"
                     " WHERE n.user_id = $1 AND n.seq > p.read_seq AND NOT m.deleted", 1},
+    /* The same for several users; a user without rows has none here (count 0). */
+    {"notif_counts", "SELECT n.user_id, count(*) FROM chat.notifications n"
+                     " JOIN chat.participants p ON p.conversation_id = n.conversation_id"
+                     "  AND p.user_id = n.user_id"
+                     " JOIN chat.messages m ON m.id = n.message_id"
+                     " WHERE n.user_id = ANY($1::text[]) AND n.seq > p.read_seq AND NOT m.deleted"
+                     " GROUP BY n.user_id", 1},
     /* Other services' asks (chat_asks.c): 1-based positions of the pairs (asker,
        other) that share a conversation; the participants among some users.
        `shared` reads the askers' and the others' memberships once each and joins them
@@ -423,6 +433,29 @@ static int pipeline_result(PGconn *db, PGresult **out, int *logged)
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok && !*logged) {
         pl_error("database error", "op=post_many err=\"%.200s\"", PQresultErrorMessage(r));
+        *logged = 1;
+    }
+    PGresult *extra;
+    while ((extra = PQgetResult(db)))
+        PQclear(extra);
+    if (ok && out)
+        *out = r;
+    else
+        PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* pipeline_result for a statement that may return rows or not (an INSERT), with the
+   operation's name for the log. */
+static int pipeline_result_any(PGconn *db, PGresult **out, int *logged, const char *op)
+{
+    PGresult *r = PQgetResult(db);
+    if (!r)
+        return -1;
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (!ok && !*logged) {
+        pl_error("database error", "op=%s err=\"%.200s\"", op, PQresultErrorMessage(r));
         *logged = 1;
     }
     PGresult *extra;
@@ -756,6 +789,48 @@ int chat_store_set_online_many(PGconn *db, const chat_str_t *users, size_t n, in
         rc = run_void(db, online ? "online_on_many" : "online_off_many", &p);
     }
     pl_buf_free(&arr);
+    return rc;
+}
+
+int chat_store_sessions(PGconn *db, const chat_str_t *users, size_t n, PGresult **counts,
+                        PGresult **convs)
+{
+    *counts = *convs = NULL;
+    pl_buf_t arr;
+    pl_buf_init(&arr, 0);
+    if (n == 0 || text_array(&arr, users, n) != 0 || PQenterPipelineMode(db) != 1) {
+        pl_buf_free(&arr);
+        pl_error("database error", "op=sessions err=\"%s\"", "cannot build the pipeline");
+        return -1;
+    }
+    pl_pg_params_t p = {.n = 0};
+    pl_pg_param_cstr(&p, arr.data);
+    p.fmt[0] = 0; /* text: PostgreSQL parses the array literal */
+    /* The marks first, as one session_open does; all three leave in one write. */
+    int sent = PQsendQueryPrepared(db, "online_on_many", 1, p.v, p.len, p.fmt, 0);
+    sent += sent && PQsendQueryPrepared(db, "notif_counts", 1, p.v, p.len, p.fmt, 0);
+    sent += sent == 2 && PQsendQueryPrepared(db, "user_convs_many", 1, p.v, p.len, p.fmt, 0);
+    int rc = -1, logged = 0;
+    if (PQpipelineSync(db) == 1) {
+        int a = sent >= 1 ? pipeline_result_any(db, NULL, &logged, "sessions") : -1;
+        int b = sent >= 2 ? pipeline_result_any(db, counts, &logged, "sessions") : -1;
+        int c = sent == 3 ? pipeline_result_any(db, convs, &logged, "sessions") : -1;
+        PGresult *sync = PQgetResult(db);
+        rc = a == 0 && b == 0 && c == 0 && sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+                 ? 0
+                 : -1;
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(db) != 1) {
+        pl_error("database error", "op=sessions err=\"%.200s\"", PQerrorMessage(db));
+        rc = -1;
+    }
+    pl_buf_free(&arr);
+    if (rc != 0) {
+        PQclear(*counts);
+        PQclear(*convs);
+        *counts = *convs = NULL;
+    }
     return rc;
 }
 

@@ -85,7 +85,8 @@ int chat_store_create(PGconn *db, const char *kind, chat_str_t title, const char
    of theirs) or one conversation. Caller PQclear()s. NULL on database failure. */
 PGresult *chat_store_user_conversations(PGconn *db, const char *user);
 PGresult *chat_store_conversation(PGconn *db, int64_t conv, const char *user);
-enum { CV_ID = 0, CV_KIND, CV_TITLE, CV_LAST_SEQ, CV_PARTICIPANTS, CV_UNREAD, CV_READ_SEQS };
+/* CV_USER: only in chat_store_sessions' rows. */
+enum { CV_ID = 0, CV_KIND, CV_TITLE, CV_LAST_SEQ, CV_PARTICIPANTS, CV_UNREAD, CV_READ_SEQS, CV_USER };
 
 /* History page rows in ascending seq order after the caller reverses a descending
    read: columns id, conversation_id, seq, sender_id, content, reply_to_id,
@@ -180,5 +181,12 @@ int chat_store_conv_lock(PGconn *db, int64_t conv, int *exists, int *direct, int
    removed user's notification rows of that conversation go with it. */
 int chat_store_add_participant(PGconn *db, int64_t conv, const char *user, int *added);
 int chat_store_remove_participant(PGconn *db, int64_t conv, const char *user, int *removed);
+
+/* Sessions opening together (chat_sessions.c): marks the users connected, then reads
+   their notification counts (rows user_id, count; users without rows are absent) and
+   their conversations (CONV columns then user_id, by user then conversation), in one
+   round trip. 0 (both results the caller's), or -1 when the database failed. */
+int chat_store_sessions(PGconn *db, const chat_str_t *users, size_t n, PGresult **counts,
+                        PGresult **convs);
 
 #endif

@@ -50,5 +50,6 @@ done:
     pl_map_destroy(&app.marks);
     chat_staged_clear(&app);
     free(app.staged);
+    chat_sessions_clear(&app.sessions);
     return rc;
 }
