@@ -80,6 +80,8 @@ struct pl_service_t {
     int64_t interval_us;            /* BATCH_INTERVAL_MS */
     int64_t last_batch_us;          /* monotonic start of the previous batch */
     size_t last_batch_n;            /* requests the previous batch took */
+    int lazy_txn;                   /* BEGIN at the first pl_service_db() (events, ticks) */
+    int lazy_begun;                 /* ... and it has been sent */
     int adaptive;                   /* BATCH_PACING=adaptive (see pace) */
     pl_txn_kind_t txn_kind;
 };
@@ -272,9 +274,41 @@ void pl_service_destroy(pl_service_t **self_p)
     *self_p = NULL;
 }
 
+static int txn(pl_service_t *self, const char *sql);
+static void outbox_flush(pl_service_t *self);
+static void outbox_discard(pl_service_t *self);
+
+/* Bus events and ticks begin their transaction here, at the handler's first use of
+   the database: most presence events and most ticks need none (chat-svc keeps its
+   marks in memory, call-svc ignores students), and an empty BEGIN/COMMIT costs two
+   round trips and two wake-ups of a PostgreSQL backend, per event: in a reconnect
+   storm, per connection. NULL if BEGIN failed (every libpq call then fails, and the
+   handler's -1 rolls back). */
 PGconn *pl_service_db(pl_service_t *self)
 {
+    if (self->lazy_txn && !self->lazy_begun) {
+        self->lazy_begun = 1;
+        if (txn(self, "BEGIN") != 0)
+            return NULL;
+    }
     return self->db;
+}
+
+/* Run fn(self, arg) as a transaction begun lazily (above); commit what it did and flush
+   its outbox, or roll back and discard. */
+static void run_lazily(pl_service_t *self, int (*fn)(pl_service_t *, void *), void *arg)
+{
+    self->lazy_txn = 1;
+    self->lazy_begun = 0;
+    int rc = fn(self, arg);
+    self->lazy_txn = 0;
+    if (rc == 0 && (!self->lazy_begun || txn(self, "COMMIT") == 0)) {
+        outbox_flush(self);
+        return;
+    }
+    if (self->lazy_begun)
+        txn(self, "ROLLBACK");
+    outbox_discard(self);
 }
 
 const char *pl_service_instance(pl_service_t *self)
@@ -783,6 +817,18 @@ int pl_service_ask(pl_service_t *self, proto_svc_t target, const char *ev, const
 
 /* ---- bus events ----------------------------------------------------------------- */
 
+typedef struct {
+    const zmq_msg_t *topic;
+    const msgpack_unpacked *up;
+} event_call_t;
+
+static int call_on_event(pl_service_t *self, void *arg)
+{
+    const event_call_t *e = arg;
+    return self->def.on_event(self->app, self, zmq_msg_data((zmq_msg_t *)e->topic),
+                              zmq_msg_size((zmq_msg_t *)e->topic), &e->up->data);
+}
+
 static void run_event(pl_service_t *self, const zmq_msg_t *topic, const zmq_msg_t *body)
 {
     msgpack_unpacked up;
@@ -794,15 +840,9 @@ static void run_event(pl_service_t *self, const zmq_msg_t *topic, const zmq_msg_
         return;
     }
     self->txn_kind = PL_TXN_EVENT;
-    if (db_ensure(self) == 0 && txn(self, "BEGIN") == 0) {
-        if (self->def.on_event(self->app, self, zmq_msg_data((zmq_msg_t *)topic),
-                               zmq_msg_size((zmq_msg_t *)topic), &up.data) == 0 &&
-            txn(self, "COMMIT") == 0) {
-            outbox_flush(self);
-        } else {
-            txn(self, "ROLLBACK");
-            outbox_discard(self);
-        }
+    if (db_ensure(self) == 0) {
+        event_call_t e = {topic, &up};
+        run_lazily(self, call_on_event, &e);
     }
     msgpack_unpacked_destroy(&up);
 }
@@ -825,17 +865,17 @@ static void drain_events(pl_service_t *self)
     }
 }
 
+static int call_tick(pl_service_t *self, void *arg)
+{
+    (void)arg;
+    return self->def.tick(self->app, self, pl_wall_ms());
+}
+
 static void run_tick(pl_service_t *self)
 {
     self->txn_kind = PL_TXN_TICK;
-    if (db_ensure(self) != 0 || txn(self, "BEGIN") != 0)
-        return;
-    if (self->def.tick(self->app, self, pl_wall_ms()) == 0 && txn(self, "COMMIT") == 0) {
-        outbox_flush(self);
-        return;
-    }
-    txn(self, "ROLLBACK");
-    outbox_discard(self);
+    if (db_ensure(self) == 0)
+        run_lazily(self, call_tick, NULL);
 }
 
 /* On a stop, leave the queue first (the broker then routes new requests to the
