@@ -192,8 +192,10 @@ static int on_conn_open(void *app_, pl_service_t *svc, const proto_request_t *re
         pl_warn("conn_open without user", "gw=%s cn=%llu", req->gw, (unsigned long long)req->cn);
         return 0;
     }
-    PGresult *r = presence_store_conn_open(pl_service_db(svc), req->gw, req->cn, req->uid,
-                                           req->role, req->nm, app->lease_default_ms);
+    PGresult *r = presence_conns_take(app, req);
+    if (!r)
+        r = presence_store_conn_open(pl_service_db(svc), req->gw, req->cn, req->uid, req->role,
+                                     req->nm, app->lease_default_ms);
     if (!r)
         return -1;
     /* The new connection knows it is online; everyone else is told. */
@@ -208,8 +210,10 @@ static int on_conn_close(void *app_, pl_service_t *svc, const proto_request_t *r
     presence_app_t *app = app_;
     if (!req->uid[0])
         return 0;
-    PGresult *r =
-        presence_store_conn_close(pl_service_db(svc), req->gw, req->cn, req->uid, app->grace_ms);
+    PGresult *r = presence_conns_take(app, req);
+    if (!r)
+        r = presence_store_conn_close(pl_service_db(svc), req->gw, req->cn, req->uid,
+                                      app->grace_ms);
     if (!r)
         return -1;
     int rc = announce_all(svc, r, NULL); /* usually nothing yet: the grace period runs */

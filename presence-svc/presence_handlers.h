@@ -21,6 +21,14 @@ typedef struct {
     size_t n;
 } presence_contacts_t;
 
+/* A batch's conn_open/conn_close notices sent in one pipeline (presence_conns.c):
+   reqs[i]'s rows are results[i] until its handler takes them. */
+typedef struct {
+    const proto_request_t **reqs;
+    PGresult **results;
+    size_t n;
+} presence_conns_t;
+
 /* Configuration and the little state one instance keeps (nothing durable). */
 typedef struct {
     int64_t grace_ms;         /* OFFLINE_GRACE_MS */
@@ -29,6 +37,7 @@ typedef struct {
     int64_t started_ms;       /* monotonic time of the first tick, 0 before */
     uint64_t ticks;
     presence_contacts_t contacts; /* this transaction's, filled by presence_prepare */
+    presence_conns_t conns;       /* this transaction's notices run ahead (presence_conns.c) */
 } presence_app_t;
 
 void presence_app_init(presence_app_t *app);
@@ -39,6 +48,14 @@ void presence_app_free(presence_app_t *app);
    get_presence requests. Never fails the transaction: no answer is remembered as such
    and those requests are answered `unavailable`. */
 int presence_prepare(void *app, pl_service_t *svc, const proto_request_t *const *reqs, size_t n);
+
+/* presence_conns.c: when a batch is only conn_open/conn_close notices, runs them all
+   in one pipeline (0, or -1 when the database failed); a handler then takes its own
+   rows (NULL: not run ahead, run it alone). */
+int presence_conns_prepare(presence_app_t *app, PGconn *db, const proto_request_t *const *reqs,
+                           size_t n);
+PGresult *presence_conns_take(presence_app_t *app, const proto_request_t *req);
+void presence_conns_clear(presence_conns_t *c);
 
 /* For req (a get_presence being handled): its contacts among the ids it asked about,
    as chat answered (an array of str), in *out. 0, or -1 when chat did not answer. */

@@ -9,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_log.h"
 #include "pl_pg_array.h"
 #include "pl_webhook.h"
 
 #define CHANGE                                                                                     \
     "SELECT kind, user_id, role, name, status, status_message, last_seen_us, conns,"               \
     " old_status, old_message, old_conns, self_status, gw, cn FROM "
+/* Notices per pipeline sync: a blocking libpq connection that writes far more than the
+   server's results can buffer could wait on a server waiting on it; 32 notices and
+   their results stay well inside the socket buffers. */
+#define NOTICES_PER_SYNC 32
 #define LAST_SEEN_US "(extract(epoch FROM u.last_seen) * 1000000)::bigint"
 #define EFFECTIVE "presence.effective(u.online, u.chosen_status, u.busy_refs)"
 #define ISO_UTC(col)                                                                               \
@@ -136,6 +141,83 @@ PGresult *presence_store_conn_open(PGconn *db, const char *gw, uint64_t cn, cons
     p_cstr(&p, name);
     pl_pg_param_int(&p, lease_ms);
     return pl_pg_run_params(db, "conn_open", &p);
+}
+
+/* Send one notice's statement into the pipeline. 1 if sent. */
+static int send_notice(PGconn *db, const presence_notice_t *v, int64_t lease_ms, int64_t grace_ms)
+{
+    pl_pg_params_t p = {.n = 0};
+    p_cstr(&p, v->gw);
+    pl_pg_param_int(&p, (int64_t)v->cn);
+    p_cstr(&p, v->uid);
+    if (v->open) {
+        p_cstr(&p, v->role);
+        p_cstr(&p, v->name);
+        pl_pg_param_int(&p, lease_ms);
+    } else {
+        pl_pg_param_int(&p, grace_ms);
+    }
+    return PQsendQueryPrepared(db, v->open ? "conn_open" : "conn_close", p.n, p.v, p.len, p.fmt,
+                               0);
+}
+
+/* One chunk [from, to) of notices: sent, synced, results read into out. 0 or -1. */
+static int notices_chunk(PGconn *db, const presence_notice_t *v, size_t from, size_t to,
+                         int64_t lease_ms, int64_t grace_ms, PGresult **out)
+{
+    size_t sent = 0;
+    while (from + sent < to && send_notice(db, &v[from + sent], lease_ms, grace_ms))
+        sent++;
+    if (PQpipelineSync(db) != 1)
+        return -1;
+    int rc = sent == to - from ? 0 : -1;
+    for (size_t i = 0; i < sent; i++) {
+        PGresult *r = PQgetResult(db);
+        if (!r)
+            return -1; /* the connection broke */
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            out[from + i] = r;
+        } else {
+            if (rc == 0 && PQresultStatus(r) != PGRES_PIPELINE_ABORTED)
+                pl_error("database error", "op=conn_notices err=\"%.200s\"",
+                         PQresultErrorMessage(r));
+            PQclear(r);
+            rc = -1;
+        }
+        while ((r = PQgetResult(db))) /* the NULL that ends each statement's results */
+            PQclear(r);
+    }
+    PGresult *sync = PQgetResult(db);
+    if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+        rc = -1;
+    PQclear(sync);
+    return rc;
+}
+
+int presence_store_conn_notices(PGconn *db, const presence_notice_t *v, size_t n, int64_t lease_ms,
+                                int64_t grace_ms, PGresult **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (PQenterPipelineMode(db) != 1) {
+        pl_error("database error", "op=conn_notices err=\"%s\"", "cannot enter pipeline mode");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t from = 0; from < n && rc == 0; from += NOTICES_PER_SYNC) {
+        size_t to = from + NOTICES_PER_SYNC < n ? from + NOTICES_PER_SYNC : n;
+        rc = notices_chunk(db, v, from, to, lease_ms, grace_ms, out);
+    }
+    if (PQexitPipelineMode(db) != 1) {
+        pl_error("database error", "op=conn_notices err=\"%.200s\"", PQerrorMessage(db));
+        rc = -1;
+    }
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++) {
+            PQclear(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
 }
 
 PGresult *presence_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,

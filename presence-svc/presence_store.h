@@ -50,6 +50,18 @@ void presence_change_get(const PGresult *r, int row, presence_change_t *out);
    duplicate conn_open), several for the ticks; the caller PQclear()s it. */
 PGresult *presence_store_conn_open(PGconn *db, const char *gw, uint64_t cn, const char *uid,
                                    const char *role, const char *name, int64_t lease_ms);
+/* A conn_open (open = 1: role and name used) or conn_close of one connection. */
+typedef struct {
+    int open;
+    const char *gw, *uid, *role, *name;
+    uint64_t cn;
+} presence_notice_t;
+
+/* Several notices in order, in one round trip per 32 (pipeline mode): out[i] gets
+   notice i's rows, as presence_store_conn_open / _close would return them. 0, or -1
+   when the database failed (out all NULL). */
+int presence_store_conn_notices(PGconn *db, const presence_notice_t *v, size_t n, int64_t lease_ms,
+                                int64_t grace_ms, PGresult **out);
 PGresult *presence_store_conn_close(PGconn *db, const char *gw, uint64_t cn, const char *uid,
                                     int64_t grace_ms);
 /* message.ptr NULL clears it. role NULL keeps the stored one. */

@@ -31,6 +31,7 @@ void presence_app_free(presence_app_t *app)
 {
     msgpack_unpacked_destroy(&app->contacts.up);
     msgpack_sbuffer_destroy(&app->contacts.raw);
+    presence_conns_clear(&app->conns);
 }
 
 static void contacts_reset(presence_contacts_t *c)
@@ -112,6 +113,8 @@ static void ask_chat(presence_app_t *app, pl_service_t *svc)
 int presence_prepare(void *app_, pl_service_t *svc, const proto_request_t *const *reqs, size_t n)
 {
     presence_app_t *app = app_;
+    if (presence_conns_prepare(app, pl_service_db(svc), reqs, n) != 0)
+        return -1;
     contacts_reset(&app->contacts);
     for (size_t i = 0; i < n && app->contacts.n < PRES_ASKED_MAX; i++)
         if (strcmp(reqs[i]->ev, PROTO_EV_GET_PRESENCE) == 0 && asks_about_others(reqs[i]))
