@@ -107,11 +107,30 @@ static void check_answer(const msgpack_object *root)
     msgpack_sbuffer_destroy(&out);
 }
 
-/* The map's bytes s[0..len) forwarded as a request body. */
+/* The map's bytes s[0..len) forwarded as a request body: the same as the map less
+   its type and id members. Compared packed again on both sides, not with
+   msgpack_object_equal, for which a NaN differs from itself. */
 static void check_forwarded(const char *s, size_t len, const msgpack_object *map)
 {
-    msgpack_sbuffer fwd;
+    msgpack_sbuffer fwd, want, got;
     msgpack_sbuffer_init(&fwd);
+    msgpack_sbuffer_init(&want);
+    msgpack_sbuffer_init(&got);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        keep += !(pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id"));
+    }
+    msgpack_pack_map(&pk, keep);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (!(pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))) {
+            pack_obj(&kv->key, &want);
+            pack_obj(&kv->val, &want);
+        }
+    }
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
@@ -119,19 +138,12 @@ static void check_forwarded(const char *s, size_t len, const msgpack_object *map
         msgpack_unpack_next(&up, fwd.data, fwd.size, &off) != MSGPACK_UNPACK_SUCCESS ||
         off != fwd.size || up.data.type != MSGPACK_OBJECT_MAP)
         abort();
-    uint32_t j = 0;
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object_kv *kv = &map->via.map.ptr[i];
-        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
-            continue;
-        if (j >= up.data.via.map.size || !msgpack_object_equal(kv->key, up.data.via.map.ptr[j].key) ||
-            !msgpack_object_equal(kv->val, up.data.via.map.ptr[j].val))
-            abort();
-        j++;
-    }
-    if (j != up.data.via.map.size)
+    pack_obj(&up.data, &got);
+    if (got.size != want.size || memcmp(got.data, want.data, got.size) != 0)
         abort();
     msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&got);
+    msgpack_sbuffer_destroy(&want);
     msgpack_sbuffer_destroy(&fwd);
 }
 
