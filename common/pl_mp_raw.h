@@ -23,8 +23,8 @@ int pl_mp_raw_enter(const char *buf, size_t len, size_t *off);
    whose key is a string equal to one of drop[0..ndrop): a fresh map header for the
    members kept (the shortest form, as msgpack_pack_map writes it), then their bytes
    copied unchanged, in order, in one pass. Keys that are not strings are kept; the
-   names in drop are non-empty. 0, or -1 when the
-   bytes are not exactly one map or out cannot grow (out may then hold partial bytes). */
+   names in drop are non-empty. 0, or -1 when the bytes are not exactly one map or out
+   cannot grow (out may then hold partial bytes). */
 int pl_mp_raw_map_without(const char *buf, size_t len, const char *const *drop, size_t ndrop,
                           msgpack_sbuffer *out);
 
