@@ -61,32 +61,75 @@ static int read_head(const unsigned char *p, size_t avail, head_t *h)
         return 0;
     }
     switch (t) {
-    case 0xc0: case 0xc2: case 0xc3: return 0; /* nil, false, true */
-    case 0xc4: return sized(p, avail, 1, 0, 0, h); /* bin8 */
-    case 0xc5: return sized(p, avail, 2, 0, 0, h);
-    case 0xc6: return sized(p, avail, 4, 0, 0, h);
-    case 0xc7: return sized(p, avail, 1, 1, 0, h); /* ext8: + type byte */
-    case 0xc8: return sized(p, avail, 2, 1, 0, h);
-    case 0xc9: return sized(p, avail, 4, 1, 0, h);
-    case 0xca: h->body = 4; return 0; /* float32 */
-    case 0xcb: h->body = 8; return 0; /* float64 */
-    case 0xcc: case 0xd0: h->body = 1; return 0; /* uint8, int8 */
-    case 0xcd: case 0xd1: h->body = 2; return 0;
-    case 0xce: case 0xd2: h->body = 4; return 0;
-    case 0xcf: case 0xd3: h->body = 8; return 0;
-    case 0xd4: h->body = 2; return 0; /* fixext1: type byte + 1 */
-    case 0xd5: h->body = 3; return 0;
-    case 0xd6: h->body = 5; return 0;
-    case 0xd7: h->body = 9; return 0;
-    case 0xd8: h->body = 17; return 0;
-    case 0xd9: return sized(p, avail, 1, 0, 0, h); /* str8 */
-    case 0xda: return sized(p, avail, 2, 0, 0, h);
-    case 0xdb: return sized(p, avail, 4, 0, 0, h);
-    case 0xdc: return sized(p, avail, 2, 0, 1, h); /* array16 */
-    case 0xdd: return sized(p, avail, 4, 0, 1, h);
-    case 0xde: return sized(p, avail, 2, 0, 2, h); /* map16 */
-    case 0xdf: return sized(p, avail, 4, 0, 2, h);
-    default: return -1; /* 0xc1: never used */
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+        return 0; /* nil, false, true */
+    case 0xc4:
+        return sized(p, avail, 1, 0, 0, h); /* bin8 */
+    case 0xc5:
+        return sized(p, avail, 2, 0, 0, h);
+    case 0xc6:
+        return sized(p, avail, 4, 0, 0, h);
+    case 0xc7:
+        return sized(p, avail, 1, 1, 0, h); /* ext8: + type byte */
+    case 0xc8:
+        return sized(p, avail, 2, 1, 0, h);
+    case 0xc9:
+        return sized(p, avail, 4, 1, 0, h);
+    case 0xca:
+        h->body = 4;
+        return 0; /* float32 */
+    case 0xcb:
+        h->body = 8;
+        return 0; /* float64 */
+    case 0xcc:
+    case 0xd0:
+        h->body = 1;
+        return 0; /* uint8, int8 */
+    case 0xcd:
+    case 0xd1:
+        h->body = 2;
+        return 0;
+    case 0xce:
+    case 0xd2:
+        h->body = 4;
+        return 0;
+    case 0xcf:
+    case 0xd3:
+        h->body = 8;
+        return 0;
+    case 0xd4:
+        h->body = 2;
+        return 0; /* fixext1: type byte + 1 */
+    case 0xd5:
+        h->body = 3;
+        return 0;
+    case 0xd6:
+        h->body = 5;
+        return 0;
+    case 0xd7:
+        h->body = 9;
+        return 0;
+    case 0xd8:
+        h->body = 17;
+        return 0;
+    case 0xd9:
+        return sized(p, avail, 1, 0, 0, h); /* str8 */
+    case 0xda:
+        return sized(p, avail, 2, 0, 0, h);
+    case 0xdb:
+        return sized(p, avail, 4, 0, 0, h);
+    case 0xdc:
+        return sized(p, avail, 2, 0, 1, h); /* array16 */
+    case 0xdd:
+        return sized(p, avail, 4, 0, 1, h);
+    case 0xde:
+        return sized(p, avail, 2, 0, 2, h); /* map16 */
+    case 0xdf:
+        return sized(p, avail, 4, 0, 2, h);
+    default:
+        return -1; /* 0xc1: never used */
     }
 }
 

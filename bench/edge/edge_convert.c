@@ -135,10 +135,18 @@ static double time_path(int which, const char *raw, const char *sio, long n)
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
         switch (which) {
-        case 0: rc |= raw_frame(raw, rl, &sb, &out, 0); break;
-        case 1: rc |= raw_frame(raw, rl, &sb, &out, 1); break;
-        case 2: rc |= sio_old(sio, sl, 12, &sb, &out); break;
-        default: rc |= sio_new(sio, sl, &sb, &out); break;
+        case 0:
+            rc |= raw_frame(raw, rl, &sb, &out, 0);
+            break;
+        case 1:
+            rc |= raw_frame(raw, rl, &sb, &out, 1);
+            break;
+        case 2:
+            rc |= sio_old(sio, sl, 12, &sb, &out);
+            break;
+        default:
+            rc |= sio_new(sio, sl, &sb, &out);
+            break;
         }
     }
     double dt = (now_ns() - t0) / (double)n;
@@ -170,13 +178,14 @@ int main(int argc, char **argv)
              "{\"type\":\"message\",\"id\":123456,\"conversation_id\":4711,\"content\":\"%s\","
              "\"temp_id\":\"17.123456\"}",
              content);
-    snprintf(sio, sizeof sio,
-             "[\"message\",{\"conversation_id\":4711,\"content\":\"%s\",\"temp_id\":\"17.123456\"}]",
-             content);
+    snprintf(
+        sio, sizeof sio,
+        "[\"message\",{\"conversation_id\":4711,\"content\":\"%s\",\"temp_id\":\"17.123456\"}]",
+        content);
     static const char *const names[] = {"raw old", "raw new", "sio old", "sio new"};
     if (only >= 0) {
-        printf("%s: %.0f ns per frame over %ld frames\n", names[only],
-               time_path(only, raw, sio, n), n);
+        printf("%s: %.0f ns per frame over %ld frames\n", names[only], time_path(only, raw, sio, n),
+               n);
         return 0;
     }
     printf("ns per frame, %ld frames per run (JSON -> request on the bus)\n", n);

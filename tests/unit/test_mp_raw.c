@@ -49,32 +49,82 @@ static void test_skip_every_format(void)
     for (int k = 0; k < 26; k++) {
         msgpack_sbuffer_clear(&sb);
         switch (k) {
-        case 0: msgpack_pack_nil(&pk); break;
-        case 1: msgpack_pack_true(&pk); break;
-        case 2: msgpack_pack_uint64(&pk, 5); break;
-        case 3: msgpack_pack_uint64(&pk, 200); break;
-        case 4: msgpack_pack_uint64(&pk, 60000); break;
-        case 5: msgpack_pack_uint64(&pk, 4000000000u); break;
-        case 6: msgpack_pack_uint64(&pk, UINT64_MAX); break;
-        case 7: msgpack_pack_int64(&pk, -3); break;
-        case 8: msgpack_pack_int64(&pk, -100); break;
-        case 9: msgpack_pack_int64(&pk, -30000); break;
-        case 10: msgpack_pack_int64(&pk, -2000000000); break;
-        case 11: msgpack_pack_int64(&pk, INT64_MIN); break;
-        case 12: msgpack_pack_float(&pk, 1.5f); break;
-        case 13: msgpack_pack_double(&pk, 2.5); break;
-        case 14: msgpack_pack_str_with_body(&pk, big, 31); break;
-        case 15: msgpack_pack_str_with_body(&pk, big, 200); break;
-        case 16: msgpack_pack_str_with_body(&pk, big, 60000); break;
-        case 17: msgpack_pack_str_with_body(&pk, big, 70000); break;
-        case 18: msgpack_pack_bin_with_body(&pk, big, 10); break;
-        case 19: msgpack_pack_bin_with_body(&pk, big, 300); break;
-        case 20: msgpack_pack_bin_with_body(&pk, big, 70000); break;
-        case 21: msgpack_pack_ext_with_body(&pk, big, 1, 7); break;  /* fixext1 */
-        case 22: msgpack_pack_ext_with_body(&pk, big, 16, 7); break; /* fixext16 */
-        case 23: msgpack_pack_ext_with_body(&pk, big, 3, 7); break;  /* ext8 */
-        case 24: msgpack_pack_ext_with_body(&pk, big, 300, 7); break; /* ext16 */
-        default: /* nested containers: array16 of maps, map16 */
+        case 0:
+            msgpack_pack_nil(&pk);
+            break;
+        case 1:
+            msgpack_pack_true(&pk);
+            break;
+        case 2:
+            msgpack_pack_uint64(&pk, 5);
+            break;
+        case 3:
+            msgpack_pack_uint64(&pk, 200);
+            break;
+        case 4:
+            msgpack_pack_uint64(&pk, 60000);
+            break;
+        case 5:
+            msgpack_pack_uint64(&pk, 4000000000u);
+            break;
+        case 6:
+            msgpack_pack_uint64(&pk, UINT64_MAX);
+            break;
+        case 7:
+            msgpack_pack_int64(&pk, -3);
+            break;
+        case 8:
+            msgpack_pack_int64(&pk, -100);
+            break;
+        case 9:
+            msgpack_pack_int64(&pk, -30000);
+            break;
+        case 10:
+            msgpack_pack_int64(&pk, -2000000000);
+            break;
+        case 11:
+            msgpack_pack_int64(&pk, INT64_MIN);
+            break;
+        case 12:
+            msgpack_pack_float(&pk, 1.5f);
+            break;
+        case 13:
+            msgpack_pack_double(&pk, 2.5);
+            break;
+        case 14:
+            msgpack_pack_str_with_body(&pk, big, 31);
+            break;
+        case 15:
+            msgpack_pack_str_with_body(&pk, big, 200);
+            break;
+        case 16:
+            msgpack_pack_str_with_body(&pk, big, 60000);
+            break;
+        case 17:
+            msgpack_pack_str_with_body(&pk, big, 70000);
+            break;
+        case 18:
+            msgpack_pack_bin_with_body(&pk, big, 10);
+            break;
+        case 19:
+            msgpack_pack_bin_with_body(&pk, big, 300);
+            break;
+        case 20:
+            msgpack_pack_bin_with_body(&pk, big, 70000);
+            break;
+        case 21:
+            msgpack_pack_ext_with_body(&pk, big, 1, 7);
+            break; /* fixext1 */
+        case 22:
+            msgpack_pack_ext_with_body(&pk, big, 16, 7);
+            break; /* fixext16 */
+        case 23:
+            msgpack_pack_ext_with_body(&pk, big, 3, 7);
+            break; /* ext8 */
+        case 24:
+            msgpack_pack_ext_with_body(&pk, big, 300, 7);
+            break; /* ext16 */
+        default:   /* nested containers: array16 of maps, map16 */
             msgpack_pack_array(&pk, 20);
             for (int i = 0; i < 20; i++) {
                 msgpack_pack_map(&pk, 1);
@@ -170,8 +220,8 @@ static void test_map_without(void)
     PL_CHECK_STR(W("\x83\xa4type\x01\xa2id\x02\xa4type\x03"), "80");
     PL_CHECK_STR(W("\x80"), "80");
     /* keys that only start like the dropped ones, a str8 "id", a non-string key 1 */
-    PL_CHECK_STR(W("\x84\xa3ids\x01\xa3typ\x02\xd9\x02id\x03\x01\x04"),
-                 "83a369647301a374797002" "0104");
+    PL_CHECK_STR(W("\x84\xa3ids\x01\xa3typ\x02\xd9\x02id\x03\x01\x04"), "83a369647301a374797002"
+                                                                        "0104");
     /* a map16 header for 16 members, one dropped: a fixmap of 15 */
     char m[64];
     size_t k = 0;
