@@ -283,8 +283,19 @@ void gw_deliver_conv(gw_t *gw, int64_t conv, const msgpack_object *body, const c
    counts every frame before it is parsed (gw_conn_admit), and a refused one is parsed
    only for its id, and only until the flood rule closes the connection. */
 void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int admitted);
-/* The same for a frame already decoded into a map (Socket.IO events arrive so). */
-void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted);
+/* A client request, however it was framed, converted from JSON once: its members are
+   read and validated unpacked (`fields`), and `body` — the same map's bytes as
+   converted — is what goes on the bus, copied, not packed again. */
+typedef struct {
+    const msgpack_object *fields; /* map */
+    const msgpack_object *type;   /* the request type; NULL when absent */
+    const msgpack_object *id;     /* the client's correlation id; NULL when absent */
+    const char *body;             /* MessagePack bytes of exactly the map `fields` */
+    size_t body_len;
+} gw_request_t;
+/* The same as gw_router_frame for a request already converted (Socket.IO events:
+   type is the event name, id the ack id). */
+void gw_router_request(gw_t *gw, gw_conn_t *c, const gw_request_t *rq, int admitted);
 /* A token accepted at upgrade or by `auth`: start the session. */
 void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
                              const char *id_json, int has_id);

@@ -1,7 +1,9 @@
 /*  gw_router: what happens to a client frame, and to the answer that comes back.
-    Frame path: JSON → MessagePack (no DOM) → envelope checks (object, id, type,
-    rate limit, authentication) → proto validation → handled here (auth, ping, refresh,
-    unsubscribe) or forwarded to the service named by proto/ with a deadline.
+    Frame path: JSON → MessagePack (no DOM, once) → envelope checks (object, id, type,
+    rate limit, authentication) read from the unpacked map → proto validation → handled
+    here (auth, ping, refresh, unsubscribe) or forwarded to the service named by proto/
+    with a deadline: the envelope head, then the converted bytes themselves, copied less
+    `type` and `id` (never packed again from the unpacked objects).
     Every forwarded request is remembered until its reply or its deadline; at the
     deadline the client gets `unavailable`, so a dead service never hangs a client. */
 #include "gw.h"
@@ -103,31 +105,19 @@ static void session_failed(gw_t *gw, gw_conn_t *c, const char *id_json, const ch
         gw_send_error(gw, c, id_json, code, message);
 }
 
-/* Forward body (a map) minus its `type` and `id` as request `ev`. */
+/* Forward a client's map (MessagePack bytes as converted from JSON) as request `ev`:
+   the envelope head, then the map's own bytes less its `type` and `id`. */
 static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, const char *as,
-                   const msgpack_object *body, const char *id_json, int is_auth)
+                   const char *body, size_t body_len, const char *id_json, int is_auth)
 {
     uint64_t rq = ++gw->next_rq;
     msgpack_sbuffer_clear(&gw->scratch);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    proto_pack_request_head(&pk, ev, as, gw->gwid, c->id, rq, c->uid, pl_role_name(c->role),
-                            c->name, pl_wall_ms() + gw->cfg.request_timeout_ms);
-    uint32_t keep = 0;
-    if (body) {
-        for (uint32_t i = 0; i < body->via.map.size; i++) {
-            const msgpack_object *k = &body->via.map.ptr[i].key;
-            keep += !(pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id"));
-        }
-    }
-    msgpack_pack_map(&pk, keep);
-    for (uint32_t i = 0; body && i < body->via.map.size; i++) {
-        const msgpack_object_kv *kv = &body->via.map.ptr[i];
-        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
-            continue;
-        msgpack_pack_object(&pk, kv->key);
-        msgpack_pack_object(&pk, kv->val);
-    }
+    if (proto_pack_request_head(&pk, ev, as, gw->gwid, c->id, rq, c->uid, pl_role_name(c->role),
+                                c->name, pl_wall_ms() + gw->cfg.request_timeout_ms) != 0 ||
+        proto_pack_request_body(&gw->scratch, body, body_len) != 0)
+        return -1;
     gw_pending_t *p = pending_add(gw, c->id, rq, id_json, is_auth);
     if (p) { /* for the latency histogram */
         p->type_idx = (uint16_t)gw_metrics_type_index(as);
@@ -174,9 +164,15 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
        id names this connection uniquely across gateways. */
     char sid[48];
     gw_conn_session_id(gw, c, sid, sizeof sid);
-    msgpack_object_kv kv[1] = {{pl_mp_obj_str("session_id"), pl_mp_obj_str(sid)}};
-    msgpack_object body = pl_mp_obj_map(kv, 1);
-    int rc = forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", &body, id_json, 1);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init(&body);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+    int rc = msgpack_pack_map(&pk, 1) || pl_pack_kv_str(&pk, "session_id", sid)
+                 ? -1
+                 : forward(gw, c, PROTO_SVC_CHAT, PROTO_EV_SESSION_OPEN, "auth", body.data,
+                           body.size, id_json, 1);
+    msgpack_sbuffer_destroy(&body);
     if (rc != 0)
         session_failed(gw, c, id_json, "unavailable", "the chat service is unavailable");
 }
@@ -277,10 +273,9 @@ static void send_local(gw_t *gw, gw_conn_t *c, const char *type, long long conv,
 
 /* The client's id as JSON text: a string (≤ 128 bytes) or an integer. Returns 0 with
    out filled ("" when absent), -1 when present but unusable. */
-static int read_id(const msgpack_object *root, char *out, size_t cap)
+static int read_id(const msgpack_object *id, char *out, size_t cap)
 {
     out[0] = '\0';
-    const msgpack_object *id = pl_mp_get(root, "id");
     if (!id || id->type == MSGPACK_OBJECT_NIL)
         return 0;
     int64_t v;
@@ -329,12 +324,13 @@ static int event_index(const proto_event_t *ev)
 
 /* `admitted`: the frame's token was taken (gw_conn_admit, counted by the caller before
    any parsing); a frame over the limit still gets its one answer, with its id. */
-static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted)
+static void handle_request(gw_t *gw, gw_conn_t *c, const gw_request_t *rq, int admitted)
 {
+    const msgpack_object *root = rq->fields;
     char id_json[ID_JSON_MAX];
-    if (read_id(root, id_json, sizeof id_json) != 0) {
+    if (read_id(rq->id, id_json, sizeof id_json) != 0) {
         if (admitted)
-            refuse_id(gw, c, pl_mp_get(root, "id"));
+            refuse_id(gw, c, rq->id);
         else
             gw_send_error(gw, c, NULL, "rate_limited", "too many frames, slow down");
         return;
@@ -343,13 +339,13 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, in
         gw_send_error(gw, c, id_json, "rate_limited", "too many frames, slow down");
         return;
     }
-    const char *type;
-    size_t tlen;
-    if (pl_mp_str(root, "type", &type, &tlen) != 0) {
+    if (!rq->type || rq->type->type != MSGPACK_OBJECT_STR) {
         gw_send_error(gw, c, id_json, c->state == GW_CONN_NEW ? "unauthenticated" : "bad_request",
                       "type: a string is required");
         return;
     }
+    const char *type = rq->type->via.str.ptr;
+    size_t tlen = rq->type->via.str.size;
     const proto_event_t *ev = proto_event_find(type, tlen);
     gw->metrics.frames_in[ev ? event_index(ev) : GW_METRICS_MAX_TYPES]++;
     int is_auth_or_ping = ev && ev->svc == PROTO_SVC_GATEWAY &&
@@ -389,7 +385,7 @@ static void handle_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, in
     }
     char as[64];
     snprintf(as, sizeof as, "%.*s", (int)tlen, type);
-    if (forward(gw, c, ev->svc, ev->name, as, root, id_json, 0) != 0)
+    if (forward(gw, c, ev->svc, ev->name, as, rq->body, rq->body_len, id_json, 0) != 0)
         gw_send_error(gw, c, id_json, "unavailable", "the service is unavailable, try again");
 }
 
@@ -414,15 +410,19 @@ void gw_router_frame(gw_t *gw, gw_conn_t *c, const char *data, size_t len, int a
              up.data.type != MSGPACK_OBJECT_MAP)
         gw_send_error(gw, c, NULL, admitted ? "bad_request" : "rate_limited",
                       admitted ? "a frame must be a JSON object" : "too many frames, slow down");
-    else
-        handle_object(gw, c, &up.data, admitted);
+    else {
+        /* the map's bytes: the one object the converter wrote, forwarded as they are */
+        gw_request_t rq = {&up.data, pl_mp_get(&up.data, "type"), pl_mp_get(&up.data, "id"),
+                           sb.data, off};
+        handle_request(gw, c, &rq, admitted);
+    }
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
 }
 
-void gw_router_object(gw_t *gw, gw_conn_t *c, const msgpack_object *root, int admitted)
+void gw_router_request(gw_t *gw, gw_conn_t *c, const gw_request_t *rq, int admitted)
 {
-    handle_object(gw, c, root, admitted);
+    handle_request(gw, c, rq, admitted);
 }
 
 /* ---- answers in ---------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 
 #include "pl_json.h"
 #include "pl_mp.h"
+#include "pl_mp_raw.h"
 
 static int fail(char *err, size_t errlen, const char *why)
 {
@@ -138,78 +139,59 @@ static int unpack_json(const char *data, size_t len, unsigned flags, msgpack_sbu
     return 0;
 }
 
-static int skipped_key(const msgpack_object *k)
+/* An absent or null argument is an empty object: as a map to read, and as bytes. */
+static const char s_empty_map_bytes[1] = {(char)0x80};
+static const msgpack_object s_empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+/* The argument's bytes: in the converted array [name, arg], what follows the name
+   (the array's last element, so it runs to the end of the buffer). */
+static int locate_arg(const msgpack_sbuffer *sb, gw_sio_event_t *out)
 {
-    return pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id");
+    size_t off = 0;
+    if (pl_mp_raw_enter(sb->data, sb->size, &off) != 0 ||
+        pl_mp_raw_skip(sb->data, sb->size, &off) != 0 || off >= sb->size)
+        return -1;
+    out->body = sb->data + off;
+    out->body_len = sb->size - off;
+    return 0;
 }
 
-static int pack_request(const msgpack_object *name, const msgpack_object *arg, int64_t ack,
-                        msgpack_sbuffer *out)
+int gw_sio_event_parse(const char *data, size_t len, msgpack_sbuffer *sb, msgpack_unpacked *up,
+                       gw_sio_event_t *out, char *err, size_t errlen)
 {
-    uint32_t keep = 0;
-    for (uint32_t i = 0; arg && i < arg->via.map.size; i++)
-        keep += !skipped_key(&arg->via.map.ptr[i].key);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    int rc = msgpack_pack_map(&pk, 1 + keep + (ack >= 0));
-    rc |= pl_pack_str(&pk, "type") || msgpack_pack_object(&pk, *name);
-    for (uint32_t i = 0; arg && i < arg->via.map.size; i++) {
-        const msgpack_object_kv *kv = &arg->via.map.ptr[i];
-        if (!skipped_key(&kv->key))
-            rc |= msgpack_pack_object(&pk, kv->key) || msgpack_pack_object(&pk, kv->val);
-    }
-    if (ack >= 0)
-        rc |= pl_pack_kv_int(&pk, "id", ack);
-    return rc ? -1 : 0;
-}
-
-int gw_sio_event_request(const char *data, size_t len, int64_t ack, msgpack_sbuffer *out, char *err,
-                         size_t errlen)
-{
+    memset(out, 0, sizeof *out);
     if (!data || len == 0)
         return fail(err, errlen, "an event needs a payload: [\"name\", {...}]");
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
     char jerr[96];
-    int rc = -1;
-    if (unpack_json(data, len, PL_JSON_RAW_TEXT, &sb, &up, jerr, sizeof jerr) != 0) {
+    if (unpack_json(data, len, PL_JSON_RAW_TEXT, sb, up, jerr, sizeof jerr) != 0) {
         char why[128];
         memcpy(why, "payload: ", 9);
         memcpy(why + 9, jerr, strlen(jerr) + 1);
-        fail(err, errlen, why);
-        goto done;
+        return fail(err, errlen, why);
     }
-    const msgpack_object *o = &up.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0) {
-        fail(err, errlen, "an event must be a list: [\"name\", {...}]");
-        goto done;
-    }
+    const msgpack_object *o = &up->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
+        return fail(err, errlen, "an event must be a list: [\"name\", {...}]");
     const msgpack_object *name = &o->via.array.ptr[0];
     if (name->type != MSGPACK_OBJECT_STR || name->via.str.size == 0 ||
-        name->via.str.size > GW_SIO_EVENT_NAME_MAX) {
-        fail(err, errlen, "event name: a string of 1 to 64 bytes is required");
-        goto done;
-    }
-    if (o->via.array.size > 2) {
-        fail(err, errlen, "an event takes one argument: an object");
-        goto done;
-    }
+        name->via.str.size > GW_SIO_EVENT_NAME_MAX)
+        return fail(err, errlen, "event name: a string of 1 to 64 bytes is required");
+    if (o->via.array.size > 2)
+        return fail(err, errlen, "an event takes one argument: an object");
     const msgpack_object *arg = o->via.array.size == 2 ? &o->via.array.ptr[1] : NULL;
-    if (arg && arg->type == MSGPACK_OBJECT_NIL)
-        arg = NULL;
-    if (arg && arg->type != MSGPACK_OBJECT_MAP) {
-        fail(err, errlen, "the event's argument must be an object");
-        goto done;
+    if (arg && arg->type != MSGPACK_OBJECT_NIL && arg->type != MSGPACK_OBJECT_MAP)
+        return fail(err, errlen, "the event's argument must be an object");
+    out->name = name;
+    if (arg && arg->type == MSGPACK_OBJECT_MAP) {
+        out->arg = arg;
+        if (locate_arg(sb, out) != 0) /* pl_json wrote it: cannot happen */
+            return fail(err, errlen, "payload: cannot decode");
+    } else {
+        out->arg = &s_empty_map;
+        out->body = s_empty_map_bytes;
+        out->body_len = sizeof s_empty_map_bytes;
     }
-    rc = pack_request(name, arg, ack, out);
-    if (rc != 0)
-        fail(err, errlen, "out of memory");
-done:
-    msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    return 0;
 }
 
 gw_sio_token_t gw_sio_auth_token(const char *data, size_t len, char *out, size_t cap)

@@ -80,17 +80,26 @@ int gw_sio_parse(const char *text, size_t len, gw_sio_packet_t *out, char *err, 
 /* Is the packet for the default namespace "/"? */
 int gw_sio_default_nsp(const gw_sio_packet_t *p);
 
-/* Turn an EVENT payload `["name", {…}]` into the request object the raw WebSocket
-   endpoint would have received: a MessagePack map appended to `out` with "type" = name
-   first, then the argument's members (less any "type" or "id" of its own), then
-   "id" = ack when ack >= 0. No argument, or null, is an empty object. Strings are
-   kept as sent (PL_JSON_RAW_TEXT): invalid UTF-8 and NUL are refused by proto_validate,
-   field by field, as for a raw WebSocket frame.
+/* An EVENT payload `["name", {…}]`, converted from JSON once (PL_JSON_RAW_TEXT:
+   invalid UTF-8 and NUL are refused later by proto_validate, field by field, as for a
+   raw WebSocket frame). Everything points into the caller's sb and up, which hold the
+   one conversion and must outlive it. */
+typedef struct {
+    const msgpack_object *name; /* str, 1..GW_SIO_EVENT_NAME_MAX bytes: the request type */
+    const msgpack_object *arg;  /* map: the argument (an empty map when none, or null) */
+    const char *body;           /* the argument's MessagePack bytes, as converted */
+    size_t body_len;
+} gw_sio_event_t;
+
+/* Parse an EVENT payload into `out` (sb and up initialised by the caller, destroyed by
+   it whatever the result). The argument's own "type" or "id" members, if any, are left
+   in place: the request's type is the name and its id the ack, whatever they say, and
+   the router drops both keys from what it forwards (proto_pack_request_body).
    Returns 0, or -1 with a client-safe reason in err (not JSON, not a list, no name, name
    empty or longer than GW_SIO_EVENT_NAME_MAX, argument not an object, more than one
    argument). */
-int gw_sio_event_request(const char *data, size_t len, int64_t ack, msgpack_sbuffer *out, char *err,
-                         size_t errlen);
+int gw_sio_event_parse(const char *data, size_t len, msgpack_sbuffer *sb, msgpack_unpacked *up,
+                       gw_sio_event_t *out, char *err, size_t errlen);
 
 /* What a CONNECT auth payload `{"token":"…"}` holds. */
 typedef enum {

@@ -16,6 +16,7 @@
 #include "gw_sio.h"
 #include "pl_clock.h"
 #include "pl_log.h"
+#include "pl_mp.h"
 
 static void list_append(gw_conn_list_t *l, gw_conn_t *c)
 {
@@ -192,8 +193,10 @@ static void sio_connect(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p)
     gw_router_begin_session(gw, c, &id, "", 0);
 }
 
-/* An EVENT becomes the request object a raw client would send; the router does the
-   rest (rate limit, validation, forwarding; answers carry the ack id as their id). */
+/* An EVENT is the request a raw client would send: its name the type, its ack the id,
+   its argument the members (converted once; the router forwards those bytes). The
+   router does the rest (rate limit, validation, forwarding; answers carry the ack id
+   as their id). */
 static void sio_event(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p, int admitted)
 {
     /* no connected socket to serve it (it was counted all the same), or a flood that
@@ -202,17 +205,18 @@ static void sio_event(gw_t *gw, gw_conn_t *c, const gw_sio_packet_t *p, int admi
         return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
     char err[128];
-    if (gw_sio_event_request(p->data, p->data_len, p->ack, &sb, err, sizeof err) != 0) {
+    gw_sio_event_t ev;
+    if (gw_sio_event_parse(p->data, p->data_len, &sb, &up, &ev, err, sizeof err) != 0) {
         sio_bad(gw, c, p->ack, err, admitted);
     } else {
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        size_t off = 0;
-        if (msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
-            gw_router_object(gw, c, &up.data, admitted);
-        msgpack_unpacked_destroy(&up);
+        msgpack_object ack = pl_mp_obj_int(p->ack);
+        gw_request_t rq = {ev.arg, ev.name, p->ack >= 0 ? &ack : NULL, ev.body, ev.body_len};
+        gw_router_request(gw, c, &rq, admitted);
     }
+    msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pl_mp.h"
+#include "pl_mp_raw.h"
 
 int proto_request_decode(const msgpack_object *root, proto_request_t *out)
 {
@@ -47,6 +48,12 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
         rc |= pl_pack_kv_int(pk, PK_DL, dl);
     rc |= pl_pack_str(pk, PK_B);
     return rc ? -1 : 0;
+}
+
+int proto_pack_request_body(msgpack_sbuffer *out, const char *buf, size_t len)
+{
+    static const char *const envelope_keys[] = {"type", "id"};
+    return pl_mp_raw_map_without(buf, len, envelope_keys, 2, out);
 }
 
 int proto_pack_reply_head(msgpack_packer *pk, uint64_t cn, uint64_t rq, const int64_t *sub,

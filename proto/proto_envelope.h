@@ -34,6 +34,13 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
                             uint64_t cn, uint64_t rq, const char *uid, const char *role,
                             const char *nm, int64_t dl);
 
+/* The request body from a client's map as converted from JSON (buf[0..len), exactly
+   one map), appended to `out` right after proto_pack_request_head: the same bytes,
+   copied, less the top-level `type` and `id` (the envelope's, never the service's).
+   No re-encoding: what the gateway converted once is what the service reads.
+   0, or -1 when the bytes are not one map or out cannot grow. */
+int proto_pack_request_body(msgpack_sbuffer *out, const char *buf, size_t len);
+
 /* Reply header: {cn, rq, [sub: [ids]], b: <body follows>}. */
 int proto_pack_reply_head(msgpack_packer *pk, uint64_t cn, uint64_t rq, const int64_t *sub,
                           size_t nsub);

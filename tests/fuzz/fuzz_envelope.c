@@ -9,7 +9,11 @@
     - packing the decoded request again (proto_pack_request_head + the body) and
       decoding that gives the same request and the same body bytes, so what a service
       reads is what a gateway could have sent;
-    - an answer's re-packed body unpacks to the same bytes again.
+    - an answer's re-packed body unpacks to the same bytes again;
+    - pl_mp_raw (the gateway's in-place reader) ends the first object exactly where
+      msgpack-c does, and fails where msgpack-c fails; when that object is a map, the
+      body the gateway forwards from its bytes (proto_pack_request_body) is the map
+      less every top-level type and id, every other member in order.
     Inputs whose container counts exceed their size are skipped (see fuzz_mp_plausible
     in fuzz.h): msgpack-c would only try, and fail, to allocate for them. */
 #include <stdint.h>
@@ -18,6 +22,7 @@
 
 #include "fuzz.h"
 #include "pl_mp.h"
+#include "pl_mp_raw.h"
 #include "proto.h"
 #include "proto_envelope.h"
 
@@ -102,6 +107,62 @@ static void check_answer(const msgpack_object *root)
     msgpack_sbuffer_destroy(&out);
 }
 
+/* The map's bytes s[0..len) forwarded as a request body: the same as the map less
+   its type and id members. Compared packed again on both sides, not with
+   msgpack_object_equal, for which a NaN differs from itself. */
+static void check_forwarded(const char *s, size_t len, const msgpack_object *map)
+{
+    msgpack_sbuffer fwd, want, got;
+    msgpack_sbuffer_init(&fwd);
+    msgpack_sbuffer_init(&want);
+    msgpack_sbuffer_init(&got);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        keep += !(pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id"));
+    }
+    msgpack_pack_map(&pk, keep);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (!(pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))) {
+            pack_obj(&kv->key, &want);
+            pack_obj(&kv->val, &want);
+        }
+    }
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (proto_pack_request_body(&fwd, s, len) != 0 ||
+        msgpack_unpack_next(&up, fwd.data, fwd.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != fwd.size || up.data.type != MSGPACK_OBJECT_MAP)
+        abort();
+    pack_obj(&up.data, &got);
+    if (got.size != want.size || memcmp(got.data, want.data, got.size) != 0)
+        abort();
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&got);
+    msgpack_sbuffer_destroy(&want);
+    msgpack_sbuffer_destroy(&fwd);
+}
+
+/* pl_mp_raw against msgpack-c's verdict on the same bytes. */
+static void check_raw(const char *s, size_t size, msgpack_unpack_return got, size_t end,
+                      const msgpack_object *o)
+{
+    size_t off = 0;
+    int raw = pl_mp_raw_skip(s, size, &off);
+    if (got == MSGPACK_UNPACK_SUCCESS) {
+        if (raw != 0 || off != end)
+            abort();
+        if (o->type == MSGPACK_OBJECT_MAP)
+            check_forwarded(s, end, o);
+    } else if ((got == MSGPACK_UNPACK_PARSE_ERROR || got == MSGPACK_UNPACK_CONTINUE) && raw == 0) {
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > FUZZ_INPUT_MAX || !fuzz_mp_plausible(data, size))
@@ -112,7 +173,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    if (msgpack_unpack_next(&up, s, size, &off) == MSGPACK_UNPACK_SUCCESS) {
+    msgpack_unpack_return got = msgpack_unpack_next(&up, s, size, &off);
+    check_raw(s, size, got, off, &up.data);
+    if (got == MSGPACK_UNPACK_SUCCESS) {
         proto_request_t req;
         if (proto_request_decode(&up.data, &req) == 0)
             check_request(&req);

@@ -1,6 +1,6 @@
 /*  fuzz_proto: libFuzzer target for proto validation of client frames (`make fuzz`).
     The one thing to know: an input is one client frame, JSON text, and goes the
-    gateway's way (gw_router_frame/handle_object): pl_json_to_msgpack_ex with
+    gateway's way (gw_router_frame/handle_request): pl_json_to_msgpack_ex with
     PL_JSON_RAW_TEXT (strings judged by proto_validate), a map, its
     `type` looked up with proto_event_find, proto_validate. Because the services trust
     the gateway's check, a frame that passes is re-checked here against a plain
@@ -10,8 +10,9 @@
       `type` names, so each schema meets every shape the fuzzer builds;
     - a refusal is PROTO_BAD_REQUEST or PROTO_TOO_LARGE with a reason "<where>: ..."
       naming a field of that event, a key of the body, or "frame"; printable;
-    - the body the gateway forwards (the map without `type` and `id`, packed again)
-      gets the same verdict as the frame;
+    - the body the gateway forwards (the converted bytes less `type` and `id`,
+      copied by proto_pack_request_body) gets the same verdict as the frame and
+      equals the unpacked frame packed again without them;
     - a string `id` of at most 128 bytes is at most 776 bytes of JSON (gw_router.c's
       ID_JSON_MAX, the buffer it is copied into: a stack overflow there once). */
 #include <inttypes.h>
@@ -25,6 +26,7 @@
 #include "pl_json.h"
 #include "pl_mp.h"
 #include "proto.h"
+#include "proto_envelope.h"
 
 #define ID_MAX_BYTES 128                   /* gw_router.c */
 #define ID_JSON_MAX (ID_MAX_BYTES * 6 + 8) /* gw_router.c */
@@ -161,13 +163,17 @@ static proto_verdict_t check_event(const proto_event_t *ev, const msgpack_object
 }
 
 /* The body as gw_router.c's forward() packs it: every member but `type` and `id`. */
-static void check_forwarded(const proto_event_t *ev, const msgpack_object *root,
-                            proto_verdict_t want)
+/* The body the gateway forwards: the converted bytes less type and id, copied
+   (proto_pack_request_body). It must equal the unpacked frame packed again without
+   them (how it was made before), and get the frame's verdict. */
+static void check_forwarded(const proto_event_t *ev, const char *conv, size_t len,
+                            const msgpack_object *root, proto_verdict_t want)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer fwd, again;
+    msgpack_sbuffer_init(&fwd);
+    msgpack_sbuffer_init(&again);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &again, msgpack_sbuffer_write);
     uint32_t keep = 0;
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         const msgpack_object *k = &root->via.map.ptr[i].key;
@@ -181,14 +187,21 @@ static void check_forwarded(const proto_event_t *ev, const msgpack_object *root,
         msgpack_pack_object(&pk, kv->key);
         msgpack_pack_object(&pk, kv->val);
     }
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != sb.size || check_event(ev, &up.data) != want)
+    if (proto_pack_request_body(&fwd, conv, len) != 0)
         abort();
+    msgpack_unpacked up, up2;
+    msgpack_unpacked_init(&up);
+    msgpack_unpacked_init(&up2);
+    size_t off = 0, off2 = 0;
+    if (msgpack_unpack_next(&up, fwd.data, fwd.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != fwd.size || check_event(ev, &up.data) != want ||
+        msgpack_unpack_next(&up2, again.data, again.size, &off2) != MSGPACK_UNPACK_SUCCESS ||
+        !msgpack_object_equal(up.data, up2.data))
+        abort();
+    msgpack_unpacked_destroy(&up2);
     msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&again);
+    msgpack_sbuffer_destroy(&fwd);
 }
 
 static void check_id(const msgpack_object *root)
@@ -227,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++) {
             proto_verdict_t v = check_event(&all[i], root);
             if (&all[i] == named)
-                check_forwarded(named, root, v);
+                check_forwarded(named, sb.data, off, root, v);
         }
     }
     msgpack_unpacked_destroy(&up);

@@ -1,8 +1,9 @@
 /*  fuzz_sio: libFuzzer target for gw_sio, the Engine.IO/Socket.IO codec (`make fuzz`).
     The one thing to know: besides "no crash, no read past the input" (ASan, and the
     input is never NUL-terminated), it checks two properties and aborts on a breach:
-    an EVENT turned into a request is a map whose first key is "type", and a frame that
-    is valid JSON converts (gw_sio_from_json) into a packet whose JSON part is valid. */
+    an EVENT's argument bytes (converted once) are exactly its argument map, and what is
+    forwarded from them is that map less type and id, every other member in order; and
+    a frame that is valid JSON converts (gw_sio_from_json) into a packet whose JSON part is valid. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "gw_sio.h"
 #include "pl_json.h"
 #include "pl_mp.h"
+#include "proto_envelope.h"
 
 static int valid_json(const char *s, size_t n)
 {
@@ -21,18 +23,53 @@ static int valid_json(const char *s, size_t n)
     return ok;
 }
 
-static void check_request(const msgpack_sbuffer *sb, int64_t ack)
+/* A top-level key named k in map o. */
+static int has_key(const msgpack_object *o, const char *k)
 {
-    msgpack_unpacked up;
+    for (uint32_t i = 0; i < o->via.map.size; i++)
+        if (pl_mp_str_eq(&o->via.map.ptr[i].key, k))
+            return 1;
+    return 0;
+}
+
+/* The event converted once: its body bytes are exactly the argument map, and what the
+   router forwards from them is that map less its type and id, byte for byte. */
+static void check_event(const gw_sio_event_t *ev)
+{
+    if (ev->name->type != MSGPACK_OBJECT_STR || ev->name->via.str.size == 0 ||
+        ev->name->via.str.size > GW_SIO_EVENT_NAME_MAX || ev->arg->type != MSGPACK_OBJECT_MAP)
+        abort();
+    msgpack_unpacked up, fwd_up;
     msgpack_unpacked_init(&up);
+    msgpack_unpacked_init(&fwd_up);
     size_t off = 0;
-    if (msgpack_unpack_next(&up, sb->data, sb->size, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != sb->size || up.data.type != MSGPACK_OBJECT_MAP || up.data.via.map.size == 0 ||
-        !pl_mp_str_eq(&up.data.via.map.ptr[0].key, "type"))
+    if (msgpack_unpack_next(&up, ev->body, ev->body_len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != ev->body_len || !msgpack_object_equal(up.data, *ev->arg))
         abort();
-    int64_t id;
-    if (ack >= 0 && (pl_mp_int(&up.data, "id", &id) != 0 || id != ack))
+    msgpack_sbuffer fwd;
+    msgpack_sbuffer_init(&fwd);
+    off = 0;
+    if (proto_pack_request_body(&fwd, ev->body, ev->body_len) != 0 ||
+        msgpack_unpack_next(&fwd_up, fwd.data, fwd.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != fwd.size || fwd_up.data.type != MSGPACK_OBJECT_MAP ||
+        has_key(&fwd_up.data, "type") || has_key(&fwd_up.data, "id"))
         abort();
+    /* every other member is there, in order */
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < ev->arg->via.map.size; i++) {
+        const msgpack_object_kv *kv = &ev->arg->via.map.ptr[i];
+        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
+            continue;
+        if (j >= fwd_up.data.via.map.size ||
+            !msgpack_object_equal(kv->key, fwd_up.data.via.map.ptr[j].key) ||
+            !msgpack_object_equal(kv->val, fwd_up.data.via.map.ptr[j].val))
+            abort();
+        j++;
+    }
+    if (j != fwd_up.data.via.map.size)
+        abort();
+    msgpack_sbuffer_destroy(&fwd);
+    msgpack_unpacked_destroy(&fwd_up);
     msgpack_unpacked_destroy(&up);
 }
 
@@ -53,8 +90,12 @@ static void client_side(const char *s, size_t n)
     if (p.type == GW_SIO_EVENT || p.type == GW_SIO_BINARY_EVENT) {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        if (gw_sio_event_request(p.data, p.data_len, p.ack, &sb, err, sizeof err) == 0)
-            check_request(&sb, p.ack);
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        gw_sio_event_t ev;
+        if (gw_sio_event_parse(p.data, p.data_len, &sb, &up, &ev, err, sizeof err) == 0)
+            check_event(&ev);
+        msgpack_unpacked_destroy(&up);
         msgpack_sbuffer_destroy(&sb);
     } else if (p.type == GW_SIO_CONNECT) {
         char token[256];

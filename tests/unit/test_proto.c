@@ -226,6 +226,105 @@ static void test_request_round_trip(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The gateway's forward before it converted once (gw_router.c until the edge stopped
+   re-encoding): the head, then the unpacked frame packed again key by key, less
+   `type` and `id`. Kept here as the reference the new bytes are held to. */
+static void pack_request_reencoded(msgpack_sbuffer *sb, const msgpack_object *frame)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    proto_pack_request_head(&pk, "message", "send_message", "0123456789abcdef", 7, 99, "alice",
+                            "student", "Alice", 123456);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < frame->via.map.size; i++) {
+        const msgpack_object *k = &frame->via.map.ptr[i].key;
+        keep += !(pl_mp_str_eq(k, "type") || pl_mp_str_eq(k, "id"));
+    }
+    msgpack_pack_map(&pk, keep);
+    for (uint32_t i = 0; i < frame->via.map.size; i++) {
+        const msgpack_object_kv *kv = &frame->via.map.ptr[i];
+        if (pl_mp_str_eq(&kv->key, "type") || pl_mp_str_eq(&kv->key, "id"))
+            continue;
+        msgpack_pack_object(&pk, kv->key);
+        msgpack_pack_object(&pk, kv->val);
+    }
+}
+
+/* Both requests decode to the same head and the same body, with no type or id in it. */
+static int same_request(const msgpack_sbuffer *a, const msgpack_sbuffer *b)
+{
+    msgpack_unpacked ua, ub;
+    msgpack_unpacked_init(&ua);
+    msgpack_unpacked_init(&ub);
+    size_t oa = 0, ob = 0;
+    proto_request_t ra, rb;
+    int same = msgpack_unpack_next(&ua, a->data, a->size, &oa) == MSGPACK_UNPACK_SUCCESS &&
+               msgpack_unpack_next(&ub, b->data, b->size, &ob) == MSGPACK_UNPACK_SUCCESS &&
+               oa == a->size && ob == b->size && proto_request_decode(&ua.data, &ra) == 0 &&
+               proto_request_decode(&ub.data, &rb) == 0 && strcmp(ra.ev, rb.ev) == 0 &&
+               strcmp(ra.as, rb.as) == 0 && strcmp(ra.gw, rb.gw) == 0 && ra.cn == rb.cn &&
+               ra.rq == rb.rq && strcmp(ra.uid, rb.uid) == 0 && strcmp(ra.role, rb.role) == 0 &&
+               strcmp(ra.nm, rb.nm) == 0 && ra.dl == rb.dl &&
+               msgpack_object_equal(*ra.body, *rb.body) && !pl_mp_get(rb.body, "type") &&
+               !pl_mp_get(rb.body, "id");
+    msgpack_unpacked_destroy(&ub);
+    msgpack_unpacked_destroy(&ua);
+    return same;
+}
+
+/* What the gateway forwards for a client frame: the head, then the converted bytes
+   copied less type and id; the same request as the re-encoding gave, byte for byte
+   (pl_json writes the shortest forms, as msgpack-c's packer does). */
+static void test_request_body_as_converted(void)
+{
+    static const char *const frames[] = {
+        "{\"type\":\"send_message\",\"conversation_id\":3,\"content\":\"hi\",\"id\":\"r-1\"}",
+        "{\"id\":7,\"conversation_id\":3,\"type\":\"send_message\",\"temp_id\":\"t\"}",
+        "{\"type\":\"list_mentors\"}",
+        "{\"conversation_id\":1}", /* no type: forwarded as is (the router refuses it first) */
+        "{\"type\":\"call_signal\",\"call_id\":-1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":[1,2.5,"
+        "null,true,false,18446744073709551615,-9223372036854775808,1e300]},\"id\":null}",
+        /* duplicate keys: every type and id goes, every other copy stays */
+        "{\"type\":\"x\",\"a\":1,\"type\":\"y\",\"a\":2,\"id\":1,\"id\":2}",
+        /* 17 members, 2 dropped: a map16 header becomes a fixmap one */
+        "{\"type\":\"t\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,"
+        "\"j\":10,\"k\":11,\"l\":12,\"m\":13,\"n\":14,\"o\":15,\"id\":16}",
+        /* long strings (str8, str16), a string with raw bytes (PL_JSON_RAW_TEXT) */
+        "{\"content\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+        "\"bad\":\"\xff\xfe\",\"typ\":1,\"ids\":2,\"\":3}",
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        msgpack_sbuffer conv, old, now;
+        msgpack_unpacked up;
+        const msgpack_object *frame = from_json(frames[i], &conv, &up);
+        PL_CHECK(frame && frame->type == MSGPACK_OBJECT_MAP);
+        if (!frame)
+            continue;
+        msgpack_sbuffer_init(&old);
+        msgpack_sbuffer_init(&now);
+        pack_request_reencoded(&old, frame);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &now, msgpack_sbuffer_write);
+        PL_CHECK(proto_pack_request_head(&pk, "message", "send_message", "0123456789abcdef", 7,
+                                         99, "alice", "student", "Alice", 123456) == 0);
+        PL_CHECK(proto_pack_request_body(&now, conv.data, conv.size) == 0);
+        PL_CHECK(same_request(&old, &now));
+        PL_CHECK(old.size == now.size && memcmp(old.data, now.data, old.size) == 0);
+        msgpack_sbuffer_destroy(&now);
+        msgpack_sbuffer_destroy(&old);
+        msgpack_unpacked_destroy(&up);
+        msgpack_sbuffer_destroy(&conv);
+    }
+    /* not one map: refused, nothing forwarded */
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    PL_CHECK(proto_pack_request_body(&out, "\x91\x01", 2) == -1);       /* an array */
+    PL_CHECK(proto_pack_request_body(&out, "\x81\xa1x\x01\xc0", 5) == -1); /* bytes after */
+    PL_CHECK(proto_pack_request_body(&out, "\x82\xa1x\x01", 4) == -1);     /* cut short */
+    PL_CHECK(proto_pack_request_body(&out, NULL, 0) == -1);
+    msgpack_sbuffer_destroy(&out);
+}
+
 static void test_request_decode_rejects_garbage(void)
 {
     msgpack_sbuffer sb;
@@ -399,6 +498,7 @@ PL_TEST_MAIN(PL_CASE(lookup_and_aliases),
              PL_CASE(configured_limits),
              PL_CASE(topics),
              PL_CASE(request_round_trip),
+             PL_CASE(request_body_as_converted),
              PL_CASE(request_decode_rejects_garbage),
              PL_CASE(reply_and_event_heads),
              PL_CASE(text_in_every_field))

@@ -6,6 +6,7 @@
 
 #include "gw_sio.h"
 #include "pl_json.h"
+#include "proto_envelope.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -52,29 +53,56 @@ static int nsp_is(const gw_sio_packet_t *p, const char *want)
 
 static char s_text[4096];
 
-/* gw_sio_event_request as JSON text of the resulting map, or "ERR: <reason>". */
-static const char *event(const char *payload, int64_t ack)
+/* One MessagePack object, exactly buf[0..len), as JSON text into out; -1 if not. */
+static int bytes_json(const char *buf, size_t len, char *out, size_t cap)
 {
-    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    pl_buf_t b;
+    pl_buf_init(&b, 0);
+    int rc = msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len &&
+                     pl_msgpack_to_json(&up.data, &b) == 0
+                 ? 0
+                 : -1;
+    if (rc == 0)
+        snprintf(out, cap, "%s", b.data);
+    pl_buf_free(&b);
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+/* gw_sio_event_parse as "<name> <the body forwarded from it, as JSON>", or
+   "ERR: <reason>". Also checks that the body bytes are exactly the argument map. */
+static const char *event(const char *payload)
+{
+    msgpack_sbuffer sb, fwd;
     msgpack_sbuffer_init(&sb);
-    char err[128];
+    msgpack_sbuffer_init(&fwd);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    char err[128], arg[2048], body[2048];
+    gw_sio_event_t ev;
     size_t n = strlen(payload);
-    if (gw_sio_event_request(dup(payload, n), n, ack, &sb, err, sizeof err) != 0) {
+    if (gw_sio_event_parse(dup(payload, n), n, &sb, &up, &ev, err, sizeof err) != 0)
         snprintf(s_text, sizeof s_text, "ERR: %s", err);
+    else if (ev.name->type != MSGPACK_OBJECT_STR || ev.arg->type != MSGPACK_OBJECT_MAP ||
+             bytes_json(ev.body, ev.body_len, body, sizeof body) != 0) {
+        snprintf(s_text, sizeof s_text, "BAD EVENT");
     } else {
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        size_t off = 0;
-        pl_buf_t b;
-        pl_buf_init(&b, 0);
-        if (msgpack_unpack_next(&up, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
-            off != sb.size || pl_msgpack_to_json(&up.data, &b) != 0)
-            snprintf(s_text, sizeof s_text, "BAD MSGPACK");
+        pl_buf_t a;
+        pl_buf_init(&a, 0);
+        int same = pl_msgpack_to_json(ev.arg, &a) == 0 && strcmp(a.data, body) == 0;
+        pl_buf_free(&a);
+        if (!same || proto_pack_request_body(&fwd, ev.body, ev.body_len) != 0 ||
+            bytes_json(fwd.data, fwd.size, arg, sizeof arg) != 0)
+            snprintf(s_text, sizeof s_text, "BODY IS NOT THE ARGUMENT");
         else
-            snprintf(s_text, sizeof s_text, "%s", b.data);
-        pl_buf_free(&b);
-        msgpack_unpacked_destroy(&up);
+            snprintf(s_text, sizeof s_text, "%.*s %s", (int)ev.name->via.str.size,
+                     ev.name->via.str.ptr, arg);
     }
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&fwd);
     msgpack_sbuffer_destroy(&sb);
     return s_text;
 }
@@ -260,48 +288,106 @@ static void test_parse_never_reads_past_len(void)
 
 static void test_event_request(void)
 {
-    PL_CHECK_STR(event("[\"send_message\",{\"conversation_id\":3,\"content\":\"hi\"}]", -1),
-                 "{\"type\":\"send_message\",\"conversation_id\":3,\"content\":\"hi\"}");
-    PL_CHECK_STR(event("[\"send_message\",{\"conversation_id\":3}]", 0),
-                 "{\"type\":\"send_message\",\"conversation_id\":3,\"id\":0}");
-    PL_CHECK_STR(event("[\"ping\"]", 17), "{\"type\":\"ping\",\"id\":17}");
-    PL_CHECK_STR(event("[\"ping\",null]", -1), "{\"type\":\"ping\"}");
-    PL_CHECK_STR(event(" [ \"list_mentors\" , { } ] ", -1), "{\"type\":\"list_mentors\"}");
-    /* the argument cannot pick its own type or correlation id */
-    PL_CHECK_STR(
-        event("[\"typing_start\",{\"type\":\"auth\",\"id\":\"x\",\"conversation_id\":1}]", 4),
-        "{\"type\":\"typing_start\",\"conversation_id\":1,\"id\":4}");
+    PL_CHECK_STR(event("[\"send_message\",{\"conversation_id\":3,\"content\":\"hi\"}]"),
+                 "send_message {\"conversation_id\":3,\"content\":\"hi\"}");
+    PL_CHECK_STR(event("[\"send_message\",{\"conversation_id\":3}]"),
+                 "send_message {\"conversation_id\":3}");
+    PL_CHECK_STR(event("[\"ping\"]"), "ping {}");
+    PL_CHECK_STR(event("[\"ping\",null]"), "ping {}");
+    PL_CHECK_STR(event(" [ \"list_mentors\" , { } ] "), "list_mentors {}");
+    /* the argument cannot pick its own type or correlation id: not forwarded */
+    PL_CHECK_STR(event("[\"typing_start\",{\"type\":\"auth\",\"id\":\"x\",\"conversation_id\":1}]"),
+                 "typing_start {\"conversation_id\":1}");
     /* nested values pass through unchanged */
     PL_CHECK_STR(event("[\"call_signal\",{\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":[1,"
-                       "2.5,null]}}]",
-                       -1),
-                 "{\"type\":\"call_signal\",\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":["
-                 "1,2.5,null]}}");
+                       "2.5,null]}}]"),
+                 "call_signal {\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":[1,2.5,null]}}");
+}
+
+/* The body forwarded for a Socket.IO event, or for a raw JSON frame (the whole frame:
+   the router copies its converted bytes less type and id), into out. */
+static int forwarded_sio(const char *payload, msgpack_sbuffer *out)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    gw_sio_event_t ev;
+    size_t n = strlen(payload);
+    int rc = gw_sio_event_parse(dup(payload, n), n, &sb, &up, &ev, NULL, 0) == 0 &&
+                     proto_pack_request_body(out, ev.body, ev.body_len) == 0
+                 ? 0
+                 : -1;
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static int forwarded_json(const char *frame, msgpack_sbuffer *out)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    size_t n = strlen(frame);
+    int rc = pl_json_to_msgpack_ex(dup(frame, n), n, PL_JSON_RAW_TEXT, &sb, NULL, 0) == 0 &&
+                     proto_pack_request_body(out, sb.data, sb.size) == 0
+                 ? 0
+                 : -1;
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* A request sent as a Socket.IO event and the same request as a raw frame put the
+   same bytes on the bus. */
+static void test_event_forwards_what_a_frame_does(void)
+{
+    static const char *const pairs[][2] = {
+        {"[\"send_message\",{\"conversation_id\":3,\"content\":\"h\\u00e9\",\"temp_id\":\"t1\"}]",
+         "{\"type\":\"send_message\",\"conversation_id\":3,\"content\":\"h\\u00e9\","
+         "\"temp_id\":\"t1\",\"id\":12}"},
+        {"[\"ping\"]", "{\"type\":\"ping\"}"},
+        {"[\"ping\",null]", "{\"id\":\"x\",\"type\":\"ping\"}"},
+        {"[\"typing_start\",{\"type\":\"auth\",\"id\":\"x\",\"conversation_id\":1}]",
+         "{\"type\":\"typing_start\",\"conversation_id\":1,\"id\":4}"},
+        {"[\"call_signal\",{\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":[1,2.5,null]}}]",
+         "{\"type\":\"call_signal\",\"call_id\":1,\"signal\":{\"sdp\":\"v=0\\r\\n\",\"c\":[1,2.5,"
+         "null]}}"},
+        {"[\"x\",{\"a\":\"\xff\"}]", "{\"type\":\"x\",\"a\":\"\xff\"}"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        msgpack_sbuffer a, b;
+        msgpack_sbuffer_init(&a);
+        msgpack_sbuffer_init(&b);
+        PL_CHECK(forwarded_sio(pairs[i][0], &a) == 0);
+        PL_CHECK(forwarded_json(pairs[i][1], &b) == 0);
+        PL_CHECK(a.size > 0 && a.size == b.size && memcmp(a.data, b.data, a.size) == 0);
+        msgpack_sbuffer_destroy(&b);
+        msgpack_sbuffer_destroy(&a);
+    }
 }
 
 static void test_event_request_malformed(void)
 {
-    PL_CHECK(strncmp(event("", -1), "ERR", 3) == 0);
-    PL_CHECK(strncmp(event("[", -1), "ERR: payload", 12) == 0);
-    PL_CHECK(strncmp(event("{\"a\":1}", -1), "ERR", 3) == 0);
-    PL_CHECK(strncmp(event("[]", -1), "ERR", 3) == 0);
-    PL_CHECK(strncmp(event("[1,{}]", -1), "ERR: event name", 15) == 0);
-    PL_CHECK(strncmp(event("[\"\",{}]", -1), "ERR: event name", 15) == 0);
-    PL_CHECK(strncmp(event("[\"x\",{},{}]", -1), "ERR: an event takes one", 23) == 0);
-    PL_CHECK(strncmp(event("[\"x\",\"str\"]", -1), "ERR: the event's argument", 25) == 0);
-    PL_CHECK(strncmp(event("[\"x\",[1]]", -1), "ERR: the event's argument", 25) == 0);
-    PL_CHECK(strncmp(event("[\"x\",{}] trailing", -1), "ERR: payload", 12) == 0);
+    PL_CHECK(strncmp(event(""), "ERR", 3) == 0);
+    PL_CHECK(strncmp(event("["), "ERR: payload", 12) == 0);
+    PL_CHECK(strncmp(event("{\"a\":1}"), "ERR", 3) == 0);
+    PL_CHECK(strncmp(event("[]"), "ERR", 3) == 0);
+    PL_CHECK(strncmp(event("[1,{}]"), "ERR: event name", 15) == 0);
+    PL_CHECK(strncmp(event("[\"\",{}]"), "ERR: event name", 15) == 0);
+    PL_CHECK(strncmp(event("[\"x\",{},{}]"), "ERR: an event takes one", 23) == 0);
+    PL_CHECK(strncmp(event("[\"x\",\"str\"]"), "ERR: the event's argument", 25) == 0);
+    PL_CHECK(strncmp(event("[\"x\",[1]]"), "ERR: the event's argument", 25) == 0);
+    PL_CHECK(strncmp(event("[\"x\",{}] trailing"), "ERR: payload", 12) == 0);
     /* invalid UTF-8 is not a syntax error: kept for proto_validate, which names the field
        and answers with the ack id (test_proto's text_in_every_field) */
-    PL_CHECK(strncmp(event("[\"x\",{\"a\":\"\xff\"}]", -1), "{\"type\":\"x\",\"a\":", 16) == 0);
+    PL_CHECK(strncmp(event("[\"x\",{\"a\":\"\xff\"}]"), "x {\"a\":", 7) == 0);
     char name[200] = "[\"";
     memset(name + 2, 'n', 65);
     strcpy(name + 67, "\"]");
-    PL_CHECK(strncmp(event(name, -1), "ERR: event name", 15) == 0);
+    PL_CHECK(strncmp(event(name), "ERR: event name", 15) == 0);
     name[66] = '"';
     name[67] = ']';
     name[68] = '\0';
-    PL_CHECK(strncmp(event(name, -1), "{\"type\":\"nnn", 12) == 0); /* 64 bytes is fine */
+    PL_CHECK(strncmp(event(name), "nnn", 3) == 0); /* 64 bytes is fine */
     /* nesting beyond pl_json's depth limit is refused, not recursed into */
     char deep[200];
     size_t k = 0;
@@ -316,7 +402,7 @@ static void test_event_request_malformed(void)
         deep[k++] = ']';
     deep[k++] = ']';
     deep[k] = '\0';
-    PL_CHECK(strncmp(event(deep, -1), "ERR: payload", 12) == 0);
+    PL_CHECK(strncmp(event(deep), "ERR: payload", 12) == 0);
 }
 
 static void test_auth_token(void)
@@ -467,6 +553,7 @@ PL_TEST_MAIN_AROUND(pl_test_nothing_, free_copy,
                     PL_CASE(parse_never_reads_past_len),
                     PL_CASE(event_request),
                     PL_CASE(event_request_malformed),
+                    PL_CASE(event_forwards_what_a_frame_does),
                     PL_CASE(auth_token),
                     PL_CASE(connect_replies),
                     PL_CASE(from_json_events),
