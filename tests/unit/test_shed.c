@@ -1,0 +1,55 @@
+/*  Unit tests of pl_shed: when a request is old enough to be refused `overloaded`,
+    what retry_after_ms it is told, and the rate limit of the log line about it. */
+#include "pl_shed.h"
+#include "pl_test.h"
+
+static void test_due_only_past_the_budget(void)
+{
+    PL_CHECK(pl_shed_due(1000, 950, 50) == 0); /* exactly the budget: kept */
+    PL_CHECK(pl_shed_due(1000, 949, 50) == 1);
+    PL_CHECK(pl_shed_due(1000, 10, 0) == 0);   /* budget 0: shedding is off */
+    PL_CHECK(pl_shed_due(1000, 0, 50) == 0);   /* not stamped: never shed */
+    PL_CHECK(pl_shed_due(1000, 5000, 50) == 0); /* sender's clock ahead: no wait */
+}
+
+static void test_retry_after_is_bounded(void)
+{
+    for (uint32_t r = 0; r < 5000; r += 7) {
+        int64_t a = pl_shed_retry_after_ms(0, r);
+        PL_CHECK(a >= PL_SHED_RETRY_MIN_MS && a <= PL_SHED_RETRY_MIN_MS * 3 / 2);
+        int64_t b = pl_shed_retry_after_ms(600, r);
+        PL_CHECK(b >= 600 && b <= 900);
+        int64_t c = pl_shed_retry_after_ms(INT64_C(1) << 40, r);
+        PL_CHECK(c >= PL_SHED_RETRY_MAX_MS && c <= PL_SHED_RETRY_MAX_MS * 3 / 2);
+    }
+    PL_CHECK(pl_shed_retry_after_ms(-5, 0) == PL_SHED_RETRY_MIN_MS);
+    PL_CHECK(pl_shed_retry_after_ms(600, UINT32_MAX) <= 900);
+}
+
+static void test_jitter_spreads(void)
+{
+    uint64_t st = 42;
+    int64_t lo = INT64_MAX, hi = 0;
+    for (int i = 0; i < 1000; i++) {
+        int64_t a = pl_shed_retry_after_ms(1000, pl_shed_rand(&st));
+        lo = a < lo ? a : lo;
+        hi = a > hi ? a : hi;
+    }
+    PL_CHECK(lo < 1100 && hi > 1400); /* not one value for everyone */
+    uint64_t zero = 0;
+    PL_CHECK(pl_shed_rand(&zero) != 0 || zero != 0); /* a zero state still moves */
+}
+
+static void test_log_is_rate_limited(void)
+{
+    pl_shed_log_t log = {0, 0};
+    PL_CHECK(pl_shed_log_note(&log, 5000) == 1); /* the first is told at once */
+    for (int i = 0; i < 99; i++)
+        PL_CHECK(pl_shed_log_note(&log, 5000 + i) == 0);
+    PL_CHECK(pl_shed_log_note(&log, 5000 + PL_SHED_LOG_EVERY_MS - 1) == 0);
+    PL_CHECK(pl_shed_log_note(&log, 5000 + PL_SHED_LOG_EVERY_MS) == 101);
+    PL_CHECK(pl_shed_log_note(&log, 5001 + PL_SHED_LOG_EVERY_MS) == 0);
+}
+
+PL_TEST_MAIN(PL_CASE(due_only_past_the_budget), PL_CASE(retry_after_is_bounded),
+             PL_CASE(jitter_spreads), PL_CASE(log_is_rate_limited))
