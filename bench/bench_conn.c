@@ -215,7 +215,7 @@ static int error_index(bench_str_t code)
     return BENCH_E_OTHER;
 }
 
-static void on_error(bench_t *b, const bench_frame_t *f)
+static void on_error(bench_t *b, const bench_frame_t *f, int64_t t)
 {
     b->r->errors[error_index(f->code)]++;
     b->tot_err++;
@@ -226,6 +226,7 @@ static void on_error(bench_t *b, const bench_frame_t *f)
         m->flags |= M_FAILED;
         b->r->failed++;
         b->m_acked_or_failed++;
+        bench_hist_record(&b->r->fail, age_us(m->t_ns, t)); /* how soon it was refused */
     }
 }
 
@@ -242,7 +243,7 @@ static void on_frame(bench_t *b, conn_t *c, const char *text, size_t len)
     else if (bench_str_eq(f.type, "message_sent"))
         on_message_sent(b, &f, t);
     else if (bench_str_eq(f.type, "error"))
-        on_error(b, &f);
+        on_error(b, &f, t);
     else if (bench_str_eq(f.type, "auth_success"))
         on_auth_success(b, c, &f);
     else if (bench_str_eq(f.type, "conversation_created"))

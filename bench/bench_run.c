@@ -18,7 +18,7 @@
 
 const char *const bench_error_names[BENCH_E_COUNT] = {
     "bad_request",  "unauthenticated", "forbidden",   "not_found", "conflict",
-    "rate_limited", "too_large",       "unavailable", "internal",  "other",
+    "rate_limited", "too_large",       "unavailable", "overloaded", "internal", "other",
 };
 
 static const char *const phase_names[] = {"connect", "rooms", "warmup", "measure",
