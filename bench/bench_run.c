@@ -289,6 +289,7 @@ static void tick_cb(uv_timer_t *timer)
     switch (b->phase) {
     case P_CONNECT:
     case P_ROOMS:
+        bench_setup_retry(b);
         if (t >= b->t_setup_deadline_ns)
             setup_timed_out(b);
         break;

@@ -1,6 +1,11 @@
 /*  pl_shed: refusing work at capacity (see pl_shed.h). */
 #include "pl_shed.h"
 
+int64_t pl_shed_budget(int64_t shed_after_ms, int backlog)
+{
+    return backlog ? shed_after_ms : shed_after_ms * PL_SHED_STALL_FACTOR;
+}
+
 int pl_shed_due(int64_t now_ms, int64_t sent_ms, int64_t budget_ms)
 {
     if (budget_ms <= 0 || sent_ms <= 0)
@@ -37,4 +42,21 @@ uint32_t pl_shed_rand(uint64_t *state)
     x ^= x << 17;
     *state = x;
     return (uint32_t)(x >> 32);
+}
+
+double pl_shed_limit_cut(double limit, uint32_t inflight, double max)
+{
+    double floor = max < PL_SHED_LIMIT_MIN ? max : PL_SHED_LIMIT_MIN;
+    double to = (double)inflight * PL_SHED_CUT_KEEP;
+    if (to < floor)
+        to = floor;
+    return to < limit ? to : limit;
+}
+
+double pl_shed_limit_raise(double limit, double max)
+{
+    if (limit < 1.0)
+        limit = 1.0;
+    limit += PL_SHED_RAISE_PER_ROUND / limit;
+    return limit > max ? max : limit;
 }

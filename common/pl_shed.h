@@ -15,6 +15,16 @@
 /* Least time between two log lines about shedding (one process). */
 #define PL_SHED_LOG_EVERY_MS 1000
 
+/* The budget is SHED_AFTER_MS while more requests wait behind the batch being taken
+   (the queue outgrows what one transaction absorbs: saturation), and this many times
+   it otherwise (a queue that one batch empties, aged by a stall of the host or the
+   database: no reason to refuse, unless the stall is long). */
+#define PL_SHED_STALL_FACTOR 4
+
+/* The queue-age budget of a request taken in a batch that was full (`backlog`: more
+   waited behind it) or not, for SHED_AFTER_MS `shed_after_ms` (0: off). */
+int64_t pl_shed_budget(int64_t shed_after_ms, int backlog);
+
 /* Has a request sent at `sent_ms` (wall clock, epoch ms; 0 = not stamped) waited
    longer than `budget_ms` at `now_ms`? Never true when budget_ms is 0 (shedding off)
    or the request is not stamped. */
@@ -25,6 +35,17 @@ int pl_shed_due(int64_t now_ms, int64_t sent_ms, int64_t budget_ms);
    PL_SHED_RETRY_MAX_MS], plus up to half again of it from `rnd`, so that clients
    refused together do not all come back together. */
 int64_t pl_shed_retry_after_ms(int64_t waited_ms, uint32_t rnd);
+
+/* The gateway's adaptive in-flight limit (AIMD, as TCP's congestion window).
+   After an `overloaded` answer: the new limit, a fraction (PL_SHED_CUT_KEEP) of what
+   is in flight now, never above `limit`, never below min(PL_SHED_LIMIT_MIN, max). */
+#define PL_SHED_CUT_KEEP 0.75
+#define PL_SHED_LIMIT_MIN 64.0
+double pl_shed_limit_cut(double limit, uint32_t inflight, double max);
+/* After any other answer: a little higher (about PL_SHED_RAISE_PER_ROUND more once
+   `limit` answers came back, i.e. per round trip), never above `max`. */
+#define PL_SHED_RAISE_PER_ROUND 4.0
+double pl_shed_limit_raise(double limit, double max);
 
 /* A log line per PL_SHED_LOG_EVERY_MS at most, saying how many were shed since. */
 typedef struct {

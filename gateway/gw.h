@@ -164,6 +164,8 @@ typedef struct gw {
     pl_map_t *pending; /* rq → gw_pending_t */
     gw_pending_t *pend_head, *pend_tail;
     uint32_t inflight[PROTO_SVC_COUNT]; /* pending entries by kind (gw_inflight.c) */
+    double inflight_limit[PROTO_SVC_COUNT];  /* adaptive, ≤ MAX_INFLIGHT_PER_SERVICE */
+    int64_t inflight_cut_us[PROTO_SVC_COUNT]; /* when the limit was last cut */
     uint64_t shed_rnd;                  /* jitter of retry_after_ms (pl_shed.h) */
     gw_conn_t *unauth_head, *unauth_tail;
     int64_t health_ok_ms[PROTO_SVC_COUNT];
@@ -244,8 +246,12 @@ void gw_send_error_retry(gw_t *gw, gw_conn_t *c, const char *id_json, const char
                          const char *message, int64_t retry_after_ms);
 
 /* ---- gw_inflight.c: the bound on requests in flight per service kind ---- */
-/* Is `svc` at MAX_INFLIGHT_PER_SERVICE requests from this gateway's clients? */
+void gw_inflight_init(gw_t *gw);
+/* Is `svc` at its limit of requests in flight from this gateway's clients? */
 int gw_inflight_full(const gw_t *gw, proto_svc_t svc);
+/* A request to `svc` sent at `sent_us` (monotonic) was answered; `overloaded`: the
+   service refused it so. Moves the limit. */
+void gw_inflight_answered(gw_t *gw, proto_svc_t svc, int64_t sent_us, int overloaded);
 /* Answer a request refused for that: `overloaded` with retry_after_ms. */
 void gw_inflight_refuse(gw_t *gw, gw_conn_t *c, const char *id_json);
 /* The in-flight gauges, appended to the gateway's /metrics. */

@@ -484,6 +484,8 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         return;
     }
     gw_metrics_observe(&gw->metrics, p->type_idx, pl_mono_us() - p->sent_us);
+    gw_inflight_answered(gw, (proto_svc_t)p->svc, p->sent_us,
+                         pl_mp_str_eq(pl_mp_get(body, "code"), "overloaded"));
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
     char id_json[ID_JSON_MAX];

@@ -572,7 +572,8 @@ static void run_alone(pl_service_t *self, const proto_request_t *req)
 /* Refuse a request that queued too long, at once and without the database: it was
    not acted on, so the client may retry it (same temp_id) after retry_after_ms. The
    answer joins the health answers that prepare_batch flushes before the batch runs. */
-static void shed(pl_service_t *self, const proto_request_t *req, int64_t waited_ms)
+static void shed(pl_service_t *self, const proto_request_t *req, int64_t waited_ms,
+                 int64_t budget_ms)
 {
     int64_t retry = pl_shed_retry_after_ms(waited_ms, pl_shed_rand(&self->shed_rnd));
     pl_metrics_shed(self->metrics);
@@ -590,13 +591,14 @@ static void shed(pl_service_t *self, const proto_request_t *req, int64_t waited_
     if (n)
         pl_warn("shedding load", "service=%s shed=%llu waited_ms=%lld budget_ms=%lld",
                 proto_svc_name(self->def.kind), (unsigned long long)n, (long long)waited_ms,
-                (long long)self->shed_after_ms);
+                (long long)budget_ms);
 }
 
 /* Decode what was received into slots; returns how many requests to run. */
 static size_t prepare_batch(pl_service_t *self, size_t received)
 {
     int64_t now = pl_wall_ms();
+    int64_t budget = pl_shed_budget(self->shed_after_ms, received == BATCH_MAX);
     size_t n = 0;
     for (size_t i = 0; i < received; i++) {
         slot_t *s = &self->slots[i];
@@ -621,9 +623,11 @@ static size_t prepare_batch(pl_service_t *self, size_t received)
             continue;
         }
         /* Only what the gateway stamped (client and server-API requests) is shed;
-           notifications (rq 0), asks and internal requests are always served. */
-        if (s->req.rq && pl_shed_due(now, s->req.ts, self->shed_after_ms)) {
-            shed(self, &s->req, now - s->req.ts);
+           notifications (rq 0), asks and internal requests are always served. The
+           budget is SHED_AFTER_MS when the queue is longer than this batch, longer
+           when one batch empties it (pl_shed.h): a stall is not saturation. */
+        if (s->req.rq && pl_shed_due(now, s->req.ts, budget)) {
+            shed(self, &s->req, now - s->req.ts, budget);
             continue;
         }
         s->idx = i;

@@ -5,7 +5,8 @@
 //   message exactly once; the server API hears 503 `overloaded`;
 // - a gateway refuses at once, before sending anything, a request to a service kind
 //   that already has MAX_INFLIGHT_PER_SERVICE of its requests in flight (an `auth`
-//   too), and the other kinds are not affected;
+//   too), and the other kinds are not affected; a service's `overloaded` answers
+//   lower that limit (gw_inflight.c);
 // - a Socket.IO client gets the same error object as the acknowledgement.
 // The backlog is made by pausing chat-svc (SIGSTOP): what arrives meanwhile waits in
 // the queues, and is old when chat-svc resumes.
@@ -19,7 +20,7 @@ import { scrape, value } from './lib/prom.mjs';
 import { refusal, sio, sioLogin } from './lib/sio.mjs';
 
 const SHED_AFTER_MS = 50;
-const PAUSE_MS = 400; // well past SHED_AFTER_MS
+const PAUSE_MS = 600; // well past SHED_AFTER_MS, even times PL_SHED_STALL_FACTOR (4)
 // Long, so that an answer before it cannot be the gateway's `unavailable`.
 const REQUEST_TIMEOUT_MS = 20000;
 const INFLIGHT = 4; // gateway 2's bound
@@ -90,6 +91,12 @@ describe('a service with a backlog older than SHED_AFTER_MS', () => {
     await cb.expectNone((f) => f.type === 'new_message', 300);
     assert.deepEqual((await fullHistory(ca, cid)).map((m) => m.temp_id), []);
     assert.ok((await chatShed()) - shedBefore >= temps.length, 'parley_service_shed_total counts them');
+    // The gateway heard it: its in-flight limit for chat came down from 4096 (the
+    // default MAX_INFLIGHT_PER_SERVICE) to the floor, what was in flight being little.
+    const gm = (await scrape(stack.gateways[0].http)).samples;
+    assert.ok(value(gm, 'parley_gateway_inflight_cuts_total') >= 1);
+    assert.equal(value(gm, 'parley_gateway_inflight_limit', { service: 'chat' }), 64);
+    assert.equal(value(gm, 'parley_gateway_inflight_limit', { service: 'call' }), 4096, 'other kinds keep theirs');
 
     // The good client's retry: each stored exactly once, heard once.
     const ids = [];

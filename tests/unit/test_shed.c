@@ -12,6 +12,17 @@ static void test_due_only_past_the_budget(void)
     PL_CHECK(pl_shed_due(1000, 5000, 50) == 0); /* sender's clock ahead: no wait */
 }
 
+/* Saturation (a full batch, more behind it) gets the budget; a short queue aged by a
+   stall gets PL_SHED_STALL_FACTOR times it; 0 stays off either way. */
+static void test_budget_by_backlog(void)
+{
+    PL_CHECK(pl_shed_budget(50, 1) == 50);
+    PL_CHECK(pl_shed_budget(50, 0) == 50 * PL_SHED_STALL_FACTOR);
+    PL_CHECK(pl_shed_budget(0, 0) == 0 && pl_shed_budget(0, 1) == 0);
+    PL_CHECK(pl_shed_due(1000, 1000 - 60, pl_shed_budget(50, 1)) == 1);
+    PL_CHECK(pl_shed_due(1000, 1000 - 60, pl_shed_budget(50, 0)) == 0);
+}
+
 static void test_retry_after_is_bounded(void)
 {
     for (uint32_t r = 0; r < 5000; r += 7) {
@@ -51,5 +62,22 @@ static void test_log_is_rate_limited(void)
     PL_CHECK(pl_shed_log_note(&log, 5001 + PL_SHED_LOG_EVERY_MS) == 0);
 }
 
-PL_TEST_MAIN(PL_CASE(due_only_past_the_budget), PL_CASE(retry_after_is_bounded),
+/* The gateway's in-flight limit: a cut keeps a fraction of what is in flight, never
+   rises, never goes under the floor (or under max when max is smaller); raises add
+   about PL_SHED_RAISE_PER_ROUND per `limit` answers, up to max. */
+static void test_limit_cut_and_raise(void)
+{
+    PL_CHECK(pl_shed_limit_cut(4096, 1000, 4096) == 750);
+    PL_CHECK(pl_shed_limit_cut(300, 1000, 4096) == 300);      /* never raised by a cut */
+    PL_CHECK(pl_shed_limit_cut(300, 10, 4096) == PL_SHED_LIMIT_MIN);
+    PL_CHECK(pl_shed_limit_cut(4, 4, 4) == 4);                 /* a small max is the floor */
+    double l = 100;
+    for (int i = 0; i < 100; i++)
+        l = pl_shed_limit_raise(l, 4096);
+    PL_CHECK(l > 100 + PL_SHED_RAISE_PER_ROUND * 0.9 && l < 100 + PL_SHED_RAISE_PER_ROUND * 1.1);
+    PL_CHECK(pl_shed_limit_raise(4095.9995, 4096) == 4096);
+    PL_CHECK(pl_shed_limit_raise(0, 10) == 5); /* from 1, +4 */
+}
+
+PL_TEST_MAIN(PL_CASE(limit_cut_and_raise), PL_CASE(due_only_past_the_budget), PL_CASE(budget_by_backlog), PL_CASE(retry_after_is_bounded),
              PL_CASE(jitter_spreads), PL_CASE(log_is_rate_limited))
