@@ -3,7 +3,10 @@
     handled inside ONE database transaction (group commit); everything a handler sends
     (replies, events) waits in an outbox and leaves only after that COMMIT succeeded.
     If the batch fails, it is rolled back and every request is retried alone, so one
-    bad request costs only itself. A client is never told of something uncommitted. */
+    bad request costs only itself. A client is never told of something uncommitted.
+    Past saturation it sheds: a client request that already waited longer than
+    SHED_AFTER_MS since the gateway sent it is answered `overloaded` at once, before
+    any database work (docs/design/overload.md). */
 #ifndef PL_SERVICE_H
 #define PL_SERVICE_H
 
