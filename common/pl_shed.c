@@ -53,10 +53,10 @@ double pl_shed_limit_cut(double limit, uint32_t inflight, double max)
     return to < limit ? to : limit;
 }
 
-double pl_shed_limit_raise(double limit, double max)
+double pl_shed_limit_raise(double limit, double max, int recovering)
 {
     if (limit < 1.0)
         limit = 1.0;
-    limit += PL_SHED_RAISE_PER_ROUND / limit;
+    limit += recovering ? 1.0 : PL_SHED_RAISE_PER_ROUND / limit;
     return limit > max ? max : limit;
 }

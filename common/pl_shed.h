@@ -43,9 +43,12 @@ int64_t pl_shed_retry_after_ms(int64_t waited_ms, uint32_t rnd);
 #define PL_SHED_LIMIT_MIN 64.0
 double pl_shed_limit_cut(double limit, uint32_t inflight, double max);
 /* After any other answer: a little higher (about PL_SHED_RAISE_PER_ROUND more once
-   `limit` answers came back, i.e. per round trip), never above `max`. */
+   `limit` answers came back, i.e. per round trip), never above `max`. `recovering`
+   (no cut for PL_SHED_RECOVER_MS): one more per answer, so that the limit doubles
+   every round trip and is back at `max` within seconds once the load has dropped. */
 #define PL_SHED_RAISE_PER_ROUND 4.0
-double pl_shed_limit_raise(double limit, double max);
+#define PL_SHED_RECOVER_MS 1000
+double pl_shed_limit_raise(double limit, double max, int recovering);
 
 /* A log line per PL_SHED_LOG_EVERY_MS at most, saying how many were shed since. */
 typedef struct {

@@ -5,8 +5,9 @@
     REQUEST_TIMEOUT_MS. The limit adapts (AIMD, as TCP's window): a service that
     refused a request `overloaded` for its time in the queue (SHED_AFTER_MS) cuts the
     limit to a fraction of what is in flight, at most once per round trip; every
-    other answer raises it a little, up to MAX_INFLIGHT_PER_SERVICE (the arithmetic
-    is pl_shed.c's). So under
+    other answer raises it a little, up to MAX_INFLIGHT_PER_SERVICE, and quickly once
+    no cut came for a second (the load dropped: back to the ceiling within seconds).
+    The arithmetic is pl_shed.c's. So under
     overload the queue in front of the service stays about one shedding budget long
     and most of the excess is refused here (docs/design/overload.md).
     The counts move with the pending map (pending_add / pending_free in gw_router.c);
@@ -46,7 +47,8 @@ void gw_inflight_answered(gw_t *gw, proto_svc_t svc, int64_t sent_us, int overlo
         return;
     }
     if (*limit < max)
-        *limit = pl_shed_limit_raise(*limit, max);
+        *limit = pl_shed_limit_raise(
+            *limit, max, pl_mono_us() - gw->inflight_cut_us[svc] > PL_SHED_RECOVER_MS * 1000);
 }
 
 void gw_inflight_refuse(gw_t *gw, gw_conn_t *c, const char *id_json)

@@ -92,10 +92,12 @@ describe('a service with a backlog older than SHED_AFTER_MS', () => {
     assert.deepEqual((await fullHistory(ca, cid)).map((m) => m.temp_id), []);
     assert.ok((await chatShed()) - shedBefore >= temps.length, 'parley_service_shed_total counts them');
     // The gateway heard it: its in-flight limit for chat came down from 4096 (the
-    // default MAX_INFLIGHT_PER_SERVICE) to the floor, what was in flight being little.
+    // default MAX_INFLIGHT_PER_SERVICE) to the floor (64), what was in flight being
+    // little; the answers since then raise it a little (one each after a second).
     const gm = (await scrape(stack.gateways[0].http)).samples;
     assert.ok(value(gm, 'parley_gateway_inflight_cuts_total') >= 1);
-    assert.equal(value(gm, 'parley_gateway_inflight_limit', { service: 'chat' }), 64);
+    const limit = value(gm, 'parley_gateway_inflight_limit', { service: 'chat' });
+    assert.ok(limit >= 64 && limit < 128, `chat's in-flight limit ${limit}`);
     assert.equal(value(gm, 'parley_gateway_inflight_limit', { service: 'call' }), 4096, 'other kinds keep theirs');
 
     // The good client's retry: each stored exactly once, heard once.

@@ -73,10 +73,16 @@ static void test_limit_cut_and_raise(void)
     PL_CHECK(pl_shed_limit_cut(4, 4, 4) == 4);                 /* a small max is the floor */
     double l = 100;
     for (int i = 0; i < 100; i++)
-        l = pl_shed_limit_raise(l, 4096);
+        l = pl_shed_limit_raise(l, 4096, 0);
     PL_CHECK(l > 100 + PL_SHED_RAISE_PER_ROUND * 0.9 && l < 100 + PL_SHED_RAISE_PER_ROUND * 1.1);
-    PL_CHECK(pl_shed_limit_raise(4095.9995, 4096) == 4096);
-    PL_CHECK(pl_shed_limit_raise(0, 10) == 5); /* from 1, +4 */
+    PL_CHECK(pl_shed_limit_raise(4095.9995, 4096, 0) == 4096);
+    PL_CHECK(pl_shed_limit_raise(0, 10, 0) == 5); /* from 1, +4 */
+    /* recovering: +1 an answer, so a round trip of `limit` answers doubles it */
+    l = 100;
+    for (int i = 0; i < 100; i++)
+        l = pl_shed_limit_raise(l, 4096, 1);
+    PL_CHECK(l == 200);
+    PL_CHECK(pl_shed_limit_raise(4096, 4096, 1) == 4096);
 }
 
 PL_TEST_MAIN(PL_CASE(limit_cut_and_raise), PL_CASE(due_only_past_the_budget), PL_CASE(budget_by_backlog), PL_CASE(retry_after_is_bounded),
