@@ -166,7 +166,8 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
         return;
     }
     if (gw_inflight_full(gw, PROTO_SVC_CHAT)) { /* nothing of the session is set yet */
-        if (c->sio) /* its CONNECT_ERROR carries the code */
+        /* a Socket.IO client's CONNECT_ERROR carries the code */
+        if (c->sio)
             session_failed(gw, c, id_json, "overloaded", "the service is at capacity, retry later");
         else
             gw_inflight_refuse(gw, c, id_json);

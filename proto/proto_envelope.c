@@ -35,12 +35,12 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
     return proto_pack_request_head_ts(pk, ev, as, gw, cn, rq, uid, role, nm, dl, 0);
 }
 
-int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as,
-                               const char *gw, uint64_t cn, uint64_t rq, const char *uid,
-                               const char *role, const char *nm, int64_t dl, int64_t ts)
+int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as, const char *gw,
+                               uint64_t cn, uint64_t rq, const char *uid, const char *role,
+                               const char *nm, int64_t dl, int64_t ts)
 {
-    int n = 6 + (uid ? 1 : 0) + (role ? 1 : 0) + (nm && *nm ? 1 : 0) + (dl ? 1 : 0) +
-            (ts > 0 ? 1 : 0);
+    int n =
+        6 + (uid ? 1 : 0) + (role ? 1 : 0) + (nm && *nm ? 1 : 0) + (dl ? 1 : 0) + (ts > 0 ? 1 : 0);
     int rc = msgpack_pack_map(pk, (size_t)n);
     rc |= pl_pack_kv_str(pk, PK_EV, ev);
     rc |= pl_pack_kv_str(pk, PK_AS, as);

@@ -7,8 +7,8 @@ static void test_due_only_past_the_budget(void)
 {
     PL_CHECK(pl_shed_due(1000, 950, 50) == 0); /* exactly the budget: kept */
     PL_CHECK(pl_shed_due(1000, 949, 50) == 1);
-    PL_CHECK(pl_shed_due(1000, 10, 0) == 0);   /* budget 0: shedding is off */
-    PL_CHECK(pl_shed_due(1000, 0, 50) == 0);   /* not stamped: never shed */
+    PL_CHECK(pl_shed_due(1000, 10, 0) == 0);    /* budget 0: shedding is off */
+    PL_CHECK(pl_shed_due(1000, 0, 50) == 0);    /* not stamped: never shed */
     PL_CHECK(pl_shed_due(1000, 5000, 50) == 0); /* sender's clock ahead: no wait */
 }
 
@@ -68,9 +68,9 @@ static void test_log_is_rate_limited(void)
 static void test_limit_cut_and_raise(void)
 {
     PL_CHECK(pl_shed_limit_cut(4096, 1000, 4096) == 750);
-    PL_CHECK(pl_shed_limit_cut(300, 1000, 4096) == 300);      /* never raised by a cut */
+    PL_CHECK(pl_shed_limit_cut(300, 1000, 4096) == 300); /* never raised by a cut */
     PL_CHECK(pl_shed_limit_cut(300, 10, 4096) == PL_SHED_LIMIT_MIN);
-    PL_CHECK(pl_shed_limit_cut(4, 4, 4) == 4);                 /* a small max is the floor */
+    PL_CHECK(pl_shed_limit_cut(4, 4, 4) == 4); /* a small max is the floor */
     double l = 100;
     for (int i = 0; i < 100; i++)
         l = pl_shed_limit_raise(l, 4096, 0);
@@ -85,5 +85,6 @@ static void test_limit_cut_and_raise(void)
     PL_CHECK(pl_shed_limit_raise(4096, 4096, 1) == 4096);
 }
 
-PL_TEST_MAIN(PL_CASE(limit_cut_and_raise), PL_CASE(due_only_past_the_budget), PL_CASE(budget_by_backlog), PL_CASE(retry_after_is_bounded),
-             PL_CASE(jitter_spreads), PL_CASE(log_is_rate_limited))
+PL_TEST_MAIN(PL_CASE(limit_cut_and_raise), PL_CASE(due_only_past_the_budget),
+             PL_CASE(budget_by_backlog), PL_CASE(retry_after_is_bounded), PL_CASE(jitter_spreads),
+             PL_CASE(log_is_rate_limited))
