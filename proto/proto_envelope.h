@@ -38,9 +38,9 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
 /* The same with the send time `ts` (wall clock, epoch ms; 0 = none). The gateway stamps
    exactly the requests a service may refuse `overloaded` when they queued too long:
    its clients' requests and the server API's. Internal ones stay unstamped. */
-int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as,
-                               const char *gw, uint64_t cn, uint64_t rq, const char *uid,
-                               const char *role, const char *nm, int64_t dl, int64_t ts);
+int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as, const char *gw,
+                               uint64_t cn, uint64_t rq, const char *uid, const char *role,
+                               const char *nm, int64_t dl, int64_t ts);
 
 /* Reply header: {cn, rq, [sub: [ids]], b: <body follows>}. */
 int proto_pack_reply_head(msgpack_packer *pk, uint64_t cn, uint64_t rq, const int64_t *sub,
