@@ -16,6 +16,7 @@ import { useStack, freePorts } from './lib/stack.mjs';
 import { eventually, login, open, sleep, token, uid } from './lib/client.mjs';
 import { createConversation, fullHistory, twoInConversation } from './lib/chat.mjs';
 import { api } from './lib/api.mjs';
+import { presenceOf } from './lib/presence.mjs';
 import { scrape, value } from './lib/prom.mjs';
 import { refusal, sio, sioLogin } from './lib/sio.mjs';
 
@@ -31,7 +32,14 @@ useStack(
   () => ({
     gateways: 2,
     api: true,
-    env: { SHED_AFTER_MS: String(SHED_AFTER_MS), RATE_LIMIT_PER_S: '0', REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) },
+    // GW_LEASE_INTERVAL_MS: no reconciliation (every 2nd lease) within a test, so a
+    // lost conn_open would show
+    env: {
+      SHED_AFTER_MS: String(SHED_AFTER_MS),
+      RATE_LIMIT_PER_S: '0',
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      GW_LEASE_INTERVAL_MS: '60000',
+    },
     envFor: { chat: { METRICS_PORT: String(CHAT_METRICS) }, gateway2: { MAX_INFLIGHT_PER_SERVICE: String(INFLIGHT) } },
   }),
   (s) => {
@@ -143,6 +151,27 @@ describe('a service with a backlog older than SHED_AFTER_MS', () => {
     } finally {
       s.close();
     }
+  });
+});
+
+describe('internal notifications', () => {
+  it('are never shed: a conn_open that waited behind a paused presence-svc still counts', async () => {
+    const observer = await login(stack.url(0), uid('s'), 'student', { label: 'observer' });
+    const m = uid('m');
+    const presence = stack.procs.get('presence').child;
+    let mentor;
+    presence.kill('SIGSTOP');
+    try {
+      mentor = await login(stack.url(0), m, 'mentor', { label: 'm' }); // conn_open queues
+      await sleep(PAUSE_MS);
+    } finally {
+      presence.kill('SIGCONT');
+    }
+    // Only conn_open can say so: the next reconciliation is a lease interval away.
+    await eventually(async () => (await presenceOf(observer, m)).status !== 'offline', {
+      what: 'the mentor online', timeoutMs: 5000, everyMs: 100,
+    });
+    mentor.close();
   });
 });
 
