@@ -60,6 +60,8 @@ static size_t build_message(bench_t *b, conn_t *c, uint32_t g, char *out, size_t
     return o;
 }
 
+static size_t build_auth(bench_t *b, conn_t *c, char *out, size_t cap);
+
 static int on_writeable(bench_t *b, conn_t *c)
 {
     if (!c->qlen)
@@ -69,10 +71,12 @@ static int on_writeable(bench_t *b, conn_t *c)
     c->qlen--;
     char *buf = b->scratch + LWS_PRE;
     size_t cap = b->scratch_cap - LWS_PRE;
-    size_t n = e == Q_CREATE ? build_create(b, c, buf, cap) : build_message(b, c, e, buf, cap);
+    size_t n = e == Q_CREATE ? build_create(b, c, buf, cap)
+               : e == Q_AUTH ? build_auth(b, c, buf, cap)
+                             : build_message(b, c, e, buf, cap);
     if (n == 0 || lws_write(c->wsi, (unsigned char *)buf, n, LWS_WRITE_TEXT) < (int)n)
         return -1;
-    if (e != Q_CREATE) {
+    if (e != Q_CREATE && e != Q_AUTH) {
         msg_t *m = &b->msgs[e];
         m->flags |= M_WRITTEN;
         if (m->flags & M_MEASURED) {
@@ -215,10 +219,17 @@ static int error_index(bench_str_t code)
     return BENCH_E_OTHER;
 }
 
-static void on_error(bench_t *b, const bench_frame_t *f)
+static void on_error(bench_t *b, conn_t *c, const bench_frame_t *f, int64_t t)
 {
     b->r->errors[error_index(f->code)]++;
     b->tot_err++;
+    if (b->phase <= P_ROOMS && bench_str_eq(f->code, "overloaded")) {
+        if (c->state == C_OPEN) /* the session did not open: auth again */
+            c->retry = 1;
+        else if (f->id < 0 && !c->in_conv && room_of(b, c)) /* its create_conversation */
+            c->retry = 2;
+        return;
+    }
     if (f->id < 0 || (uint64_t)f->id >= b->nmsgs)
         return;
     msg_t *m = &b->msgs[f->id];
@@ -226,6 +237,7 @@ static void on_error(bench_t *b, const bench_frame_t *f)
         m->flags |= M_FAILED;
         b->r->failed++;
         b->m_acked_or_failed++;
+        bench_hist_record(&b->r->fail, age_us(m->t_ns, t)); /* how soon it was refused */
     }
 }
 
@@ -242,7 +254,7 @@ static void on_frame(bench_t *b, conn_t *c, const char *text, size_t len)
     else if (bench_str_eq(f.type, "message_sent"))
         on_message_sent(b, &f, t);
     else if (bench_str_eq(f.type, "error"))
-        on_error(b, &f);
+        on_error(b, c, &f, t);
     else if (bench_str_eq(f.type, "auth_success"))
         on_auth_success(b, c, &f);
     else if (bench_str_eq(f.type, "conversation_created"))
@@ -341,15 +353,44 @@ const struct lws_protocols bench_protocols[] = {
     {"parley-bench", callback, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
-static void open_one(bench_t *b, conn_t *c)
+/* The user's token, valid for the whole run. 0, or -1 if it could not be made. */
+static int mint(bench_t *b, conn_t *c, char *token, size_t cap)
 {
-    char sub[64], token[512];
+    char sub[64];
     user_id(b, c->idx, sub, sizeof sub);
     int64_t iat = (int64_t)time(NULL);
     int64_t exp =
         iat + b->o->setup_timeout_s + b->o->warmup_s + b->o->duration_s + b->o->drain_s + 3600;
+    return bench_token_mint(b->o->secret, sub, "student", iat, exp, token, cap) < 0 ? -1 : 0;
+}
+
+static size_t build_auth(bench_t *b, conn_t *c, char *out, size_t cap)
+{
+    char token[512];
+    if (mint(b, c, token, sizeof token) != 0)
+        return 0;
+    int n = snprintf(out, cap, "{\"type\":\"auth\",\"token\":\"%s\"}", token);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void bench_setup_retry(bench_t *b)
+{
+    for (int i = 0; i < b->r->opened; i++) {
+        conn_t *c = &b->conns[i];
+        if (!c->retry || c->state == C_CLOSED || !c->wsi || c->qlen >= QCAP) {
+            c->retry = 0;
+            continue;
+        }
+        bench_enqueue(c, c->retry == 1 ? Q_AUTH : Q_CREATE);
+        c->retry = 0;
+    }
+}
+
+static void open_one(bench_t *b, conn_t *c)
+{
+    char token[512];
     b->r->opened++;
-    if (bench_token_mint(b->o->secret, sub, "student", iat, exp, token, sizeof token) < 0)
+    if (mint(b, c, token, sizeof token) != 0)
         goto fail;
     snprintf(b->path, sizeof b->path, "%s?token=%s", b->o->path, token);
 

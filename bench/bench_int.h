@@ -18,6 +18,7 @@
 
 #define QCAP 16              /* per-connection outgoing queue (frames) */
 #define Q_CREATE 0xFFFFFFFFu /* queue entry: create_conversation, not a message */
+#define Q_AUTH 0xFFFFFFFEu   /* queue entry: auth again (the first was refused overloaded) */
 #define RX_MAX (1u << 20)    /* reassembled frame cap */
 #define MAX_MSGS (1u << 24)  /* message table cap (16 M entries, 512 MiB) */
 
@@ -32,6 +33,7 @@ typedef struct {
     uint8_t state;
     uint8_t in_conv; /* got conversation_created */
     uint8_t qhead, qlen;
+    uint8_t retry; /* setup refused `overloaded`: Q_AUTH or Q_CREATE again at the next tick */
     uint32_t q[QCAP];
     pl_buf_t rx; /* only used when a frame arrives in pieces */
 } conn_t;
@@ -121,6 +123,9 @@ extern const struct lws_protocols bench_protocols[];
 void bench_enqueue(conn_t *c, uint32_t e);
 /* Timer callback: open connections at --connect-rate. */
 void bench_connect_timer_cb(uv_timer_t *timer);
+/* Setup requests refused `overloaded` are sent again, as a good client does after
+   retry_after_ms (≥ 100 ms): here at the next 100 ms tick. */
+void bench_setup_retry(bench_t *b);
 
 /* bench_run.c */
 /* A member of `rm` failed before the room was ready (rm may be NULL in idle mode). */

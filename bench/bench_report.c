@@ -156,6 +156,8 @@ void bench_report_text(FILE *out, const bench_opts_t *o, const bench_result_t *r
     text_latency(out, "ack  send->message_sent", &r->ack);
     text_latency(out, "deliv send->new_message", &r->deliv);
     text_latency(out, "tool send lag", &r->lag);
+    if (r->fail.count)
+        text_latency(out, "fail send->error", &r->fail);
     text_errors(out, r);
     text_cpu(out, r, (double)r->acked, "message");
 }
@@ -230,6 +232,8 @@ void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r
         json_hist(out, "delivery_ms", &r->deliv);
         fputc(',', out);
         json_hist(out, "send_lag_ms", &r->lag);
+        fputc(',', out);
+        json_hist(out, "error_ms", &r->fail);
         fprintf(out, ",\"stack_cpu_us_per_msg\":%.2f,",
                 r->acked ? 1e6 * stack_cpu_s(r) / (double)r->acked : 0.0);
     }

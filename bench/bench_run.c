@@ -18,7 +18,7 @@
 
 const char *const bench_error_names[BENCH_E_COUNT] = {
     "bad_request",  "unauthenticated", "forbidden",   "not_found", "conflict",
-    "rate_limited", "too_large",       "unavailable", "internal",  "other",
+    "rate_limited", "too_large",       "unavailable", "overloaded", "internal", "other",
 };
 
 static const char *const phase_names[] = {"connect", "rooms", "warmup", "measure",
@@ -289,6 +289,7 @@ static void tick_cb(uv_timer_t *timer)
     switch (b->phase) {
     case P_CONNECT:
     case P_ROOMS:
+        bench_setup_retry(b);
         if (t >= b->t_setup_deadline_ns)
             setup_timed_out(b);
         break;

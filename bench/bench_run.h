@@ -23,6 +23,7 @@ enum {
     BENCH_E_RATE_LIMITED,
     BENCH_E_TOO_LARGE,
     BENCH_E_UNAVAILABLE,
+    BENCH_E_OVERLOADED,
     BENCH_E_INTERNAL,
     BENCH_E_OTHER,
     BENCH_E_COUNT
@@ -53,6 +54,7 @@ typedef struct {
     bench_hist_t ack;   /* send -> message_sent, us */
     bench_hist_t deliv; /* send -> new_message at each other participant, us */
     bench_hist_t lag;   /* scheduled -> written by the tool, us */
+    bench_hist_t fail;  /* send -> error (refusals: `overloaded` should come at once), us */
     /* --timeline: acks by the 100 ms slot of their scheduled send time */
     struct bench_slot {
         uint32_t acks, over_10ms;

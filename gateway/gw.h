@@ -134,6 +134,7 @@ typedef struct gw_pending {
     uint8_t has_id;
     uint8_t is_auth;
     uint8_t is_api;    /* a server API request: conn_id is its HTTP session (gw_api.c) */
+    uint8_t svc;       /* gw_inflight: the kind it counts for (PROTO_SVC_GATEWAY: API) */
     uint16_t type_idx; /* metrics: the request's type (gw_metrics_type_index) */
     int64_t sent_us;   /* metrics: when it was forwarded */
     char id_json[]; /* the client's id as JSON text ("7" or "\"abc\""), or "" */
@@ -162,6 +163,10 @@ typedef struct gw {
     pl_map_t *convs;   /* conversation id → gw_conv_t */
     pl_map_t *pending; /* rq → gw_pending_t */
     gw_pending_t *pend_head, *pend_tail;
+    uint32_t inflight[PROTO_SVC_COUNT]; /* pending entries by kind (gw_inflight.c) */
+    double inflight_limit[PROTO_SVC_COUNT];  /* adaptive, ≤ MAX_INFLIGHT_PER_SERVICE */
+    int64_t inflight_cut_us[PROTO_SVC_COUNT]; /* when the limit was last cut */
+    uint64_t shed_rnd;                  /* jitter of retry_after_ms (pl_shed.h) */
     gw_conn_t *unauth_head, *unauth_tail;
     int64_t health_ok_ms[PROTO_SVC_COUNT];
     int64_t next_probe_ms, next_lease_ms;
@@ -236,6 +241,21 @@ gw_msg_t *gw_msg_wire(gw_msg_t *m, const gw_conn_t *c);
 gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *id_json);
 void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
                    const char *message);
+/* The same with "retry_after_ms" (a refusal `overloaded`). */
+void gw_send_error_retry(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
+                         const char *message, int64_t retry_after_ms);
+
+/* ---- gw_inflight.c: the bound on requests in flight per service kind ---- */
+void gw_inflight_init(gw_t *gw);
+/* Is `svc` at its limit of requests in flight from this gateway's clients? */
+int gw_inflight_full(const gw_t *gw, proto_svc_t svc);
+/* A request to `svc` sent at `sent_us` (monotonic) was answered; `overloaded`: the
+   service refused it so. Moves the limit. */
+void gw_inflight_answered(gw_t *gw, proto_svc_t svc, int64_t sent_us, int overloaded);
+/* Answer a request refused for that: `overloaded` with retry_after_ms. */
+void gw_inflight_refuse(gw_t *gw, gw_conn_t *c, const char *id_json);
+/* The in-flight gauges, appended to the gateway's /metrics. */
+void gw_inflight_render(const gw_t *gw, pl_buf_t *o);
 
 /* ---- gw_index.c: who is where ---- */
 int gw_index_set_user(gw_t *gw, gw_conn_t *c, const char *uid);

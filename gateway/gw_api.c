@@ -224,8 +224,9 @@ void gw_api_forward(gw_t *gw, gw_api_req_t *r, proto_svc_t svc, const char *ev, 
     msgpack_sbuffer_clear(&gw->scratch);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    proto_pack_request_head(&pk, ev, ev, gw->gwid, sess, rq, uid, PROTO_ROLE_SYSTEM, NULL,
-                            pl_wall_ms() + gw->cfg.request_timeout_ms);
+    int64_t now = pl_wall_ms(); /* ts: may be shed, answered 503 overloaded */
+    proto_pack_request_head_ts(&pk, ev, ev, gw->gwid, sess, rq, uid, PROTO_ROLE_SYSTEM, NULL,
+                               now + gw->cfg.request_timeout_ms, now);
     msgpack_sbuffer_write(&gw->scratch, packed, len);
     if (pl_map_puti(gw->api->waiting, sess, r) != 0) {
         gw_api_error(gw, r, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal", "out of memory");
@@ -257,8 +258,9 @@ void gw_api_gather(gw_t *gw, gw_api_req_t *r, const proto_svc_t *svcs, int n, co
         msgpack_sbuffer_clear(&gw->scratch);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-        proto_pack_request_head(&pk, ev, ev, gw->gwid, sess, rq, "", PROTO_ROLE_SYSTEM, NULL,
-                                pl_wall_ms() + gw->cfg.request_timeout_ms);
+        int64_t now = pl_wall_ms();
+        proto_pack_request_head_ts(&pk, ev, ev, gw->gwid, sess, rq, "", PROTO_ROLE_SYSTEM, NULL,
+                                   now + gw->cfg.request_timeout_ms, now);
         msgpack_sbuffer_write(&gw->scratch, packed, len);
         if (pl_map_puti(gw->api->waiting, sess, r) != 0) {
             ok = 0;

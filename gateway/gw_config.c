@@ -91,6 +91,8 @@ int gw_config_load(gw_config_t *cfg)
         pl_env_int("RATE_LIMIT_PER_S", 20, 0, 1000000, &cfg->rate_per_s) ||
         pl_env_int("RATE_LIMIT_BURST", 40, 1, 1000000, &cfg->rate_burst) ||
         pl_env_int("REQUEST_TIMEOUT_MS", 5000, 1, 600000, &cfg->request_timeout_ms) ||
+        pl_env_int("MAX_INFLIGHT_PER_SERVICE", 4096, 1, 10000000,
+                   &cfg->max_inflight_per_service) ||
         pl_env_int("OUT_QUEUE_MAX", 1024, 16, 1000000, &cfg->out_queue_max) ||
         pl_env_int("OUT_QUEUE_MAX_BYTES", 8 * 1024 * 1024, 64 * 1024, INT64_C(1) << 34,
                    &cfg->out_queue_max_bytes) ||

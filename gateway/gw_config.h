@@ -20,6 +20,7 @@ typedef struct {
     int64_t max_frame_bytes;
     int64_t rate_per_s, rate_burst;
     int64_t request_timeout_ms;
+    int64_t max_inflight_per_service; /* client requests pending per kind (overloaded) */
     int64_t out_queue_max;  /* frames queued for one client before it is cut off */
     int64_t out_queue_max_bytes; /* ... and bytes */
     int64_t max_connections;          /* WebSocket connections on this gateway (503) */

@@ -116,6 +116,12 @@ gw_msg_t *gw_msg_from_event(gw_t *gw, const msgpack_object *event, const char *i
 void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
                    const char *message)
 {
+    gw_send_error_retry(gw, c, id_json, code, message, -1);
+}
+
+void gw_send_error_retry(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code,
+                         const char *message, int64_t retry_after_ms)
+{
     pl_buf_t b;
     pl_buf_init(&b, 0);
     int rc = pl_buf_puts(&b, "{\"type\":\"error\",");
@@ -128,7 +134,10 @@ void gw_send_error(gw_t *gw, gw_conn_t *c, const char *id_json, const char *code
         if ((unsigned char)*p >= 0x20)
             rc |= pl_buf_putc(&b, *p);
     }
-    rc |= pl_buf_puts(&b, "\"}");
+    rc |= pl_buf_putc(&b, '"');
+    if (retry_after_ms >= 0)
+        rc |= pl_buf_printf(&b, ",\"retry_after_ms\":%lld", (long long)retry_after_ms);
+    rc |= pl_buf_putc(&b, '}');
     gw->metrics.errors[pl_error_code_index(code)]++;
     /* out of memory midway would send truncated JSON: send nothing instead */
     gw_msg_t *m = rc == 0 && b.data ? gw_msg_new(b.data, b.len) : NULL;

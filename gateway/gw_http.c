@@ -45,6 +45,7 @@ static void render_metrics(gw_t *gw, pl_buf_t *b)
     for (int s = PROTO_SVC_CHAT; s < PROTO_SVC_COUNT; s++)
         names[s - PROTO_SVC_CHAT] = proto_svc_name((proto_svc_t)s);
     gw_metrics_render(&gw->metrics, b, names, up, PROTO_SVC_COUNT - 1);
+    gw_inflight_render(gw, b);
     gw_tls_render_metrics(gw->tls, b); /* nothing without TLS */
 }
 

@@ -129,6 +129,12 @@ void gw_metrics_render(const gw_metrics_t *m, pl_buf_t *o, const char *const *se
     counter(o, "parley_gateway_requests_timed_out_total",
             "Requests answered `unavailable` because no service answered in time",
             m->requests_timed_out);
+    counter(o, "parley_gateway_requests_overloaded_total",
+            "Requests refused `overloaded` at once: their service kind was at its in-flight limit",
+            m->requests_overloaded);
+    counter(o, "parley_gateway_inflight_cuts_total",
+            "Times a service's `overloaded` answers cut the in-flight limit of its kind",
+            m->inflight_cuts);
     render_latency(m, o);
     counter(o, "parley_gateway_bus_messages_in_total", "Replies and events received from the bus",
             m->bus_events_in);

@@ -34,6 +34,8 @@ typedef struct {
     uint64_t slow_consumers_cut, rate_limited, floods_closed;
     uint64_t connections_refused[GW_REFUSED_REASONS]; /* by gw_refused_t */
     uint64_t requests_forwarded, requests_timed_out, bus_events_in;
+    uint64_t requests_overloaded; /* refused at the in-flight limit (gw_inflight.c) */
+    uint64_t inflight_cuts;       /* times a service's shedding cut that limit */
     uint64_t bus_copies_dropped; /* events already received through another broker */
     uint64_t reconcile_rounds;   /* live connection lists sent to presence */
     uint64_t requests_held, requests_lost; /* held back for a joint send; lost at that send */

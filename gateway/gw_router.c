@@ -24,8 +24,8 @@
 
 /* ---- pending requests --------------------------------------------------------- */
 
-static gw_pending_t *pending_add(gw_t *gw, uint64_t conn_id, uint64_t rq, const char *id_json,
-                                 int is_auth)
+static gw_pending_t *pending_add(gw_t *gw, proto_svc_t svc, uint64_t conn_id, uint64_t rq,
+                                 const char *id_json, int is_auth)
 {
     size_t idlen = strlen(id_json);
     gw_pending_t *p = malloc(sizeof *p + idlen + 1);
@@ -37,6 +37,7 @@ static gw_pending_t *pending_add(gw_t *gw, uint64_t conn_id, uint64_t rq, const 
     p->deadline_ms = pl_mono_ms() + gw->cfg.request_timeout_ms;
     p->has_id = idlen > 0;
     p->is_auth = (uint8_t)is_auth;
+    p->svc = (uint8_t)svc;
     memcpy(p->id_json, id_json, idlen + 1);
     if (pl_map_puti(gw->pending, rq, p) != 0) {
         free(p);
@@ -45,6 +46,7 @@ static gw_pending_t *pending_add(gw_t *gw, uint64_t conn_id, uint64_t rq, const 
     /* One timeout for all requests: send order is deadline order, so a FIFO list
        is enough to find what expired. */
     PL_LIST_APPEND(gw->pend_head, gw->pend_tail, p, prev, next);
+    gw->inflight[svc]++;
     return p;
 }
 
@@ -52,12 +54,13 @@ static void pending_free(gw_t *gw, gw_pending_t *p)
 {
     pl_map_removei(gw->pending, p->rq);
     PL_LIST_UNLINK(gw->pend_head, gw->pend_tail, p, prev, next);
+    gw->inflight[p->svc]--;
     free(p);
 }
 
 int gw_router_pending_api(gw_t *gw, uint64_t sess, uint64_t rq)
 {
-    gw_pending_t *p = pending_add(gw, sess, rq, "", 0);
+    gw_pending_t *p = pending_add(gw, PROTO_SVC_GATEWAY, sess, rq, "", 0);
     if (!p)
         return -1;
     p->is_api = 1;
@@ -114,11 +117,13 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
     msgpack_sbuffer_clear(&gw->scratch);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    if (proto_pack_request_head(&pk, ev, as, gw->gwid, c->id, rq, c->uid, pl_role_name(c->role),
-                                c->name, pl_wall_ms() + gw->cfg.request_timeout_ms) != 0 ||
+    int64_t now = pl_wall_ms(); /* ts: services shed what queued too long (overload.md) */
+    if (proto_pack_request_head_ts(&pk, ev, as, gw->gwid, c->id, rq, c->uid,
+                                   pl_role_name(c->role), c->name,
+                                   now + gw->cfg.request_timeout_ms, now) != 0 ||
         proto_pack_request_body(&gw->scratch, body, body_len) != 0)
         return -1;
-    gw_pending_t *p = pending_add(gw, c->id, rq, id_json, is_auth);
+    gw_pending_t *p = pending_add(gw, svc, c->id, rq, id_json, is_auth);
     if (p) { /* for the latency histogram */
         p->type_idx = (uint16_t)gw_metrics_type_index(as);
         p->sent_us = pl_mono_us();
@@ -149,6 +154,14 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
         /* too late for an HTTP 429: the token came after the upgrade */
         session_failed(gw, c, id_json, "rate_limited", "too many connections for this user");
         gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many connections");
+        return;
+    }
+    if (gw_inflight_full(gw, PROTO_SVC_CHAT)) { /* nothing of the session is set yet */
+        /* a Socket.IO client's CONNECT_ERROR carries the code */
+        if (c->sio)
+            session_failed(gw, c, id_json, "overloaded", "the service is at capacity, retry later");
+        else
+            gw_inflight_refuse(gw, c, id_json);
         return;
     }
     c->uid = strdup(id->user_id);
@@ -383,6 +396,10 @@ static void handle_request(gw_t *gw, gw_conn_t *c, const gw_request_t *rq, int a
         send_local(gw, c, "unsubscribed", (long long)conv, id_json);
         return;
     }
+    if (gw_inflight_full(gw, ev->svc)) {
+        gw_inflight_refuse(gw, c, id_json);
+        return;
+    }
     char as[64];
     snprintf(as, sizeof as, "%.*s", (int)tlen, type);
     if (forward(gw, c, ev->svc, ev->name, as, rq->body, rq->body_len, id_json, 0) != 0)
@@ -469,6 +486,8 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         return;
     }
     gw_metrics_observe(&gw->metrics, p->type_idx, pl_mono_us() - p->sent_us);
+    gw_inflight_answered(gw, (proto_svc_t)p->svc, p->sent_us,
+                         pl_mp_str_eq(pl_mp_get(body, "code"), "overloaded"));
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
     char id_json[ID_JSON_MAX];

@@ -169,6 +169,8 @@ gw_t *gw_new(const gw_config_t *cfg)
         return NULL;
     gw->cfg = *cfg;
     random_gwid(gw->gwid);
+    gw->shed_rnd = strtoull(gw->gwid, NULL, 16); /* retry_after_ms jitter: random per start */
+    gw_inflight_init(gw);
     msgpack_sbuffer_init(&gw->scratch);
     pl_buf_init(&gw->json, GW_MSG_HEAD);
     gw->conns = pl_map_new();

@@ -128,6 +128,7 @@ proto_verdict_t proto_validate(const proto_event_t *ev, const msgpack_object *bo
 #define PK_ROLE "role" /* request: user role */
 #define PK_NM "nm"     /* request: display name */
 #define PK_DL "dl"     /* request: deadline, epoch ms */
+#define PK_TS "ts"     /* request: when the gateway sent it, epoch ms (shedding by age) */
 #define PK_B "b"       /* request body / reply or event payload */
 #define PK_SUB "sub"   /* reply: conversation ids to subscribe to; event: one id */
 #define PK_XG "xg"     /* event: excluded connection's gateway */

@@ -21,6 +21,8 @@ int proto_request_decode(const msgpack_object *root, proto_request_t *out)
     pl_mp_strcpy(root, PK_NM, out->nm, sizeof out->nm);
     if (pl_mp_int(root, PK_DL, &out->dl))
         out->dl = 0;
+    if (pl_mp_int(root, PK_TS, &out->ts) || out->ts < 0)
+        out->ts = 0;
     out->body = pl_mp_get(root, PK_B);
     if (!out->body || out->body->type != MSGPACK_OBJECT_MAP)
         return -1;
@@ -31,7 +33,15 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
                             uint64_t cn, uint64_t rq, const char *uid, const char *role,
                             const char *nm, int64_t dl)
 {
-    int n = 6 + (uid ? 1 : 0) + (role ? 1 : 0) + (nm && *nm ? 1 : 0) + (dl ? 1 : 0);
+    return proto_pack_request_head_ts(pk, ev, as, gw, cn, rq, uid, role, nm, dl, 0);
+}
+
+int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as, const char *gw,
+                               uint64_t cn, uint64_t rq, const char *uid, const char *role,
+                               const char *nm, int64_t dl, int64_t ts)
+{
+    int n =
+        6 + (uid ? 1 : 0) + (role ? 1 : 0) + (nm && *nm ? 1 : 0) + (dl ? 1 : 0) + (ts > 0 ? 1 : 0);
     int rc = msgpack_pack_map(pk, (size_t)n);
     rc |= pl_pack_kv_str(pk, PK_EV, ev);
     rc |= pl_pack_kv_str(pk, PK_AS, as);
@@ -46,6 +56,8 @@ int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, 
         rc |= pl_pack_kv_str(pk, PK_NM, nm);
     if (dl)
         rc |= pl_pack_kv_int(pk, PK_DL, dl);
+    if (ts > 0)
+        rc |= pl_pack_kv_int(pk, PK_TS, ts);
     rc |= pl_pack_str(pk, PK_B);
     return rc ? -1 : 0;
 }

@@ -21,6 +21,8 @@ typedef struct {
     char role[16];
     char nm[129];
     int64_t dl;                 /* deadline, epoch ms (0 = none) */
+    int64_t ts;                 /* when the gateway sent it, epoch ms (0 = not stamped:
+                                   never shed as `overloaded`, see pl_service.c) */
     const msgpack_object *body; /* map; never NULL after a successful decode */
 } proto_request_t;
 
@@ -33,6 +35,12 @@ int proto_request_decode(const msgpack_object *root, proto_request_t *out);
 int proto_pack_request_head(msgpack_packer *pk, const char *ev, const char *as, const char *gw,
                             uint64_t cn, uint64_t rq, const char *uid, const char *role,
                             const char *nm, int64_t dl);
+/* The same with the send time `ts` (wall clock, epoch ms; 0 = none). The gateway stamps
+   exactly the requests a service may refuse `overloaded` when they queued too long:
+   its clients' requests and the server API's. Internal ones stay unstamped. */
+int proto_pack_request_head_ts(msgpack_packer *pk, const char *ev, const char *as, const char *gw,
+                               uint64_t cn, uint64_t rq, const char *uid, const char *role,
+                               const char *nm, int64_t dl, int64_t ts);
 
 /* The request body from a client's map as converted from JSON (buf[0..len), exactly
    one map), appended to `out` right after proto_pack_request_head: the same bytes,

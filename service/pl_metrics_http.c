@@ -63,7 +63,7 @@ struct pl_metrics_http_t {
     pl_hist_t txn[PL_TXN_KINDS];
     uint64_t txn_failed[PL_TXN_KINDS];
     uint64_t batch_bucket[BATCH_BUCKETS + 1], batch_count, batch_sum;
-    uint64_t batches_full, failed_batches, dropped_late, scrapes;
+    uint64_t batches_full, failed_batches, dropped_late, shed, scrapes;
     int64_t last_batch;
     pl_metrics_render_fn *render_fn; /* set: not a service, render this instead */
     void *render_arg;
@@ -200,6 +200,11 @@ void pl_metrics_dropped_late(pl_metrics_http_t *self)
     self->dropped_late++;
 }
 
+void pl_metrics_shed(pl_metrics_http_t *self)
+{
+    self->shed++;
+}
+
 void pl_metrics_failed_batch(pl_metrics_http_t *self)
 {
     self->failed_batches++;
@@ -294,6 +299,11 @@ static void render(pl_metrics_http_t *self, pl_buf_t *o, int db_up)
         "Requests dropped because their deadline had passed (the gateway answered unavailable)");
     pl_buf_printf(o, "parley_service_dropped_late_total{%s} %llu\n", base,
                   (unsigned long long)self->dropped_late);
+    pl_metrics_help(o, "parley_service_shed_total", "counter",
+                    "Requests refused `overloaded` without acting on them: they had waited in "
+                    "the queue longer than SHED_AFTER_MS");
+    pl_buf_printf(o, "parley_service_shed_total{%s} %llu\n", base,
+                  (unsigned long long)self->shed);
 
     pl_metrics_help(o, "parley_service_db_transaction_seconds", "histogram",
                     "Database transactions, BEGIN to COMMIT, by what they were for");

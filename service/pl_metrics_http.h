@@ -50,6 +50,8 @@ void pl_metrics_batch(pl_metrics_http_t *self, size_t received, size_t run, int 
 /* A request answered (its reply left after COMMIT): event name, receive → flush. */
 void pl_metrics_request(pl_metrics_http_t *self, const char *ev, int64_t latency_us);
 void pl_metrics_dropped_late(pl_metrics_http_t *self);
+/* A request refused `overloaded` for its time in the queue (SHED_AFTER_MS). */
+void pl_metrics_shed(pl_metrics_http_t *self);
 void pl_metrics_failed_batch(pl_metrics_http_t *self);
 /* BEGIN → COMMIT (ok) or → ROLLBACK/failure (!ok). */
 void pl_metrics_txn(pl_metrics_http_t *self, pl_txn_kind_t kind, int64_t us, int ok);

@@ -23,6 +23,7 @@
 #include "pl_map.h"
 #include "pl_mp.h"
 #include "pl_metrics_http.h"
+#include "pl_shed.h"
 #include "pl_zmq.h"
 
 #define BATCH_MAX 128
@@ -37,6 +38,9 @@
 /* Ids of recent bus events this service subscribes to, to drop the copies other
    brokers deliver (pl_dedup.h). Services hear few events; a copy trails by ms. */
 #define SEEN_WINDOW 8192
+/* SHED_AFTER_MS: a client request that waited longer than this since the gateway
+   sent it is refused `overloaded` (docs/design/overload.md); 0 turns shedding off. */
+#define SHED_AFTER_DEFAULT_MS 50
 /* At start, how long to wait for the PUB's first broker connection (see below). */
 #define PUB_READY_WAIT_MS 2000
 
@@ -83,6 +87,9 @@ struct pl_service_t {
     int lazy_txn;                   /* BEGIN at the first pl_service_db() (events, ticks) */
     int lazy_begun;                 /* ... and it has been sent */
     int adaptive;                   /* BATCH_PACING=adaptive (see pace) */
+    int64_t shed_after_ms;          /* SHED_AFTER_MS (0 = never shed) */
+    uint64_t shed_rnd;              /* jitter of retry_after_ms */
+    pl_shed_log_t shed_log;         /* one log line a second at most */
     pl_txn_kind_t txn_kind;
 };
 
@@ -138,11 +145,13 @@ static int dispatch(pl_service_t *self, const proto_request_t *req)
     return 0;
 }
 
-/* BATCH_INTERVAL_MS and BATCH_PACING (see pace). 0, or -1 after logging which is bad. */
-static int batch_config(int64_t *interval_us, int *adaptive)
+/* BATCH_INTERVAL_MS, BATCH_PACING (see pace) and SHED_AFTER_MS (see shed). 0, or -1
+   after logging which is bad. */
+static int runtime_config(int64_t *interval_us, int *adaptive, int64_t *shed_after_ms)
 {
     int64_t interval_ms;
-    if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms))
+    if (pl_env_int("BATCH_INTERVAL_MS", BATCH_INTERVAL_DEFAULT_MS, 0, 1000, &interval_ms) ||
+        pl_env_int("SHED_AFTER_MS", SHED_AFTER_DEFAULT_MS, 0, 600000, shed_after_ms))
         return -1;
     const char *pacing = pl_env_str("BATCH_PACING", "adaptive");
     if (strcmp(pacing, "adaptive") != 0 && strcmp(pacing, "fixed") != 0) {
@@ -157,9 +166,9 @@ static int batch_config(int64_t *interval_us, int *adaptive)
 
 int pl_service_check_config(void)
 {
-    int64_t interval_us;
+    int64_t interval_us, shed_after_ms;
     int adaptive;
-    return batch_config(&interval_us, &adaptive);
+    return runtime_config(&interval_us, &adaptive, &shed_after_ms);
 }
 
 pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p)
@@ -193,8 +202,9 @@ pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db
 
     if (pl_broker_client_from_env(&self->addr))
         goto fail;
-    if (batch_config(&self->interval_us, &self->adaptive))
+    if (runtime_config(&self->interval_us, &self->adaptive, &self->shed_after_ms))
         goto fail;
+    self->shed_rnd = self->next_id.pub;
     pl_broker_addr_t addr = self->addr;
     self->zctx = zmq_ctx_new();
     if (!self->zctx)
@@ -617,10 +627,36 @@ static void run_alone(pl_service_t *self, const proto_request_t *req)
     pl_metrics_request(self->metrics, req->ev, pl_metrics_now_us() - self->batch_t0_us);
 }
 
+/* Refuse a request that queued too long, at once and without the database: it was
+   not acted on, so the client may retry it (same temp_id) after retry_after_ms. The
+   answer joins the health answers that prepare_batch flushes before the batch runs. */
+static void shed(pl_service_t *self, const proto_request_t *req, int64_t waited_ms,
+                 int64_t budget_ms)
+{
+    int64_t retry = pl_shed_retry_after_ms(waited_ms, pl_shed_rand(&self->shed_rnd));
+    pl_metrics_shed(self->metrics);
+    pl_metrics_error(self->metrics, "overloaded");
+    msgpack_packer *pk = pl_service_reply(self, req, NULL, 0);
+    if (pk) {
+        msgpack_pack_map(pk, 4);
+        pl_pack_kv_str(pk, "type", "error");
+        pl_pack_kv_str(pk, "code", "overloaded");
+        pl_pack_kv_str(pk, "message", "the service is at capacity, retry later");
+        pl_pack_kv_int(pk, "retry_after_ms", retry);
+        pl_service_end(self);
+    }
+    uint64_t n = pl_shed_log_note(&self->shed_log, pl_mono_ms());
+    if (n)
+        pl_warn("shedding load", "service=%s shed=%llu waited_ms=%lld budget_ms=%lld",
+                proto_svc_name(self->def.kind), (unsigned long long)n, (long long)waited_ms,
+                (long long)budget_ms);
+}
+
 /* Decode what was received into slots; returns how many requests to run. */
 static size_t prepare_batch(pl_service_t *self, size_t received)
 {
     int64_t now = pl_wall_ms();
+    int64_t budget = pl_shed_budget(self->shed_after_ms, received == BATCH_MAX);
     size_t n = 0;
     for (size_t i = 0; i < received; i++) {
         slot_t *s = &self->slots[i];
@@ -644,11 +680,19 @@ static size_t prepare_batch(pl_service_t *self, size_t received)
                      (long long)(now - s->req.dl));
             continue;
         }
+        /* Only what the gateway stamped (client and server-API requests) is shed;
+           notifications (rq 0), asks and internal requests are always served. The
+           budget is SHED_AFTER_MS when the queue is longer than this batch, longer
+           when one batch empties it (pl_shed.h): a stall is not saturation. */
+        if (s->req.rq && pl_shed_due(now, s->req.ts, budget)) {
+            shed(self, &s->req, now - s->req.ts, budget);
+            continue;
+        }
         s->idx = i;
         s->key = self->def.order_key ? self->def.order_key(&s->req) : 0;
         self->order[n++] = s;
     }
-    outbox_flush(self); /* health answers */
+    outbox_flush(self); /* health answers and refusals */
     qsort(self->order, n, sizeof self->order[0], cmp_slots);
     return n;
 }
@@ -657,8 +701,10 @@ static void process_batch(pl_service_t *self, size_t received)
 {
     size_t n = prepare_batch(self, received);
     pl_metrics_batch(self->metrics, received, n, received == BATCH_MAX);
-    if (n == 0)
+    if (n == 0) {
+        self->last_batch_us = 0; /* nothing ran: the next batch need not wait (pace) */
         return;
+    }
     if (db_ensure(self) == 0 && run_together(self, n) == 0) {
         self->handled += n;
         return;

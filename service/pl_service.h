@@ -3,7 +3,10 @@
     handled inside ONE database transaction (group commit); everything a handler sends
     (replies, events) waits in an outbox and leaves only after that COMMIT succeeded.
     If the batch fails, it is rolled back and every request is retried alone, so one
-    bad request costs only itself. A client is never told of something uncommitted. */
+    bad request costs only itself. A client is never told of something uncommitted.
+    Past saturation it sheds: a client request that already waited longer than
+    SHED_AFTER_MS since the gateway sent it is answered `overloaded` at once, before
+    any database work (docs/design/overload.md). */
 #ifndef PL_SERVICE_H
 #define PL_SERVICE_H
 
@@ -64,7 +67,7 @@ typedef struct {
 
 /* Connects to the broker (BROKER_HOST/BROKER_PORT). Takes ownership of db.
    NULL on failure (logged; db is then finished). */
-/* The runtime's own settings (BATCH_INTERVAL_MS, BATCH_PACING): 0 if valid, else -1
+/* The runtime's own settings (BATCH_INTERVAL_MS, BATCH_PACING, SHED_AFTER_MS): 0 if valid, else -1
    after logging which one is bad. Checked before the database is waited for. */
 int pl_service_check_config(void);
 pl_service_t *pl_service_new(const pl_service_def_t *def, void *app, PGconn **db_p);

@@ -536,7 +536,7 @@ function onFrame(f) {
   if (f.id !== undefined && state.pending.has(f.id)) {
     const p = state.pending.get(f.id);
     state.pending.delete(f.id);
-    if (f.type === 'error') p.reject(Object.assign(new Error(f.message), { code: f.code }));
+    if (f.type === 'error') p.reject(Object.assign(new Error(f.message), { code: f.code, retryAfterMs: f.retry_after_ms }));
     else p.resolve(f);
     // An answer may also be an event the page shows (status_change, call_accepted …).
     if (['status_change', 'call_accepted', 'message_updated', 'message_deleted', 'reaction'].includes(f.type)) {
@@ -946,11 +946,13 @@ async function sendMessage(text, replyTo, attachments) {
       if (c) c.read_seq = Math.max(c.read_seq || 0, r.seq);
       return;
     } catch (e) {
-      if (!['unavailable', 'timeout', 'closed'].includes(e.code)) {
+      if (!['unavailable', 'overloaded', 'timeout', 'closed'].includes(e.code)) {
         dropPending(conv, tempId);
         return fail('Sending')(e);
       }
-      await new Promise((res) => setTimeout(res, 1000 * (attempt + 1)));
+      // overloaded: refused without being stored; the server says when to come back
+      const wait = e.code === 'overloaded' && e.retryAfterMs > 0 ? e.retryAfterMs : 1000 * (attempt + 1);
+      await new Promise((res) => setTimeout(res, wait));
     }
   }
   toast('Message not sent: the server is unavailable. Try again in a moment.');

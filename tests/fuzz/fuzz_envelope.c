@@ -6,7 +6,7 @@
     re-pack of `b`. Properties, each an abort() when broken:
     - a decoded request has NUL-terminated fields within their arrays, and a body that
       is a map;
-    - packing the decoded request again (proto_pack_request_head + the body) and
+    - packing the decoded request again (proto_pack_request_head_ts + the body) and
       decoding that gives the same request and the same body bytes, so what a service
       reads is what a gateway could have sent;
     - an answer's re-packed body unpacks to the same bytes again;
@@ -57,8 +57,10 @@ static void check_request(const proto_request_t *r)
     msgpack_sbuffer_init(&body2);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (proto_pack_request_head(&pk, r->ev, r->as, r->gw, r->cn, r->rq, r->uid, r->role, r->nm,
-                                r->dl) != 0)
+    if (r->ts < 0) /* decode keeps a send time only when it is usable */
+        abort();
+    if (proto_pack_request_head_ts(&pk, r->ev, r->as, r->gw, r->cn, r->rq, r->uid, r->role,
+                                   r->nm, r->dl, r->ts) != 0)
         abort();
     pack_obj(r->body, &sb);
     pack_obj(r->body, &body1);
@@ -74,6 +76,7 @@ static void check_request(const proto_request_t *r)
     if (strcmp(again.ev, r->ev) || strcmp(again.as, r->as) || strcmp(again.gw, r->gw) ||
         again.cn != r->cn || again.rq != r->rq || strcmp(again.uid, r->uid) ||
         strcmp(again.role, r->role) || strcmp(again.nm, r->nm) || again.dl != r->dl ||
+        again.ts != r->ts ||
         body1.size != body2.size || memcmp(body1.data, body2.data, body1.size) != 0)
         abort();
     msgpack_unpacked_destroy(&up);

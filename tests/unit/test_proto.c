@@ -217,6 +217,7 @@ static void test_request_round_trip(void)
     PL_CHECK_STR(req.as, "send_message");
     PL_CHECK_STR(req.gw, "0123456789abcdef");
     PL_CHECK(req.cn == 7 && req.rq == 99 && req.dl == 123456);
+    PL_CHECK(req.ts == 0); /* not stamped: a service never sheds it */
     PL_CHECK_STR(req.uid, "alice");
     PL_CHECK_STR(req.role, "student");
     PL_CHECK_STR(req.nm, "Alice");
@@ -323,6 +324,39 @@ static void test_request_body_as_converted(void)
     PL_CHECK(proto_pack_request_body(&out, "\x82\xa1x\x01", 4) == -1);     /* cut short */
     PL_CHECK(proto_pack_request_body(&out, NULL, 0) == -1);
     msgpack_sbuffer_destroy(&out);
+}
+
+/* The send time the gateway stamps on client requests (shedding by queue age). */
+static void test_request_send_time(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    PL_CHECK(proto_pack_request_head_ts(&pk, "message", "message", "0123456789abcdef", 7, 99,
+                                        "alice", "student", NULL, 1765000005000,
+                                        1765000000000) == 0);
+    msgpack_pack_map(&pk, 0);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    PL_CHECK(msgpack_unpack_next(&up, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS);
+    proto_request_t req;
+    PL_CHECK(proto_request_decode(&up.data, &req) == 0);
+    PL_CHECK(req.ts == 1765000000000 && req.dl == 1765000005000);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    /* a negative or ill-typed ts from a confused sender counts as not stamped */
+    const msgpack_object *o = from_json(
+        "{\"ev\":\"message\",\"gw\":\"g\",\"cn\":1,\"rq\":2,\"ts\":-5,\"b\":{}}", &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == 0 && req.ts == 0);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    o = from_json("{\"ev\":\"message\",\"gw\":\"g\",\"cn\":1,\"rq\":2,\"ts\":\"x\",\"b\":{}}",
+                  &sb, &up);
+    PL_CHECK(o && proto_request_decode(o, &req) == 0 && req.ts == 0);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 static void test_request_decode_rejects_garbage(void)
@@ -497,7 +531,7 @@ PL_TEST_MAIN(PL_CASE(lookup_and_aliases),
              PL_CASE(signal_limit),
              PL_CASE(configured_limits),
              PL_CASE(topics),
-             PL_CASE(request_round_trip),
+             PL_CASE(request_round_trip), PL_CASE(request_send_time),
              PL_CASE(request_body_as_converted),
              PL_CASE(request_decode_rejects_garbage),
              PL_CASE(reply_and_event_heads),
