@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -496,6 +497,20 @@ static int parse_args(int argc, char **argv, const char **secret)
     return optind == argc && R.port > 0 && R.port < 65536 && *secret && **secret ? 0 : -1;
 }
 
+/* One descriptor per connection, and lws sizes its fd table from the soft limit when
+   the context is made: raise it to the hard limit first (storm and idle runs of 19,000
+   connections need it; the default soft limit is often 1,024). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl))
+            pl_warn("cannot raise the open file limit", "hard=%llu",
+                    (unsigned long long)rl.rlim_max);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *secret;
@@ -511,6 +526,7 @@ int main(int argc, char **argv)
         pl_error("relay init failed", "reason=\"out of memory\"");
         return 1;
     }
+    raise_nofile();
     uv_signal_init(&R.loop, &R.sigint);
     uv_signal_init(&R.loop, &R.sigterm);
     uv_signal_start(&R.sigint, on_signal, SIGINT);
