@@ -222,7 +222,10 @@ static void json_storm(FILE *out, const bench_result_t *r)
                 p->pid, bench_group_name(p->group), p->have0 ? p->t0 : 0, p->t1);
         sep = ",";
     }
-    fprintf(out, "],");
+    fprintf(out, "],\"procs_note\":\"");
+    for (const char *c = r->procs.warn; *c; c++) /* plain text; quote what JSON needs */
+        fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 0x20 ? " " : "%c", *c);
+    fprintf(out, "\",");
 }
 
 static void json_errors(FILE *out, const bench_result_t *r)

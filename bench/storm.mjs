@@ -226,6 +226,7 @@ function combine(o, benches, settledMs) {
     gateway_rss_after_kb: rssAfter,
     rss_per_conn_kb: authed && rssBefore && rssAfter ? (rssAfter - rssBefore) / authed : null,
     host_busy_pct_max: Math.max(...reps.map((r) => r.cpu_s?.host_busy_pct || 0)),
+    notes: [...new Set(reps.map((r) => r.procs_note).filter(Boolean))],
   };
 }
 
@@ -239,6 +240,7 @@ function printText(r) {
   for (const g of GROUPS) if (r.nprocs[g]) console.log(`    ${g.padEnd(9)} ${String(r.nprocs[g]).padStart(3)} proc ${f(r.cpu_s[g], 3).padStart(9)} s`);
   console.log(`    stack             ${f(r.cpu_s.stack, 3).padStart(9)} s  = ${f(r.stack_cpu_us_per_conn, 1)} us per connection (gateway ${f(r.gateway_cpu_us_per_conn, 1)} us)`);
   console.log(`    bench             ${f(r.cpu_s.bench, 3).padStart(9)} s   (host busy up to ${f(r.host_busy_pct_max, 1)} % of all cpus)`);
+  for (const n of r.notes) console.log(`  note: ${n}`);
   console.log(`  gateway RSS ${r.gateway_rss_before_kb} -> ${r.gateway_rss_after_kb} KiB = ${f(r.rss_per_conn_kb)} KiB per connection`);
 }
 
