@@ -210,9 +210,10 @@ function combine(o, benches, settledMs) {
     closes: sum('closes_setup') + sum('closes_run'),
     open_s: s(firstOpen, max(reps.map((r) => r.last_open_ms))),
     auth_s: s(firstOpen, lastAuth),
-    settled: settledMs !== null,
+    // without --pg settled means every connection authenticated, at the last auth_success
+    settled: o.pg ? settledMs !== null : authed === o.users,
     settled_by: o.pg ? 'presence.connections' : 'authenticated',
-    settled_s: settledMs !== null ? s(firstOpen, settledMs) : null,
+    settled_s: o.pg ? (settledMs !== null ? s(firstOpen, settledMs) : null) : authed === o.users ? s(firstOpen, lastAuth) : null,
     auth_ms_p50_max: Math.max(...reps.map((r) => r.auth_ms?.p50 || 0)),
     auth_ms_p99_max: Math.max(...reps.map((r) => r.auth_ms?.p99 || 0)),
     auth_ms_max: Math.max(...reps.map((r) => r.auth_ms?.max || 0)),
