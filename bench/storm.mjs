@@ -283,7 +283,10 @@ async function main() {
     for (const b of benches) if (b.code === null) b.child.kill('SIGUSR1');
     await Promise.all(benches.map((b) => b.exited));
     for (const b of benches) {
-      if (b.code !== 0) console.error(`storm.mjs: bench ${b.p} exited ${b.code}\n${b.err.trim()}`);
+      if (b.code !== 0 || !b.report) {
+        const tail = b.out.trim().split('\n').slice(-3).join('\n');
+        console.error(`storm.mjs: bench ${b.p} exited ${b.code}${b.report ? '' : ', no JSON report'}\n${b.err.trim()}\n${tail}`);
+      }
     }
     const r = combine(o, benches, settledMs);
     printText(r);
