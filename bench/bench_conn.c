@@ -372,6 +372,7 @@ static void open_one(bench_t *b, conn_t *c)
     /* lws binds the client socket to this address before connecting: the server sees
        the connections of different bench processes come from different addresses */
     ci.iface = b->o->source[0] ? b->o->source : NULL;
+    ci.retry_and_idle_policy = &bench_no_idle_policy;
     c->state = C_CONNECTING;
     c->t_open_ns = now_ns();
     if (!b->t_first_open_ns)

@@ -129,6 +129,13 @@ static inline room_t *room_of(bench_t *b, const conn_t *c)
     return b->o->idle ? NULL : &b->rooms[c->idx / (uint32_t)b->o->room_size];
 }
 
+/* lws' idle policy off (hangup 0: lws arms no validity timer). lws 4.1 keeps those
+   timers in one sorted list per thread and re-arms them walking it, O(N) per
+   connection, which made the tool itself quadratic. Set on the context and on every
+   client connection (a client wsi does not take the context's). lws answers the
+   gateway's pings whatever the policy. */
+extern const lws_retry_bo_t bench_no_idle_policy;
+
 /* bench_conn.c */
 extern const struct lws_protocols bench_protocols[];
 /* Queue message g (or Q_CREATE) on a connection and ask for a WRITEABLE callback. */

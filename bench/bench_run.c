@@ -21,6 +21,9 @@ const char *const bench_error_names[BENCH_E_COUNT] = {
     "rate_limited", "too_large",       "unavailable", "internal",  "other",
 };
 
+const lws_retry_bo_t bench_no_idle_policy = {.secs_since_valid_ping = 0,
+                                             .secs_since_valid_hangup = 0};
+
 static const char *const phase_names[] = {"connect", "rooms", "warmup", "measure",
                                           "drain",   "hold",  "done"};
 
@@ -497,16 +500,10 @@ static void free_state(bench_t *b)
 
 static int create_context(bench_t *b)
 {
-    /* lws' idle policy off (hangup 0: no validity timer): lws 4.1 keeps those timers in
-       one sorted list and re-arms them walking it, O(N) per connection, which made the
-       tool itself quadratic in a storm. The gateway's pings are still answered (lws
-       answers a ping whatever the policy). lws keeps the pointer: static. */
-    static const lws_retry_bo_t no_idle_policy = {.secs_since_valid_ping = 0,
-                                                  .secs_since_valid_hangup = 0};
     struct lws_context_creation_info info;
     void *loops[1] = {&b->loop};
     memset(&info, 0, sizeof info);
-    info.retry_and_idle_policy = &no_idle_policy;
+    info.retry_and_idle_policy = &bench_no_idle_policy;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = bench_protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;

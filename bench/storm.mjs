@@ -32,7 +32,7 @@ function usage(msg) {
   [--pids LIST] [--pg-port P] [--bench PATH] [--run-id ID] [--json] [--verbose]
   --procs K      bench processes [ceil(N / 9500)]
   --sources      source addresses, one per process, reused round robin
-                 [127.0.0.2, 127.0.0.3, ...]
+                 [127.R.R.2, 127.R.R.3, ...; R random per run]
   --window S     all N connections are opened within S seconds [2]
   --settle S     longest wait for settled after the last auth_success [30]
   --pg CONNINFO  the stack's database: settled = presence-svc has every connection
@@ -62,9 +62,14 @@ function parseArgs(argv) {
   if (!o.procs) o.procs = Math.ceil(o.users / 9500);
   if (!Number.isInteger(o.procs) || o.procs < 1 || o.procs > o.users) usage('--procs must be 1..users');
   if (!(o.window > 0) || !(o.settle >= 1) || !(o.pollMs >= 10)) usage('--window > 0, --settle >= 1, --poll-ms >= 10');
+  // Default: fresh addresses every run (127.<random>.<random>.<2+i>). A source address
+  // that earlier runs used still has their TIME_WAIT sockets, and the kernel's
+  // bind(address, port 0) then searches longer and longer for a free port: measured,
+  // a second run of 9,000 from one address cost the bench 10x the CPU of the first.
+  const net = `127.${1 + Math.floor(Math.random() * 254)}.${Math.floor(Math.random() * 256)}`;
   o.sources = o.sources
     ? o.sources.split(',').map((s) => s.trim()).filter(Boolean)
-    : Array.from({ length: o.procs }, (_, i) => `127.0.0.${2 + (i % 250)}`);
+    : Array.from({ length: o.procs }, (_, i) => `${net}.${2 + (i % 250)}`);
   if (!o.runId) o.runId = `s${Date.now().toString(36)}${process.pid.toString(36)}`;
   if (!/^[A-Za-z0-9.~-]+$/.test(o.runId)) usage('--run-id: letters, digits and -.~ only');
   o.bench ||= path.join(process.env.PARLEY_BIN_DIR || path.join(here, '../build/bin'), 'parley-bench');
