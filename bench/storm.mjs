@@ -149,7 +149,8 @@ function startBench(o, p, users, rate) {
     if (o.verbose) process.stderr.write(`[bench ${p}] ${d}`);
   });
   b.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' can come before the last of stdout (the JSON) is read
+    child.on('close', (code, signal) => {
       b.code = code ?? signal;
       const last = b.out.trim().split('\n').pop() || '';
       try {
