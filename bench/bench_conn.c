@@ -102,6 +102,8 @@ static void on_auth_success(bench_t *b, conn_t *c, const bench_frame_t *f)
         return;
     c->state = C_AUTHED;
     b->r->authed++;
+    b->t_last_auth_ns = now_ns();
+    bench_hist_record(&b->r->auth, (uint64_t)(b->t_last_auth_ns - c->t_open_ns) / 1000);
     room_t *rm = room_of(b, c);
     if (rm && ++rm->authed == (uint32_t)b->o->room_size && !rm->failed) {
         conn_t *creator = &b->conns[c->idx - c->idx % (uint32_t)b->o->room_size];
@@ -408,7 +410,15 @@ static void open_one(bench_t *b, conn_t *c)
     ci.local_protocol_name = bench_protocols[0].name;
     ci.opaque_user_data = c;
     ci.pwsi = &c->wsi;
+    /* lws binds the client socket to this address before connecting: the server sees
+       the connections of different bench processes come from different addresses */
+    ci.iface = b->o->source[0] ? b->o->source : NULL;
+    ci.retry_and_idle_policy = &bench_no_idle_policy;
     c->state = C_CONNECTING;
+    c->t_open_ns = now_ns();
+    if (!b->t_first_open_ns)
+        b->t_first_open_ns = c->t_open_ns;
+    b->t_last_open_ns = c->t_open_ns;
     if (lws_client_connect_via_info(&ci))
         return;
 fail:

@@ -35,6 +35,7 @@ typedef struct {
     uint8_t qhead, qlen;
     uint8_t retry; /* setup refused `overloaded`: Q_AUTH or Q_CREATE again at the next tick */
     uint32_t q[QCAP];
+    int64_t t_open_ns; /* when it was opened: --storm times open -> auth_success */
     pl_buf_t rx; /* only used when a frame arrives in pieces */
 } conn_t;
 
@@ -59,7 +60,8 @@ typedef struct {
     uv_timer_t tick_timer, connect_timer, finish_timer;
     uv_poll_t send_poll; /* on send_fd, a timerfd: libuv timers only have 1 ms steps */
     int send_fd;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1;
+    int settle_requested; /* --storm: SIGUSR1 came before everyone was authenticated */
     struct lws_context *ctx;
 
     conn_t *conns;
@@ -75,6 +77,7 @@ typedef struct {
     int dead_unauthed; /* connections that failed or closed before auth_success */
     int64_t t_start_ns, t_connect_ns, t_send_ns, t_meas_ns, t_meas_end_ns, t_drain_end_ns;
     int64_t t_hold_end_ns, t_setup_deadline_ns, t_cpu0_ns;
+    int64_t t_first_open_ns, t_last_open_ns, t_last_auth_ns; /* 0 until it happens */
     uint64_t nsched; /* sends scheduled since t_send_ns */
     int64_t next_send_ns;
 
@@ -102,6 +105,17 @@ static inline int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A monotonic time as Unix epoch milliseconds (0 stays 0: "did not happen"). */
+static inline double unix_ms(int64_t mono_ns)
+{
+    struct timespec rt;
+    if (mono_ns == 0)
+        return 0.0;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t rt_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+    return (double)(rt_ns - now_ns() + mono_ns) / 1e6;
+}
+
 static inline double secs(int64_t ns)
 {
     return (double)ns / 1e9;
@@ -116,6 +130,13 @@ static inline room_t *room_of(bench_t *b, const conn_t *c)
 {
     return b->o->idle ? NULL : &b->rooms[c->idx / (uint32_t)b->o->room_size];
 }
+
+/* lws' idle policy off (hangup 0: lws arms no validity timer). lws 4.1 keeps those
+   timers in one sorted list per thread and re-arms them walking it, O(N) per
+   connection, which made the tool itself quadratic. Set on the context and on every
+   client connection (a client wsi does not take the context's). lws answers the
+   gateway's pings whatever the policy. */
+extern const lws_retry_bo_t bench_no_idle_policy;
 
 /* bench_conn.c */
 extern const struct lws_protocols bench_protocols[];

@@ -29,6 +29,11 @@ static void usage(FILE *out)
                  "  --size N             message content length in characters [64]\n"
                  "  --idle               hold N authenticated idle connections for --duration\n"
                  "                       and report gateway RSS per connection\n"
+                 "  --storm              idle connections, CPU and RSS counted from before the\n"
+                 "                       first connect until --duration s after the last\n"
+                 "                       auth_success (or SIGUSR1: settled); per connection\n"
+                 "  --source ADDR        bind the connections to this loopback address\n"
+                 "                       (several processes: several addresses) [any]\n"
                  "  --json               also print one JSON summary line\n"
                  "  --pids LIST          processes to account CPU to: pid or group:pid, comma\n"
                  "                       separated (gateway,chat,presence,call,broker,postgres,\n"
@@ -182,6 +187,8 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
         O_QUIET,
         O_TIMELINE,
         O_VERBOSE,
+        O_STORM,
+        O_SOURCE,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -204,6 +211,8 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
         {"quiet", no_argument, NULL, O_QUIET},
         {"timeline", required_argument, NULL, O_TIMELINE},
         {"verbose", no_argument, NULL, O_VERBOSE},
+        {"storm", no_argument, NULL, O_STORM},
+        {"source", required_argument, NULL, O_SOURCE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -269,6 +278,15 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
         case O_VERBOSE:
             o->verbose = 1;
             break;
+        case O_STORM:
+            o->storm = o->idle = 1;
+            break;
+        case O_SOURCE:
+            if (loopback_host(optarg, o->source, sizeof o->source)) {
+                fprintf(stderr, "parley-bench: --source must be a numeric loopback address\n");
+                return -1;
+            }
+            break;
         case O_HELP:
             usage(stdout);
             return 1;
@@ -283,6 +301,10 @@ int bench_opts_parse(bench_opts_t *o, int argc, char **argv)
     }
     if (parse_url(o, url)) {
         fprintf(stderr, "parley-bench: bad --url '%s'\n", url);
+        return -1;
+    }
+    if (o->source[0] && !strchr(o->source, ':') != !strchr(o->host, ':')) {
+        fprintf(stderr, "parley-bench: --source and --url must be the same address family\n");
         return -1;
     }
     return check(o);

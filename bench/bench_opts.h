@@ -20,7 +20,9 @@ typedef struct {
     int connect_rate;    /* connections opened per second */
     int setup_timeout_s; /* connect + auth + rooms must be done by then */
     int size;            /* content length of each message */
-    int idle;            /* --idle mode */
+    int idle;            /* --idle mode (also set by --storm) */
+    int storm;           /* --storm: idle, CPU over connect + settle, not over a hold */
+    char source[64];     /* --source: numeric loopback address to bind to, "" = any */
     int json;            /* also print a JSON summary line */
     int quiet;           /* no progress lines on stderr */
     int verbose;         /* libwebsockets warnings */

@@ -454,8 +454,63 @@ static int postmaster_of_services(bench_procs_t *self, const tcp_table_t *t)
     return -1;
 }
 
+/* The value of `name` in a process's environment (the first 32 KiB of it), copied to
+   out. 0 when present, -1 when absent, unreadable or too long. */
+static int environ_value(int pid, const char *name, char *out, size_t cap)
+{
+    static char env[32768]; /* one thread; too big for the stack of a small helper */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    env[n] = '\0';
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+        if (strncmp(env + i, name, nl) || env[i + nl] != '=')
+            continue;
+        const char *v = env + i + nl + 1;
+        if (strlen(v) >= cap)
+            return -1;
+        strcpy(out, v);
+        return 0;
+    }
+    return -1;
+}
+
+static char scope_ipc_dir[512];
+
+static void scope_ipc_one(bench_procs_t *self, int pid, const char *name)
+{
+    int g = group_of_comm(name);
+    char dir[sizeof scope_ipc_dir];
+    if (g != BENCH_G_CHAT && g != BENCH_G_PRESENCE && g != BENCH_G_CALL && g != BENCH_G_BROKER)
+        return;
+    if (environ_value(pid, "BROKER_IPC_DIR", dir, sizeof dir) == 0 && strcmp(dir, scope_ipc_dir) == 0)
+        add_pid(self, pid, g);
+}
+
+/* The bus over Unix sockets (BROKER_IPC_DIR, what scripts/run-stack.sh sets up): /proc
+   does not show a Unix socket's peer, so the stack is the broker and services whose
+   BROKER_IPC_DIR is the gateway's. 0 when a broker was found that way. */
+static int scope_by_ipc_dir(bench_procs_t *self)
+{
+    if (environ_value(self->gateway_pid, "BROKER_IPC_DIR", scope_ipc_dir, sizeof scope_ipc_dir) ||
+        !scope_ipc_dir[0])
+        return -1;
+    add_pid(self, self->gateway_pid, BENCH_G_GATEWAY);
+    each_process(self, scope_ipc_one);
+    for (size_t i = 0; i < self->n; i++)
+        if (self->v[i].group == BENCH_G_BROKER)
+            return 0;
+    return -1;
+}
+
 /* Follow the sockets: gateway (listener of gw_port) -> the broker it connects to ->
-   the services connected to that broker. Leaves self->scoped = 0 on any miss. */
+   the services connected to that broker (or, bus over Unix sockets, the environment).
+   Leaves self->scoped = 0 on any miss. */
 static void scope_stack(bench_procs_t *self, const tcp_table_t *t, int gw_port)
 {
     self->gateway_pid = find_listener(t, gw_port, "parley-gateway");
@@ -466,8 +521,13 @@ static void scope_stack(bench_procs_t *self, const tcp_table_t *t, int gw_port)
     int broker = -1;
     for (int i = 0; i < rp.n && broker < 0; i++)
         broker = find_listener(t, rp.port[i], "parley-broker");
-    if (broker < 0)
+    if (broker < 0) {
+        if (scope_by_ipc_dir(self) == 0)
+            self->scoped = 1;
+        else
+            self->n = 0; /* found by name after all: start from nothing */
         return;
+    }
     port_set_t bp = {.listening = 1};
     for_each_socket(t, broker, collect_port, &bp);
     add_pid(self, self->gateway_pid, BENCH_G_GATEWAY);

@@ -102,10 +102,27 @@ static void text_setup(FILE *out, const bench_opts_t *o, const bench_result_t *r
     fprintf(out, "\n");
 }
 
+/* --storm: how fast the connections were offered and accepted. */
+static void text_storm(FILE *out, const bench_result_t *r)
+{
+    fprintf(out, "storm  opened over %.2f s; first open -> last auth_success %.2f s; window %.2f s"
+                 " ended by %s\n",
+            (r->last_open_ms - r->first_open_ms) / 1000.0,
+            r->last_auth_ms > 0 ? (r->last_auth_ms - r->first_open_ms) / 1000.0 : 0.0,
+            (r->window_end_ms - r->window_start_ms) / 1000.0,
+            r->settled_by_signal ? "SIGUSR1 (settled)" : "--duration");
+    fprintf(out, "latency (ms)               count      p50      p90      p99      max     mean\n");
+    text_latency(out, "open->auth_success", &r->auth);
+}
+
 static void text_idle(FILE *out, const bench_opts_t *o, const bench_result_t *r)
 {
-    fprintf(out, "parley-bench --idle  %s  users %d  hold %d s\n", o->url, o->users, o->duration_s);
+    fprintf(out, "parley-bench --%s  %s  users %d  %s %d s%s%s\n", o->storm ? "storm" : "idle",
+            o->url, o->users, o->storm ? "settle at most" : "hold", o->duration_s,
+            o->source[0] ? "  source " : "", o->source);
     text_setup(out, o, r);
+    if (o->storm)
+        text_storm(out, r);
     long delta = r->rss_after_kb - r->rss_before_kb;
     fprintf(out, "gateway pid %d RSS: before %ld KiB, connected %ld KiB, after hold %ld KiB\n",
             r->gateway_pid, r->rss_before_kb, r->rss_connected_kb, r->rss_after_kb);
@@ -117,7 +134,10 @@ static void text_idle(FILE *out, const bench_opts_t *o, const bench_result_t *r)
                 (double)delta / r->authed, delta, r->authed);
     fprintf(out, "bench RSS %ld KiB\n", r->own_rss_kb);
     text_errors(out, r);
-    text_cpu(out, r, r->authed * (r->window_s > 0 ? r->window_s : 1), "connection-second");
+    if (o->storm)
+        text_cpu(out, r, r->authed, "connection (connect + authenticate + settle)");
+    else
+        text_cpu(out, r, r->authed * (r->window_s > 0 ? r->window_s : 1), "connection-second");
 }
 
 void bench_report_text(FILE *out, const bench_opts_t *o, const bench_result_t *r)
@@ -182,6 +202,34 @@ static void json_cpu(FILE *out, const bench_result_t *r)
             stack_cpu_s(r), r->own_cpu_s, r->window_s, r->host_busy_s, r->host_busy_pct, r->ncpu);
 }
 
+/* --storm: the raw samples, so that a coordinator can combine several processes'
+   reports: per pid, the earliest start and the latest end sample (clock ticks). */
+static void json_storm(FILE *out, const bench_result_t *r)
+{
+    fprintf(out,
+            "\"first_open_ms\":%.3f,\"last_open_ms\":%.3f,\"last_auth_ms\":%.3f,"
+            "\"window_start_ms\":%.3f,\"window_end_ms\":%.3f,\"settled_by_signal\":%s,",
+            r->first_open_ms, r->last_open_ms, r->last_auth_ms, r->window_start_ms,
+            r->window_end_ms, r->settled_by_signal ? "true" : "false");
+    json_hist(out, "auth_ms", &r->auth);
+    fprintf(out, ",\"stack_cpu_us_per_conn\":%.2f,\"clk_tck\":%ld,\"procs\":[",
+            r->authed ? 1e6 * stack_cpu_s(r) / r->authed : 0.0, r->procs.clk_tck);
+    const char *sep = "";
+    for (size_t i = 0; i < r->procs.n; i++) {
+        const bench_proc_t *p = &r->procs.v[i];
+        if (!p->have1)
+            continue; /* gone before the end: not counted here either */
+        /* t0 0: appeared during the window, all its CPU falls in it (as in bench_proc) */
+        fprintf(out, "%s{\"pid\":%d,\"group\":\"%s\",\"t0\":%" PRIu64 ",\"t1\":%" PRIu64 "}", sep,
+                p->pid, bench_group_name(p->group), p->have0 ? p->t0 : 0, p->t1);
+        sep = ",";
+    }
+    fprintf(out, "],\"procs_note\":\"");
+    for (const char *c = r->procs.warn; *c; c++) /* plain text; quote what JSON needs */
+        fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 0x20 ? " " : "%c", *c);
+    fprintf(out, "\",");
+}
+
 static void json_errors(FILE *out, const bench_result_t *r)
 {
     fprintf(out, "\"errors\":{");
@@ -196,7 +244,7 @@ void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r
     fprintf(out,
             "{\"mode\":\"%s\",\"url\":\"%s\",\"users\":%d,\"connected\":%d,\"authed\":%d,"
             "\"connect_errors\":%d,\"setup_s\":%.2f,\"setup_failed\":%s,\"interrupted\":%s,",
-            o->idle ? "idle" : "chat", o->url, o->users, r->connected, r->authed, r->connect_errors,
+            o->storm ? "storm" : o->idle ? "idle" : "chat", o->url, o->users, r->connected, r->authed, r->connect_errors,
             r->setup_s, r->setup_failed ? "true" : "false", r->interrupted ? "true" : "false");
     if (o->idle) {
         long delta = r->rss_after_kb - r->rss_before_kb;
@@ -209,6 +257,9 @@ void bench_report_json(FILE *out, const bench_opts_t *o, const bench_result_t *r
             fprintf(out, "\"rss_per_conn_kb\":%.2f,", (double)delta / r->authed);
         else
             fprintf(out, "\"rss_per_conn_kb\":null,");
+        fprintf(out, "\"source\":\"%s\",", o->source);
+        if (o->storm)
+            json_storm(out, r);
     } else {
         uint64_t missing =
             r->deliv_expected > r->deliv_received ? r->deliv_expected - r->deliv_received : 0;

@@ -21,6 +21,9 @@ const char *const bench_error_names[BENCH_E_COUNT] = {
     "rate_limited", "too_large",       "unavailable", "overloaded", "internal", "other",
 };
 
+const lws_retry_bo_t bench_no_idle_policy = {.secs_since_valid_ping = 0,
+                                             .secs_since_valid_hangup = 0};
+
 static const char *const phase_names[] = {"connect", "rooms", "warmup", "measure",
                                           "drain",   "hold",  "done"};
 
@@ -79,6 +82,15 @@ void bench_room_failed(bench_t *b, room_t *rm)
         rooms_settled(b);
 }
 
+/* --storm: one line a coordinator (storm.mjs) waits for before it looks whether the
+   stack has settled; "authed" counts the connections that got auth_success, "dead"
+   those that failed before it, the time is Unix epoch ms of the last auth_success. */
+static void storm_announce(bench_t *b)
+{
+    printf("storm-authed %d %d %.3f\n", b->r->authed, b->dead_unauthed, unix_ms(b->t_last_auth_ns));
+    fflush(stdout);
+}
+
 /* Idle mode: every connection authenticated or failed. */
 static void idle_settled(bench_t *b)
 {
@@ -89,9 +101,15 @@ static void idle_settled(bench_t *b)
         return;
     }
     b->r->rss_connected_kb = bench_rss_kb(b->r->gateway_pid);
-    cpu_start(b);
+    if (!b->o->storm)
+        cpu_start(b); /* --storm: the window opened before the first connect */
     b->phase = P_HOLD;
     b->t_hold_end_ns = now_ns() + (int64_t)b->o->duration_s * 1000000000;
+    if (b->o->storm) {
+        storm_announce(b);
+        if (b->settle_requested)
+            finish(b);
+    }
 }
 
 void bench_setup_progress(bench_t *b)
@@ -335,6 +353,19 @@ static void signal_cb(uv_signal_t *sig, int signum)
     finish(b);
 }
 
+/* --storm: SIGUSR1 says "the stack has settled" (storm.mjs sends it when presence-svc
+   has every connection): close the window now, or as soon as all are authenticated. */
+static void settle_cb(uv_signal_t *sig, int signum)
+{
+    bench_t *b = sig->data;
+    (void)signum;
+    b->r->settled_by_signal = 1;
+    if (b->phase == P_HOLD)
+        finish(b);
+    else
+        b->settle_requested = 1;
+}
+
 /* ---------------------------------------------------------------- finish */
 
 static void account(bench_t *b)
@@ -374,7 +405,12 @@ static void finish_now(bench_t *b)
     if (b->phase == P_HOLD) {
         b->r->rss_after_kb = bench_rss_kb(b->r->gateway_pid);
         cpu_stop(b);
+        b->r->window_start_ms = unix_ms(b->t_cpu0_ns);
+        b->r->window_end_ms = unix_ms(now_ns());
     }
+    b->r->first_open_ms = unix_ms(b->t_first_open_ns);
+    b->r->last_open_ms = unix_ms(b->t_last_open_ns);
+    b->r->last_auth_ms = unix_ms(b->t_last_auth_ns);
     b->phase = P_DONE;
     if (!b->o->idle)
         account(b);
@@ -387,8 +423,10 @@ static void finish_now(bench_t *b)
     close_handle(&b->finish_timer);
     uv_signal_stop(&b->sigint);
     uv_signal_stop(&b->sigterm);
+    uv_signal_stop(&b->sigusr1);
     uv_close((uv_handle_t *)&b->sigint, NULL);
     uv_close((uv_handle_t *)&b->sigterm, NULL);
+    uv_close((uv_handle_t *)&b->sigusr1, NULL);
     /* lws closes every connection and releases its handles on this loop; uv_run in
        bench_run() returns once they are all gone */
     lws_context_destroy(b->ctx);
@@ -466,6 +504,7 @@ static int create_context(bench_t *b)
     struct lws_context_creation_info info;
     void *loops[1] = {&b->loop};
     memset(&info, 0, sizeof info);
+    info.retry_and_idle_policy = &bench_no_idle_policy;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = bench_protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
@@ -489,10 +528,13 @@ static int start_handles(bench_t *b)
     uv_timer_init(&b->loop, &b->finish_timer);
     uv_signal_init(&b->loop, &b->sigint);
     uv_signal_init(&b->loop, &b->sigterm);
+    uv_signal_init(&b->loop, &b->sigusr1);
     b->tick_timer.data = b->connect_timer.data = b->finish_timer.data = b;
-    b->sigint.data = b->sigterm.data = b;
+    b->sigint.data = b->sigterm.data = b->sigusr1.data = b;
     uv_signal_start(&b->sigint, signal_cb, SIGINT);
     uv_signal_start(&b->sigterm, signal_cb, SIGTERM);
+    if (b->o->storm)
+        uv_signal_start(&b->sigusr1, settle_cb, SIGUSR1);
     uv_timer_start(&b->tick_timer, tick_cb, 100, 100);
     uv_timer_start(&b->connect_timer, bench_connect_timer_cb, 0, 10);
     return 0;
@@ -513,6 +555,7 @@ int bench_run(const bench_opts_t *opts, bench_result_t *res)
     bench_hist_init(&res->ack);
     bench_hist_init(&res->deliv);
     bench_hist_init(&res->lag);
+    bench_hist_init(&res->auth);
     if (opts->timeline) {
         res->nslots = opts->duration_s * 10;
         res->slots = calloc((size_t)res->nslots, sizeof *res->slots);
@@ -542,6 +585,8 @@ int bench_run(const bench_opts_t *opts, bench_result_t *res)
         b.t_start_ns = b.t_connect_ns = b.last_progress_ns = now_ns();
         b.t_setup_deadline_ns = b.t_start_ns + (int64_t)opts->setup_timeout_s * 1000000000;
         if (start_handles(&b) == 0) {
+            if (opts->storm)
+                cpu_start(&b); /* connect + authenticate + settle, all of it */
             uv_run(&b.loop, UV_RUN_DEFAULT);
             rc = res->setup_failed ? -1 : 0;
         } else {

@@ -75,6 +75,12 @@ typedef struct {
     double host_busy_s;   /* the same in CPU seconds */
     int ncpu;
 
+    /* --storm: times as Unix epoch milliseconds (so that several processes' reports
+       can be put on one time line), 0 when it did not happen */
+    double first_open_ms, last_open_ms, last_auth_ms, window_start_ms, window_end_ms;
+    bench_hist_t auth; /* open -> auth_success of each connection, us */
+    int settled_by_signal; /* the window was ended by SIGUSR1, not by --duration */
+
     /* --idle */
     int gateway_pid;
     long rss_before_kb, rss_connected_kb, rss_after_kb, own_rss_kb;

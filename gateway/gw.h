@@ -97,6 +97,11 @@ struct gw_conn {
     uint32_t exp_slot;   /* 1 + index in gw->exp_heap; 0: not in it */
     uint8_t exp_noticed; /* token_expiring is out (or not wanted) for this exp */
     uint8_t close_drain; /* the close waits until the queued frames are out */
+    /* server pings (gw_keepalive.c) */
+    uint8_t ka_ping_out;   /* a ping is out: ka_due_ms is its answer's deadline */
+    uint8_t ka_ping_write; /* the ping goes out at the next WRITEABLE */
+    int64_t ka_due_ms;     /* next ping, or the answer's deadline */
+    gw_conn_t *ka_prev, *ka_next; /* in gw->ka_wait or gw->ka_pong, due order */
 };
 
 /* Connections in due order (appending keeps the order: one interval for all). */
@@ -181,6 +186,8 @@ typedef struct gw {
     gw_metrics_t metrics;
     gw_conn_list_t sio_wait; /* Socket.IO connections waiting for their next ping */
     gw_conn_list_t sio_pong; /* ... and those whose ping is out */
+    gw_conn_list_t ka_wait;  /* WebSocket connections waiting for their next ping */
+    gw_conn_list_t ka_pong;  /* ... and those whose ping is out (gw_keepalive.c) */
     gw_conn_t **exp_heap;    /* gw_expiry.c: min-heap on exp_due_ms of authenticated
                                 connections whose token has an exp; bound: one entry
                                 per open connection */
@@ -423,5 +430,17 @@ void gw_sio_session_sweep(gw_t *gw, int64_t now_ms);
 void gw_sio_session_closed(gw_t *gw, gw_conn_t *c);
 /* The server ends the Socket.IO session: DISCONNECT (41) on "/". */
 void gw_sio_session_disconnect(gw_t *gw, gw_conn_t *c);
+
+/* ---- gw_keepalive.c: server WebSocket pings, O(1) per connection (not lws' idle
+   policy, whose timer list costs O(N) per connection) ---- */
+/* Opened: the first ping is due after WS_PING_INTERVAL_S. */
+void gw_keepalive_open(gw_t *gw, gw_conn_t *c);
+/* A pong or any frame from the client: answers an outstanding ping. */
+void gw_keepalive_alive(gw_t *gw, gw_conn_t *c);
+/* The tick: pings the connections due, closes those that did not answer in time. */
+void gw_keepalive_sweep(gw_t *gw, int64_t now_ms);
+/* WRITEABLE: writes the pending ping, if any. -1 when the socket failed. */
+int gw_keepalive_write(gw_conn_t *c);
+void gw_keepalive_closed(gw_t *gw, gw_conn_t *c);
 
 #endif

@@ -175,6 +175,7 @@ void gw_conn_open(gw_t *gw, gw_conn_t *c, struct lws *wsi)
         return;
     }
     unauth_append(gw, c);
+    gw_keepalive_open(gw, c);
     gw->metrics.connections_opened++;
     gw->metrics.connections_open++;
 }
@@ -223,6 +224,7 @@ void gw_conn_closed(gw_t *gw, gw_conn_t *c)
     gw_watch_drop_conn(gw, c);
     gw_unauth_remove(gw, c);
     gw_sio_session_closed(gw, c);
+    gw_keepalive_closed(gw, c);
     gw_expiry_drop(gw, c);
     gw_admission_closed(gw, c);
     pl_map_removei(gw->conns, c->id);
@@ -360,6 +362,8 @@ int gw_conn_writeable(gw_t *gw, gw_conn_t *c)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
         return 0;
     }
+    if (gw_keepalive_write(c) != 0) /* a ping is two bytes: ahead of the queue */
+        return -1;
     return write_queue(gw, c);
 }
 

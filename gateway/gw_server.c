@@ -50,6 +50,7 @@ static void on_tick(uv_timer_t *t)
     gw_typing_expire(gw, now);
     gw_admission_sweep(gw, now);
     gw_sio_session_sweep(gw, now); /* Engine.IO heartbeats: only the connections due */
+    gw_keepalive_sweep(gw, now);   /* WebSocket pings: only the connections due */
     gw_expiry_sweep(gw, pl_wall_ms()); /* token lifetimes: only the connections due */
     gw_revoke_ask(gw, now);            /* until presence sent the revocation list */
     if (now >= gw->next_lease_ms) {
@@ -130,9 +131,12 @@ static void pin_lws_uv_plugin(void)
 static int start_lws(gw_t *gw)
 {
     pin_lws_uv_plugin();
-    static lws_retry_bo_t retry; /* lws keeps a pointer: it must outlive the context */
-    retry.secs_since_valid_ping = (uint16_t)gw->cfg.ping_interval_s;
-    retry.secs_since_valid_hangup = (uint16_t)(gw->cfg.ping_interval_s + 10);
+    /* lws' idle policy off (0: no validity timer at all; without a policy lws would
+       apply its default of 300 s): its per-thread sorted timer list costs O(N) per
+       connection. Pings are gw_keepalive.c's. lws keeps a pointer: static. */
+    static lws_retry_bo_t retry;
+    retry.secs_since_valid_ping = 0;
+    retry.secs_since_valid_hangup = 0;
     void *foreign[1] = {&gw->loop};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

@@ -220,7 +220,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         on_established(gw, c, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
+        gw_keepalive_alive(gw, c);
         return on_receive(gw, c, wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        gw_keepalive_alive(gw, c);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return gw_conn_writeable(gw, c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:

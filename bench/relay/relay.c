@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -63,6 +64,7 @@ typedef struct {
     pl_map_t *convs; /* id → conv_t */
     int64_t next_conv, next_msg;
     int direct;
+    int no_idle_policy; /* --no-idle-policy: lws arms no validity timer (see main) */
     int port;
 } relay_t;
 
@@ -469,7 +471,7 @@ static void free_conv_each(const void *key, size_t klen, void *value, void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: parley-relay [--port P] [--secret S] [--direct]\n"
+    fprintf(stderr, "usage: parley-relay [--port P] [--secret S] [--direct] [--no-idle-policy]\n"
                     "  a bare chat relay for calibrating parley-bench (docs/performance.md);\n"
                     "  not for users. --secret defaults to $JWT_SECRET, --port to 27650.\n");
 }
@@ -479,6 +481,7 @@ static int parse_args(int argc, char **argv, const char **secret)
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"secret", required_argument, NULL, 's'},
                                          {"direct", no_argument, NULL, 'd'},
+                                         {"no-idle-policy", no_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
     R.port = 27650;
     *secret = getenv("JWT_SECRET");
@@ -490,10 +493,26 @@ static int parse_args(int argc, char **argv, const char **secret)
             *secret = optarg;
         else if (o == 'd')
             R.direct = 1;
+        else if (o == 'n')
+            R.no_idle_policy = 1;
         else
             return -1;
     }
     return optind == argc && R.port > 0 && R.port < 65536 && *secret && **secret ? 0 : -1;
+}
+
+/* One descriptor per connection, and lws sizes its fd table from the soft limit when
+   the context is made: raise it to the hard limit first (storm and idle runs of 19,000
+   connections need it; the default soft limit is often 1,024). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl))
+            pl_warn("cannot raise the open file limit", "hard=%llu",
+                    (unsigned long long)rl.rlim_max);
+    }
 }
 
 int main(int argc, char **argv)
@@ -511,6 +530,7 @@ int main(int argc, char **argv)
         pl_error("relay init failed", "reason=\"out of memory\"");
         return 1;
     }
+    raise_nofile();
     uv_signal_init(&R.loop, &R.sigint);
     uv_signal_init(&R.loop, &R.sigterm);
     uv_signal_start(&R.sigint, on_signal, SIGINT);
@@ -522,6 +542,14 @@ int main(int argc, char **argv)
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
     info.foreign_loops = foreign;
+    /* By default lws applies its idle policy (a validity timer per connection, 300 s),
+       as in any idiomatic lws server. lws 4.1 keeps those timers in one sorted list and
+       re-arms them walking it: O(N) per connection. --no-idle-policy (hangup 0: no
+       timer) removes that walk, as parley-gateway does (it pings by itself), so
+       connection storms compare like with like. lws keeps the pointer: static. */
+    static const lws_retry_bo_t no_idle = {.secs_since_valid_ping = 0, .secs_since_valid_hangup = 0};
+    if (R.no_idle_policy)
+        info.retry_and_idle_policy = &no_idle;
     lws_set_log_level(LLL_ERR, NULL);
     R.ctx = lws_create_context(&info);
     int rc = 0;
@@ -529,7 +557,8 @@ int main(int argc, char **argv)
         pl_error("cannot listen", "port=%d", R.port);
         rc = 1;
     } else {
-        pl_info("relay listening", "port=%d direct=%d", R.port, R.direct);
+        pl_info("relay listening", "port=%d direct=%d no_idle_policy=%d", R.port, R.direct,
+                R.no_idle_policy);
         uv_run(&R.loop, UV_RUN_DEFAULT);
     }
     if (R.ctx)

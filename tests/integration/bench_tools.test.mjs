@@ -3,7 +3,9 @@
 // only as good as the tool that produced it, so the tools are checked like code: the
 // bench must count every acknowledgement and delivery, notice what is missing and
 // fail its setup when the server refuses it; the relay must relay what the bench sends
-// and refuse what it should. No PostgreSQL or Parley stack is involved.
+// and refuse what it should. bench/storm.mjs (K bench processes on K source addresses
+// as one run) is checked against the relay and against a real Parley stack, whose
+// per-address connection cap shows whether --source really moved the connections.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -11,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePorts } from './lib/stack.mjs';
+import { freePorts, startStack } from './lib/stack.mjs';
 import { DEFAULT_SECRET, connect, login, sleep, uid } from './lib/client.mjs';
 
 const execFileP = promisify(execFile);
@@ -135,5 +137,81 @@ describe('parley-relay', () => {
   it('closes a connection that brings no valid token', async () => {
     const c = await connect(`ws://127.0.0.1:${port}/ws`, { token: 'a.b.c', noAuthWait: true });
     await c.waitClose();
+  });
+});
+
+// bench/storm.mjs: its combined report as JSON (last stdout line) and its exit code.
+async function storm(url, args) {
+  const all = [path.join(import.meta.dirname, '../../bench/storm.mjs'), '--url', url, '--secret', SECRET, '--json', ...args];
+  try {
+    const { stdout } = await execFileP(process.execPath, all, { timeout: 120000, env: { ...process.env, PARLEY_BIN_DIR: BIN } });
+    return { code: 0, report: JSON.parse(stdout.trim().split('\n').pop()), stdout };
+  } catch (e) {
+    if (typeof e.code !== 'number') throw e;
+    const last = (e.stdout || '').trim().split('\n').pop();
+    return { code: e.code, report: last.startsWith('{') ? JSON.parse(last) : null, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('storm.mjs: several bench processes on several source addresses, one report', () => {
+  it('against the relay: 200 connections from 2 processes, settled when all are authenticated', async () => {
+    const { code, report: r, stderr } = await storm(`ws://127.0.0.1:${port}/ws`, [
+      '--users', '200', '--procs', '2', '--sources', '127.0.0.2,127.0.0.3', '--window', '1', '--settle', '10',
+      '--pids', `gateway:${relay.pid}`,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.equal(r.reports, 2);
+    assert.deepEqual(r.sources, ['127.0.0.2', '127.0.0.3']);
+    assert.equal(r.authed, 200);
+    assert.equal(r.connect_errors, 0);
+    assert.equal(r.settled, true);
+    assert.equal(r.settled_by, 'authenticated');
+    assert.equal(r.settled_s, r.auth_s);
+    assert.ok(r.open_s > 0 && r.open_s <= r.auth_s, `opened over ${r.open_s} s, authenticated after ${r.auth_s} s`);
+    assert.deepEqual(r.gateway_pids, [relay.pid]);
+    assert.equal(r.nprocs.gateway, 1, 'the relay counted once, not once per bench process');
+    assert.ok(r.cpu_s.stack === r.cpu_s.gateway && r.stack_cpu_us_per_conn > 0, JSON.stringify(r.cpu_s));
+    assert.ok(r.gateway_rss_after_kb > r.gateway_rss_before_kb, 'the relay grew with 200 connections');
+    assert.ok(r.cpu_window_s >= r.auth_s, `cpu window ${r.cpu_window_s} s covers connect + auth ${r.auth_s} s`);
+  });
+});
+
+describe('storm.mjs against a Parley stack', () => {
+  let stack;
+  before(async () => {
+    // 100 connections per address: 200 from one address would be refused in part
+    stack = await startStack({ env: { MAX_CONNECTIONS_PER_IP: '100', CONNECT_RATE_PER_IP: '0', RATE_LIMIT_PER_S: '0' } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('200 connections over 2 processes and 2 source addresses: all admitted, settled when presence-svc has them all', async () => {
+    const { code, report: r, stderr } = await storm(stack.url(), [
+      '--users', '200', '--procs', '2', '--sources', '127.0.0.2,127.0.0.3', '--window', '1', '--settle', '20',
+      '--pg', stack.dbConn,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.equal(r.authed, 200);
+    assert.equal(r.connect_errors, 0);
+    assert.equal(r.settled, true);
+    assert.equal(r.settled_by, 'presence.connections');
+    assert.ok(r.settled_s >= r.auth_s, `settled ${r.settled_s} s after auth ${r.auth_s} s`);
+    for (const g of ['gateway', 'presence', 'broker']) assert.equal(r.nprocs[g], 1, `${g} counted once`);
+    assert.ok(r.nprocs.postgres >= 1, 'PostgreSQL and its backends are counted');
+    assert.ok(r.cpu_s.presence > 0 || r.cpu_s.postgres > 0, JSON.stringify(r.cpu_s));
+    assert.ok(r.stack_cpu_us_per_conn > r.gateway_cpu_us_per_conn, 'the stack costs more than its gateway');
+    assert.ok(r.rss_per_conn_kb > 0, `gateway RSS per connection ${r.rss_per_conn_kb} KiB`);
+  });
+
+  it('the same 200 from one source address: the gateway refuses those over its per-address cap', async () => {
+    const { code, report: r } = await storm(stack.url(), [
+      '--users', '200', '--procs', '2', '--sources', '127.0.0.4', '--window', '1', '--settle', '5',
+      '--pg', stack.dbConn,
+    ]);
+    assert.equal(code, 1, 'not every connection was admitted');
+    assert.deepEqual(r.sources, ['127.0.0.4']);
+    assert.ok(r.authed <= 100 && r.authed >= 90, `authed ${r.authed}: the cap of 100 per address held`);
+    assert.equal(r.authed + r.connect_errors, 200);
   });
 });
