@@ -19,6 +19,10 @@
 //   sustain10  highest sustainable rate in rooms of 10 (0 loss, no error, ack p99 < 100 ms):
 //              rates doubled until one fails, then bisected; 8 s after 2 s warmup each
 //   sustain2   the same in rooms of 2
+//   storm      19,000 connections opened within 2 s (bench/storm.mjs, 2 processes on 2 source
+//              addresses): connect + authenticate + settled (presence-svc has every
+//              connection; the relay: all authenticated), CPU per connection, gateway RSS
+//   many       the same at 2,000 and at 19,000 connections opened at 1,000/s
 //   overload   rooms of 2 at --overload-rate (twice the sustainable rate) for 30 s, between a
 //              light run before (a quarter of that rate, 8 s) and one right after (5 s, no
 //              warmup): errors by code, how fast refusals come, the processes' peak RSS,
@@ -54,9 +58,13 @@ const { values: o } = parseArgs({
     out: { type: 'string' },
     'run-dir': { type: 'string', default: path.join(os.tmpdir(), 'parley-pairs') },
     env: { type: 'string', multiple: true, default: [] },
+    // The gateway keeps its own ping timers (gateway/gw_keepalive.c); the relay's lws
+    // idle policy walks a sorted list per connection and per message: off, like for like.
+    'relay-args': { type: 'string', default: '--no-idle-policy' },
     quiet: { type: 'boolean', default: false },
     duration: { type: 'string' }, // these three override the scenario's, for a quick try
     warmup: { type: 'string' },
+    'storm-users': { type: 'string' }, // storm/many: connections instead of 19,000 (2,000 for many's first)
     users: { type: 'string', default: '1000' },
     'overload-rate': { type: 'string' },
     summarize: { type: 'string' }, // a --out file: rewrite the summary table from it // overload: the offered rate (2× the sustainable one)
@@ -76,6 +84,8 @@ const SCENARIOS = {
   sustain10: { kind: 'sustain', title: 'highest sustainable rate, rooms of 10', room: 10, start: 1000, duration: 8, warmup: 2 },
   sustain2: { kind: 'sustain', title: 'highest sustainable rate, rooms of 2', room: 2, start: 2000, duration: 8, warmup: 2 },
   overload: { kind: 'overload', title: 'past saturation, rooms of 2', room: 2, duration: 30, warmup: 2 },
+  storm: { kind: 'storm', title: 'a reconnect storm: 19,000 connections opened within 2 s', sizes: [[19000, 2]] },
+  many: { kind: 'storm', title: 'many connections: 2,000 and 19,000, opened at 1,000/s and held', sizes: [[2000, 2], [19000, 19]] },
 };
 
 const log = (...a) => { if (!o.quiet) console.error('[pairs]', ...a); };
@@ -163,12 +173,13 @@ async function portFree(port) {
 
 async function startRelay() {
   await portFree(PORTS.relay);
-  const child = spawn(path.join(o.bin, 'parley-relay'), ['--port', String(PORTS.relay), '--secret', SECRET],
+  const extra = o['relay-args'].split(/\s+/).filter(Boolean);
+  const child = spawn(path.join(o.bin, 'parley-relay'), ['--port', String(PORTS.relay), '--secret', SECRET, ...extra],
     { stdio: ['ignore', 'ignore', 'inherit'] });
   const ok = await waitTcp(PORTS.relay, 10000);
   if (!ok) throw new Error('parley-relay did not start');
   return {
-    name: 'relay', url: `ws://127.0.0.1:${PORTS.relay}/ws`, roots: () => [child.pid],
+    name: 'relay', url: `ws://127.0.0.1:${PORTS.relay}/ws`, roots: () => [child.pid], pid: child.pid,
     benchArgs: ['--pids', `gateway:${child.pid}`],
     stop: async () => { child.kill('SIGTERM'); if (!(await waitExit(child, 5000))) child.kill('SIGKILL'); },
   };
@@ -206,10 +217,12 @@ async function startParley() {
   const env = {
     ...process.env, JWT_SECRET: SECRET, PORT: String(PORTS.gw), BROKER_PORT: String(PORTS.broker),
     PG_PORT: String(PORTS.pg), PARLEY_RUN_DIR: runDir, PARLEY_BIN_DIR: o.bin, LOG_LEVEL: 'warn', TLS_PORT: '0',
-    RATE_LIMIT_PER_S: '0', MAX_CONNECTIONS_PER_IP: '100000', CONNECT_RATE_PER_IP: '0', MAX_CONNECTIONS: '19000',
+    RATE_LIMIT_PER_S: '0', MAX_CONNECTIONS_PER_IP: '100000', CONNECT_RATE_PER_IP: '0', MAX_CONNECTIONS: '19500',
     ...extraEnv,
   };
-  const child = spawn(path.join(root, 'scripts', 'run-stack.sh'), [], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // One descriptor per connection: 19,000 idle ones need the hard limit (20,000 here).
+  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0"', path.join(root, 'scripts', 'run-stack.sh')],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
   const ok = await waitHttp(`http://127.0.0.1:${PORTS.gw}/healthz`, 60000);
@@ -218,8 +231,10 @@ async function startParley() {
     try { return [Number(fs.readFileSync(path.join(runDir, 'pg', 'data', 'postmaster.pid'), 'utf8').split('\n')[0])]; } catch { /* elsewhere */ }
     try { return [Number(fs.readFileSync(path.join(runDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0])]; } catch { return []; }
   };
+  const conninfo = spawnSync(path.join(root, 'scripts', 'pg.sh'), ['conninfo', path.join(runDir, 'pg'), String(PORTS.pg)])
+    .stdout.toString().trim();
   return {
-    name: 'parley', url: `ws://127.0.0.1:${PORTS.gw}/ws`, roots: () => [child.pid, ...pgPid()],
+    name: 'parley', url: `ws://127.0.0.1:${PORTS.gw}/ws`, roots: () => [child.pid, ...pgPid()], conninfo,
     // The stack's own processes by name: found by the gateway's TCP peers, parley-bench
     // would miss a broker reached over a Unix socket and sum other stacks' services.
     benchArgs: ['--pids', stackPids(child.pid), '--pg-port', String(PORTS.pg)],
@@ -285,6 +300,27 @@ function sampleRss(roots, peak) {
   for (const [k, v] of Object.entries(now)) peak[k] = Math.max(peak[k] ?? 0, v);
 }
 
+// bench/storm.mjs: `users` connections opened within `window` s; its JSON report.
+function storm(server, users, window) {
+  const procs = Math.ceil(users / 9500);
+  const args = [path.join(here, 'storm.mjs'), '--url', server.url, '--secret', SECRET, '--users', String(users),
+    '--procs', String(procs), '--window', String(window), '--bench', path.join(o.bin, 'parley-bench'), '--json'];
+  if (server.name === 'relay') args.push('--pids', `gateway:${server.pid}`);
+  else args.push('--pg', server.conninfo, ...server.benchArgs);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err = (err + d).slice(-2000); });
+    child.on('close', (code) => {
+      let r = null;
+      try { r = JSON.parse(out.trim().split('\n').pop()); } catch { /* below */ }
+      if (!r) { resolve({ ok: false, server: server.name, users, error: `storm.mjs exit ${code}: ${err}` }); return; }
+      resolve({ ok: code === 0, server: server.name, users, window, r });
+    });
+  });
+}
+
 function sustainable(r) {
   const errs = Object.values(r.errors || {}).reduce((a, b) => a + b, 0);
   return r.rooms_ready === r.rooms && r.sent === r.scheduled && r.acked === r.scheduled && r.failed === 0 &&
@@ -316,6 +352,14 @@ async function findSustainable(server, sc) {
 }
 
 async function runOne(which, sc) {
+  if (sc.kind === 'storm') { // each size on a fresh server: RSS per connection needs one
+    const runs = [];
+    for (const [users, window] of sc.sizes) {
+      const server = which === 'relay' ? await startRelay() : await startParley();
+      try { runs.push(await storm(server, users, window)); } finally { await server.stop(); }
+    }
+    return { ok: runs.every((x) => x.ok), server: which, runs };
+  }
   const server = which === 'relay' ? await startRelay() : await startParley();
   try {
     if (sc.kind === 'sustain') return await findSustainable(server, sc);
@@ -387,11 +431,36 @@ function overloadTable(sc, pairs) {
     for (const x of pair) {
       if (!x.ok) { rows.push(`| ${i + 1} | ${x.server} | failed: ${x.error ?? x.over?.error ?? ''} | | | | | | | |`); continue; }
       const r = x.over.r, e = r.errors || {}, p = x.over.rss_peak_kb;
-      const refusal = r.refused_ms ? ` (${f1(r.refused_ms.p99)})` : '';
+      const refusal = r.error_ms ? ` (${f1(r.error_ms.p99)})` : '';
       const gw = x.server === 'relay' ? p['parley-relay'] : p['parley-gateway'];
       rows.push(`| ${i + 1} | ${x.server} | ${x.over.rate} | ${f0(r.acked_per_s)} | ${e.overloaded ?? 0}${refusal} | ${e.unavailable ?? 0} / ${r.no_answer} | ${r.deliveries_missing} | ${f1(r.ack_ms.p99)} | ${mib(gw)} / ${mib(p['parley-chat'])} / ${mib(p['parley-broker'])} / ${mib(p.postgres)} | ${f1(x.before.ack_p99)} → ${f1(x.after.ack_p99)} |`);
     }
   });
+  return rows.join('\n');
+}
+
+function stormTable(sc, pairs) {
+  const rows = ['| pair | connections | server | authenticated | opened over (s) | last auth_success (s) | settled (s) | µs CPU per connection: stack (gateway) | ratio to the relay | gateway RSS KiB per connection |',
+    '|---|---|---|---|---|---|---|---|---|---|'];
+  pairs.forEach(([rl, pl], i) => {
+    const sizes = Math.max(rl.runs?.length ?? 0, pl.runs?.length ?? 0);
+    for (let k = 0; k < sizes; k++) {
+      const a = rl.runs?.[k], b = pl.runs?.[k];
+      for (const x of [a, b]) {
+        if (!x) continue;
+        if (!x.r) { rows.push(`| ${i + 1} | ${x.users} | ${x.server} | failed: ${(x.error || '').slice(0, 80)} | | | | | | |`); continue; }
+        const r = x.r;
+        const ratio = x === b && a?.r ? `**${f2(r.stack_cpu_us_per_conn / a.r.stack_cpu_us_per_conn)}×**` : '';
+        rows.push(`| ${i + 1} | ${x.users} | ${x.server} | ${r.authed} | ${f1(r.open_s)} | ${f1(r.auth_s)} | ${r.settled ? f1(r.settled_s) : 'no'} | ${f0(r.stack_cpu_us_per_conn)} (${f0(r.gateway_cpu_us_per_conn)}) | ${ratio} | ${f2(r.rss_per_conn_kb)} |`);
+      }
+    }
+  });
+  if (sc.sizes.length === 2) { // the many-connections aim: the big run against the small one, Parley's own
+    const q = pairs.map(([, pl]) => pl.runs?.[1]?.r && pl.runs?.[0]?.r
+      ? [pl.runs[1].r.stack_cpu_us_per_conn / pl.runs[0].r.stack_cpu_us_per_conn, pl.runs[1].r.gateway_cpu_us_per_conn / pl.runs[0].r.gateway_cpu_us_per_conn, pl.runs[1].r.rss_per_conn_kb / pl.runs[0].r.rss_per_conn_kb] : null).filter(Boolean);
+    rows.push('');
+    rows.push(`Parley at ${sc.sizes[1][0]} against ${sc.sizes[0][0]}, per connection (median of the pairs): stack CPU ${f2(median(q.map((x) => x[0])))}×, gateway CPU ${f2(median(q.map((x) => x[1])))}×, gateway RSS ${f2(median(q.map((x) => x[2])))}×.`);
+  }
   return rows.join('\n');
 }
 
@@ -403,7 +472,8 @@ function gitHead() {
 function section(name, sc, pairs, startedAt) {
   const cmd = `node bench/pairs.mjs --scenario ${name} --pairs ${PAIRS}${name === 'overload' ? ` --overload-rate ${o['overload-rate']}` : ''}${o.env.length ? ' ' + o.env.map((e) => `--env ${e}`).join(' ') : ''} --doc docs/performance.md`;
   const table = sc.kind === 'sustain' ? sustainTable(sc, pairs)
-    : sc.kind === 'overload' ? overloadTable(sc, pairs) : fixedTable(sc, pairs);
+    : sc.kind === 'overload' ? overloadTable(sc, pairs)
+      : sc.kind === 'storm' ? stormTable(sc, pairs) : fixedTable(sc, pairs);
   return `**${sc.title}** — ${PAIRS} interleaved pairs, ${startedAt} UTC, tree ${gitHead()}, \`${cmd}\`\n\n${table}\n`;
 }
 
@@ -462,6 +532,7 @@ if (o.summarize) {
 }
 
 for (const sc of Object.values(SCENARIOS)) {
+  if (o['storm-users'] && sc.sizes) sc.sizes = sc.sizes.map(([n, w]) => [Math.max(2, Math.round((n * Number(o['storm-users'])) / 19000)), w]);
   if (o.duration) sc.duration = Number(o.duration);
   if (o.warmup) sc.warmup = Number(o.warmup);
 }
