@@ -38,7 +38,7 @@
 //              warmup and drain are all in it; divided by the messages sent in the run
 //
 // Loopback only; needs nothing but Node and the built binaries. The host should be
-// quiet: the script prints the machine's busy share outside the stack and the tool.
+// quiet (this VM's /proc/stat under-reports the busy time, so the script cannot tell).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -396,16 +396,17 @@ function breakdown(x) {
 }
 
 function fixedTable(sc, pairs) {
-  const rows = ['| pair | relay µs/msg (window / whole run) | Parley µs/msg (window / whole run) | CPU ratio (window / whole run) | relay delivery p99 (ms) | Parley delivery p99 (ms) | p99 ratio, difference | lost (relay / Parley) | host busy % (relay / Parley) |',
-    '|---|---|---|---|---|---|---|---|---|'];
+  const rows = ['| pair | relay µs/msg (window / whole run) | Parley µs/msg (window / whole run) | CPU ratio (window / whole run) | relay delivery p99 (ms) | Parley delivery p99 (ms) | p99 ratio, difference | lost (relay / Parley) |',
+    '|---|---|---|---|---|---|---|---|'];
   const ratios = { w: [], a: [], p: [], d: [] };
   pairs.forEach(([rl, pl], i) => {
-    if (!rl.ok || !pl.ok) { rows.push(`| ${i + 1} | ${rl.ok ? '' : rl.error} | ${pl.ok ? '' : pl.error} | | | | | | |`); return; }
+    if (!rl.ok || !pl.ok) { rows.push(`| ${i + 1} | ${rl.ok ? '' : rl.error} | ${pl.ok ? '' : pl.error} | | | | | |`); return; }
     const w = pl.window_us / rl.window_us, a = pl.whole_us / rl.whole_us, p = pl.p99 / rl.p99, d = pl.p99 - rl.p99;
     ratios.w.push(w); ratios.a.push(a); ratios.p.push(p); ratios.d.push(d);
-    rows.push(`| ${i + 1} | ${f0(rl.window_us)} / ${f0(rl.whole_us)} | ${f0(pl.window_us)} / ${f0(pl.whole_us)} | **${f2(w)}×** / ${f2(a)}× | ${f2(rl.p99)} | ${f2(pl.p99)} | ${f1(p)}×, +${f1(d)} ms | ${lost(rl)} / ${lost(pl)} | ${f0(rl.host_busy_pct)} / ${f0(pl.host_busy_pct)} |`);
+    rows.push(`| ${i + 1} | ${f0(rl.window_us)} / ${f0(rl.whole_us)} | ${f0(pl.window_us)} / ${f0(pl.whole_us)} | **${f2(w)}×** / ${f2(a)}× | ${f2(rl.p99)} | ${f2(pl.p99)} | ${f1(p)}×, ${d >= 0 ? '+' : ''}${f1(d)} ms | ${lost(rl)} / ${lost(pl)} |`);
   });
-  rows.push(`| median | | | **${f2(median(ratios.w))}×** / ${f2(median(ratios.a))}× | | | ${f1(median(ratios.p))}×, +${f1(median(ratios.d))} ms | | |`);
+  const md = median(ratios.d);
+  rows.push(`| median | | | **${f2(median(ratios.w))}×** / ${f2(median(ratios.a))}× | | | ${f1(median(ratios.p))}×, ${md >= 0 ? '+' : ''}${f1(md)} ms | |`);
   const split = pairs.filter(([, pl]) => pl.ok).map(([, pl], i) => `pair ${i + 1}: ${breakdown(pl)}`);
   return rows.join('\n') + `\n\nParley's window µs per message by process: ${split.join('; ')}.`;
 }
@@ -469,12 +470,12 @@ function gitHead() {
   return r.status === 0 ? r.stdout.toString().trim() : 'unknown';
 }
 
-function section(name, sc, pairs, startedAt) {
-  const cmd = `node bench/pairs.mjs --scenario ${name} --pairs ${PAIRS}${name === 'overload' ? ` --overload-rate ${o['overload-rate']}` : ''}${o.env.length ? ' ' + o.env.map((e) => `--env ${e}`).join(' ') : ''} --doc docs/performance.md`;
+function section(name, sc, pairs, startedAt, env = o.env, rate = o['overload-rate'], head = gitHead()) {
+  const cmd = `node bench/pairs.mjs --scenario ${name} --pairs ${pairs.length}${name === 'overload' ? ` --overload-rate ${rate}` : ''}${env.length ? ' ' + env.map((e) => `--env ${e}`).join(' ') : ''} --doc docs/performance.md`;
   const table = sc.kind === 'sustain' ? sustainTable(sc, pairs)
     : sc.kind === 'overload' ? overloadTable(sc, pairs)
       : sc.kind === 'storm' ? stormTable(sc, pairs) : fixedTable(sc, pairs);
-  return `**${sc.title}** — ${PAIRS} interleaved pairs, ${startedAt} UTC, tree ${gitHead()}, \`${cmd}\`\n\n${table}\n`;
+  return `**${sc.title}** — ${pairs.length} interleaved pairs, ${startedAt} UTC, tree ${head}, \`${cmd}\`\n\n${table}\n`;
 }
 
 function writeDoc(file, name, text) {
@@ -518,6 +519,32 @@ function summaryTable(records) {
     if (!v.length) { rows.push(`| ${label} | ${target} | not measured | | |`); continue; }
     rows.push(`| ${label} | ${target} | ${range(v)}${label.includes('(ms)') ? '' : '×'} | ${ok(median(v)) ? 'yes' : '**no**'} | ${when(sc)} |`);
   }
+  const stormRuns = (sc, k) => pairsOf(sc).map((p) => [p.relay.runs?.[k]?.r, p.parley.runs?.[k]?.r]).filter(([a, b]) => a && b);
+  const storms = stormRuns('storm', 0);
+  if (storms.length) {
+    const v = storms.map(([a, b]) => b.stack_cpu_us_per_conn / a.stack_cpu_us_per_conn);
+    rows.push(`| reconnect storm, 19,000 within 2 s: CPU per connection | ≤ 2× relay | ${range(v)}× | ${median(v) <= 2 ? 'yes' : '**no**'} | ${when('storm')} |`);
+    const t = storms.map(([, b]) => b.settled_s);
+    rows.push(`| reconnect storm: first connection → settled (s) | seconds | ${range(t, f1)} | | ${when('storm')} |`);
+  } else rows.push('| reconnect storm, 19,000 within 2 s: CPU per connection | ≤ 2× relay | not measured | | |');
+  const small = stormRuns('many', 0), big = stormRuns('many', 1);
+  if (small.length && big.length && small.length === big.length) {
+    const cpu = big.map(([, b], i) => b.stack_cpu_us_per_conn / small[i][1].stack_cpu_us_per_conn);
+    const gw = big.map(([, b], i) => b.gateway_cpu_us_per_conn / small[i][1].gateway_cpu_us_per_conn);
+    const rss = big.map(([, b], i) => b.rss_per_conn_kb / small[i][1].rss_per_conn_kb);
+    const kib = big.map(([, b]) => b.rss_per_conn_kb);
+    rows.push(`| 19,000 against 2,000 connections: stack CPU per connection | ≤ 1.2× | ${range(cpu)}× | ${median(cpu) <= 1.2 ? 'yes' : '**no**'} | ${when('many')} |`);
+    rows.push(`| 19,000 against 2,000 connections: gateway CPU per connection | ≤ 1.2× | ${range(gw)}× | ${median(gw) <= 1.2 ? 'yes' : '**no**'} | ${when('many')} |`);
+    rows.push(`| 19,000 against 2,000 connections: gateway RSS per connection | ≤ 1.2× | ${range(rss)}× | ${median(rss) <= 1.2 ? 'yes' : '**no**'} | ${when('many')} |`);
+    rows.push(`| gateway RSS per idle connection at 19,000 (KiB) | ≤ 3 KiB | ${range(kib)} | ${median(kib) <= 3 ? 'yes' : '**no**'} | ${when('many')} |`);
+  } else rows.push('| 19,000 against 2,000 connections | ≤ 1.2× | not measured | | |');
+  const over = pairsOf('overload').map((p) => p.parley.over?.r).filter(Boolean);
+  if (over.length) {
+    const ref = over.map((r) => r.error_ms?.p99 ?? NaN);
+    const bad = over.map((r) => (r.errors?.unavailable ?? 0) + r.no_answer + r.deliveries_missing + r.deliveries_of_unacked);
+    rows.push(`| twice the sustainable rate, 30 s: refusals answered within (p99, ms) | ≤ 100 ms | ${range(ref, f1)} | ${median(ref) <= 100 ? 'yes' : '**no**'} | ${when('overload')} |`);
+    rows.push(`| … \`unavailable\`, unanswered, acked-not-delivered, delivered-not-acked | 0 | ${bad.join(', ')} | ${bad.every((x) => x === 0) ? 'yes' : '**no**'} | ${when('overload')} |`);
+  } else rows.push('| twice the sustainable rate: refusals within 100 ms | ≤ 100 ms | not measured | | |');
   return rows.join('\n') + '\n';
 }
 
@@ -528,6 +555,19 @@ if (o.summarize) {
   const text = summaryTable(records);
   console.log(text);
   if (o.doc) writeDoc(o.doc, 'summary', text);
+  // Every scenario's table again from its newest session (the tables' format may have
+  // changed since they were measured; the figures have not).
+  for (const [name, sc] of Object.entries(SCENARIOS)) {
+    const mine = records.filter((x) => x.scenario === name);
+    if (!mine.length || !o.doc) continue;
+    const session = mine.map((x) => x.session).sort().pop();
+    const runs = mine.filter((x) => x.session === session);
+    const pairs = [...new Set(runs.map((x) => x.pair))].sort((a, b) => a - b)
+      .map((k) => [runs.find((x) => x.pair === k && x.server === 'relay'), runs.find((x) => x.pair === k && x.server === 'parley')])
+      .filter(([a, b]) => a && b);
+    const [date, time, head] = session.split(' ');
+    writeDoc(o.doc, name, section(name, sc, pairs, `${date} ${time}`, runs[0].env || [], runs[0].rate_arg, head));
+  }
   process.exit(0);
 }
 
@@ -558,7 +598,7 @@ for (const name of names) {
     const rl = await runOne('relay', sc);
     log(`${name}: pair ${i + 1}/${PAIRS}, Parley`);
     const pl = await runOne('parley', sc);
-    for (const x of [rl, pl]) if (o.out) fs.appendFileSync(o.out, JSON.stringify({ scenario: name, session, pair: i + 1, ...x }) + '\n');
+    for (const x of [rl, pl]) if (o.out) fs.appendFileSync(o.out, JSON.stringify({ scenario: name, session, pair: i + 1, env: o.env, rate_arg: o['overload-rate'], ...x }) + '\n');
     pairs.push([rl, pl]);
     if (sc.kind === 'fixed' && rl.ok && pl.ok) {
       log(`  relay ${f0(rl.window_us)} µs/msg p99 ${f2(rl.p99)} ms; Parley ${f0(pl.window_us)} µs/msg p99 ${f2(pl.p99)} ms; ratio ${f2(pl.window_us / rl.window_us)}× (${breakdown(pl)})`);

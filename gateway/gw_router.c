@@ -46,7 +46,8 @@ static gw_pending_t *pending_add(gw_t *gw, proto_svc_t svc, uint64_t conn_id, ui
     /* One timeout for all requests: send order is deadline order, so a FIFO list
        is enough to find what expired. */
     PL_LIST_APPEND(gw->pend_head, gw->pend_tail, p, prev, next);
-    gw->inflight[svc]++;
+    if (!is_auth) /* sessions are bounded apart (gw_router_begin_session) */
+        gw->inflight[svc]++;
     return p;
 }
 
@@ -54,7 +55,8 @@ static void pending_free(gw_t *gw, gw_pending_t *p)
 {
     pl_map_removei(gw->pending, p->rq);
     PL_LIST_UNLINK(gw->pend_head, gw->pend_tail, p, prev, next);
-    gw->inflight[p->svc]--;
+    if (!p->is_auth)
+        gw->inflight[p->svc]--;
     free(p);
 }
 
@@ -117,10 +119,12 @@ static int forward(gw_t *gw, gw_conn_t *c, proto_svc_t svc, const char *ev, cons
     msgpack_sbuffer_clear(&gw->scratch);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &gw->scratch, msgpack_sbuffer_write);
-    int64_t now = pl_wall_ms(); /* ts: services shed what queued too long (overload.md) */
+    /* ts: services shed what queued too long (overload.md); a session opening is
+       never shed (0: not stamped), see gw_router_begin_session */
+    int64_t now = pl_wall_ms();
     if (proto_pack_request_head_ts(&pk, ev, as, gw->gwid, c->id, rq, c->uid,
                                    pl_role_name(c->role), c->name,
-                                   now + gw->cfg.request_timeout_ms, now) != 0 ||
+                                   now + gw->cfg.request_timeout_ms, is_auth ? 0 : now) != 0 ||
         proto_pack_request_body(&gw->scratch, body, body_len) != 0)
         return -1;
     gw_pending_t *p = pending_add(gw, svc, c->id, rq, id_json, is_auth);
@@ -156,14 +160,12 @@ void gw_router_begin_session(gw_t *gw, gw_conn_t *c, const pl_identity_t *id,
         gw_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many connections");
         return;
     }
-    if (gw_inflight_full(gw, PROTO_SVC_CHAT)) { /* nothing of the session is set yet */
-        /* a Socket.IO client's CONNECT_ERROR carries the code */
-        if (c->sio)
-            session_failed(gw, c, id_json, "overloaded", "the service is at capacity, retry later");
-        else
-            gw_inflight_refuse(gw, c, id_json);
-        return;
-    }
+    /* No in-flight bound and no shedding by age for a session opening: each
+       connection has one at most, so the connection caps bound them, and refusing
+       them in a reconnect storm would only turn it into a storm of retries (every
+       refused client reconnects). They wait their turn at chat-svc, which reads many
+       at once (chat_sessions.c), and get `unavailable` only after
+       REQUEST_TIMEOUT_MS (docs/design/overload.md). */
     c->uid = strdup(id->user_id);
     c->name = id->name[0] ? strdup(id->name) : NULL;
     c->role = id->role;
@@ -486,8 +488,9 @@ void gw_router_reply(gw_t *gw, const msgpack_object *root)
         return;
     }
     gw_metrics_observe(&gw->metrics, p->type_idx, pl_mono_us() - p->sent_us);
-    gw_inflight_answered(gw, (proto_svc_t)p->svc, p->sent_us,
-                         pl_mp_str_eq(pl_mp_get(body, "code"), "overloaded"));
+    if (!p->is_auth)
+        gw_inflight_answered(gw, (proto_svc_t)p->svc, p->sent_us,
+                             pl_mp_str_eq(pl_mp_get(body, "code"), "overloaded"));
     gw_conn_t *c = pl_map_geti(gw->conns, cn);
     int is_auth = p->is_auth;
     char id_json[ID_JSON_MAX];

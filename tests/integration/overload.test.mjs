@@ -4,9 +4,9 @@
 //   (nothing stored, nothing fanned out), so a retry with the same temp_id stores the
 //   message exactly once; the server API hears 503 `overloaded`;
 // - a gateway refuses at once, before sending anything, a request to a service kind
-//   that already has MAX_INFLIGHT_PER_SERVICE of its requests in flight (an `auth`
-//   too), and the other kinds are not affected; a service's `overloaded` answers
-//   lower that limit (gw_inflight.c);
+//   that already has MAX_INFLIGHT_PER_SERVICE of its requests in flight, and the
+//   other kinds are not affected; a service's `overloaded` answers lower that limit
+//   (gw_inflight.c); a session opening (`auth`) is neither bounded nor shed: it waits;
 // - a Socket.IO client gets the same error object as the acknowledgement.
 // The backlog is made by pausing chat-svc (SIGSTOP): what arrives meanwhile waits in
 // the queues, and is old when chat-svc resumes.
@@ -18,7 +18,7 @@ import { createConversation, fullHistory, twoInConversation } from './lib/chat.m
 import { api } from './lib/api.mjs';
 import { presenceOf } from './lib/presence.mjs';
 import { scrape, value } from './lib/prom.mjs';
-import { refusal, sio, sioLogin } from './lib/sio.mjs';
+import { connected, sio, sioLogin } from './lib/sio.mjs';
 
 const SHED_AFTER_MS = 50;
 const PAUSE_MS = 600; // well past SHED_AFTER_MS, even times PL_SHED_STALL_FACTOR (4)
@@ -185,7 +185,7 @@ describe('a gateway with MAX_INFLIGHT_PER_SERVICE requests in flight to a kind',
     const s = await sioLogin(gw2.http, uid('s'));
     const sconv = await s.ack('create_conversation', { participants: [uid('t')] });
     assert.equal(sconv.type, 'conversation_created', JSON.stringify(sconv));
-    const { first } = await whileChatPaused(async () => {
+    const { first, sessions, c, sc } = await whileChatPaused(async () => {
       const waits = [];
       for (let i = 0; i < N; i++) {
         waits.push(ca.request({ type: 'message', conversation_id: cid, content: `b ${i}`, temp_id: `b-${i}` }));
@@ -199,23 +199,27 @@ describe('a gateway with MAX_INFLIGHT_PER_SERVICE requests in flight to a kind',
       // call-svc is another kind: not refused (presence would ask chat-svc, paused)
       const h = await ca.request({ type: 'call_history' });
       assert.equal(h.type, 'call_history', JSON.stringify(h));
-      // a new session needs chat-svc too (session_open): `auth` is refused the same way,
-      // and the connection stays usable
+      // A new session needs chat-svc too (session_open), but it is neither bounded
+      // here (the connection caps bound sessions, one each) nor shed: it waits for
+      // chat-svc and opens once it runs, where refusing it would turn a reconnect
+      // storm into a storm of retries.
       const c = await open(stack.url(1), { label: 'late' });
-      assertOverloaded(await c.request({ type: 'auth', token: token(uid('l'), 'student') }), 'auth past the bound');
+      const late = c.request({ type: 'auth', token: token(uid('l'), 'student') });
       assert.equal((await c.request({ type: 'ping' })).type, 'pong');
-      c.close();
-      // Socket.IO: the same refusal as the acknowledgement; a namespace connect as
-      // its CONNECT_ERROR's code
+      // Socket.IO: the same refusal as the acknowledgement; a namespace connect waits too
       const ack = await s.ack('message', { conversation_id: sconv.conversation.conversation_id, content: 'x', temp_id: 's-1' });
       assertOverloaded(ack, 'socket.io past the bound');
-      const err = await refusal(sio(gw2.http, { auth: { token: token(uid('r'), 'student') } }));
-      assert.equal(err.data?.code, 'overloaded', JSON.stringify(err.data));
+      const sc = sio(gw2.http, { auth: { token: token(uid('r'), 'student') } });
+      const sioUp = connected(sc);
       // the ones in flight get their answer once chat-svc runs (shed: they are old)
       await sleep(PAUSE_MS);
-      return { first: Promise.all(waits.slice(0, INFLIGHT)) };
+      return { first: Promise.all(waits.slice(0, INFLIGHT)), sessions: Promise.all([late, sioUp]), c, sc };
     });
     for (const f of await first) assertOverloaded(f, 'queued while paused');
+    const [auth] = await sessions;
+    assert.equal(auth.type, 'auth_success', `the session waited and opened: ${JSON.stringify(auth)}`);
+    c.close();
+    sc.close();
     s.close();
     await eventually(async () => value(await gwMetrics(), 'parley_gateway_requests_inflight', { service: 'chat' }) === 0, {
       what: 'nothing in flight any more',
