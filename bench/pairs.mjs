@@ -321,6 +321,20 @@ function storm(server, users, window) {
   });
 }
 
+// What kept a run from counting as sustainable ('' when it did).
+function whyNot(r) {
+  const errs = Object.entries(r.errors || {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  const w = [];
+  if (r.rooms_ready !== r.rooms) w.push(`rooms ${r.rooms_ready}/${r.rooms}`);
+  if (r.sent !== r.scheduled) w.push(`unsent ${r.scheduled - r.sent}`);
+  if (r.acked !== r.scheduled) w.push(`unacked ${r.scheduled - r.acked}`);
+  if (r.deliveries_missing) w.push(`missing ${r.deliveries_missing}`);
+  if (r.duplicates) w.push(`duplicates ${r.duplicates}`);
+  if (r.closes_run) w.push(`closes ${r.closes_run}`);
+  if (r.ack_ms.p99 >= 100) w.push(`ack p99 ${r.ack_ms.p99.toFixed(0)} ms`);
+  return [...w, ...errs].join(', ');
+}
+
 function sustainable(r) {
   const errs = Object.values(r.errors || {}).reduce((a, b) => a + b, 0);
   return r.rooms_ready === r.rooms && r.sent === r.scheduled && r.acked === r.scheduled && r.failed === 0 &&
@@ -335,8 +349,8 @@ async function findSustainable(server, sc) {
   let lo = 0, hi = 0, rate = sc.start;
   while (!hi) {
     const x = await bench(server, sc, rate, sc.duration, sc.warmup);
-    tried.push({ rate, ok: x.ok && x.sustainable, p99: x.ok ? x.ack_p99 : null });
-    log(`  ${server.name} ${rate}/s: ${x.ok && x.sustainable ? 'sustained' : 'failed'} (ack p99 ${x.ok ? x.ack_p99 : '-'} ms)`);
+    tried.push({ rate, ok: x.ok && x.sustainable, p99: x.ok ? x.ack_p99 : null, why: x.ok ? whyNot(x.r) : x.error });
+    log(`  ${server.name} ${rate}/s: ${x.ok && x.sustainable ? 'sustained' : `failed: ${x.ok ? whyNot(x.r) : x.error}`} (ack p99 ${x.ok ? x.ack_p99 : '-'} ms)`);
     if (x.ok && x.sustainable) { lo = rate; rate *= 2; if (rate > 64000) break; } else hi = rate;
   }
   for (let i = 0; i < 3 && hi; i++) {
@@ -344,7 +358,7 @@ async function findSustainable(server, sc) {
     if (mid <= lo || mid >= hi) break;
     const x = await bench(server, sc, mid, sc.duration, sc.warmup);
     const ok = x.ok && x.sustainable;
-    tried.push({ rate: mid, ok, p99: x.ok ? x.ack_p99 : null });
+    tried.push({ rate: mid, ok, p99: x.ok ? x.ack_p99 : null, why: x.ok ? whyNot(x.r) : x.error });
     log(`  ${server.name} ${mid}/s: ${ok ? 'sustained' : 'failed'} (ack p99 ${x.ok ? x.ack_p99 : '-'} ms)`);
     if (ok) lo = mid; else hi = mid;
   }
