@@ -213,10 +213,13 @@ int broker_pump_run_once(broker_pump_t *self, int timeout_ms)
     }
     for (int i = 0; i < n; i++)
         port_at(self, evs[i].data.u32)->signalled = 1;
+    /* Subscriptions first (they travel upstream, to the publishers): one that arrived
+       with a request in the same pass must reach the service before that request
+       does, or what the request publishes misses the gateway that just subscribed. */
+    serve_bus(&self->xpub, &self->xsub, "subscriptions");
     for (int i = 0; i < BROKER_QUEUES; i++)
         serve_queue(&self->queues[i]);
     serve_bus(&self->xsub, &self->xpub, "events");
-    serve_bus(&self->xpub, &self->xsub, "subscriptions"); /* they travel upstream */
     return 0;
 }
 

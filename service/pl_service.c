@@ -482,6 +482,17 @@ static int send_to_queue(pl_service_t *self, proto_svc_t target, const char *bod
 
 static void outbox_flush(pl_service_t *self)
 {
+    /* A PUB applies the subscriptions that reached it only when it processes its
+       commands, which a send does at most about once a millisecond. Asked for its
+       events first, it takes them now: a gateway that subscribed to a conversation
+       just before its client's request reached us hears what that request publishes
+       (the first typing in a new conversation was dropped here, once batches stopped
+       waiting out BATCH_INTERVAL_MS). */
+    if (self->outbox.len > 0) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        (void)zmq_getsockopt(self->pub, ZMQ_EVENTS, &ev, &sz); /* only its side effect */
+    }
     size_t off = 0;
     while (off + 8 <= self->outbox.len) {
         uint32_t tl, bl;

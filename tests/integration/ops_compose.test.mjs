@@ -75,7 +75,7 @@ function binaries() {
 
 const SERVERS = ['parley-broker', 'parley-gateway', 'parley-chat', 'parley-presence', 'parley-call', 'parley-hooks'];
 // Measuring tools (bench/): built with the rest, never run by compose.
-const TOOLS = ['parley-bench', 'parley-relay'];
+const TOOLS = ['parley-bench', 'parley-relay', 'parley-bench-edge'];
 // One-shot tools compose runs with arguments before the servers start.
 const ONE_SHOT = ['parley-keygen'];
 // One-shot services (run once at start, exit 0): no restart policy, no healthcheck.

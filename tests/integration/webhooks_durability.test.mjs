@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SANITIZE, freePorts, useStack } from './lib/stack.mjs';
-import { eventually, httpGet, login, uid } from './lib/client.mjs';
+import { eventually, httpGet, login, sleep, uid } from './lib/client.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
 import { hookEnv, startReceiver } from './lib/webhooks.mjs';
 
@@ -106,7 +106,13 @@ describe('durability', () => {
       await eventually(async () => (await metric('parley_webhook_outbox_depth{source="chat"}')) >= N, { what: 'the depth metric' });
       assert.ok((await metric('parley_webhook_attempts_total{outcome="http_error"}')) > 0);
       const downFor = Date.now();
-      while (Date.now() - downFor < 3000) await sendMessage(others[0], convs[0], 'still flowing');
+      // Still flowing for 3 s, at a bounded pace: each message adds an event that one
+      // user's ordered chain must deliver after the outage, and a fast stack would
+      // otherwise queue more of them than the drain below is given time for.
+      while (Date.now() - downFor < 3000) {
+        await sendMessage(others[0], convs[0], 'still flowing');
+        await sleep(25);
+      }
     } finally {
       rx.respond = () => 200;
     }
