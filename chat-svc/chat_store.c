@@ -423,34 +423,13 @@ static int batch_build(batch_arrays_t *b, const chat_post_t *posts, size_t n, pl
 }
 
 /* The next pipelined statement's result and the NULL that ends it. 0 when it
-   succeeded (*out holds it, or NULL when the caller passed none), -1 otherwise:
-   the first failure is logged, later statements only say PIPELINE_ABORTED. */
-static int pipeline_result(PGconn *db, PGresult **out, int *logged)
+   succeeded, with rows or none (*out holds it, or NULL when the caller passed none),
+   -1 otherwise: the first failure is logged under `op`, later statements only say
+   PIPELINE_ABORTED. */
+static int pipeline_result(PGconn *db, PGresult **out, int *logged, const char *op)
 {
     PGresult *r = PQgetResult(db);
     if (!r) /* the connection broke */
-        return -1;
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok && !*logged) {
-        pl_error("database error", "op=post_many err=\"%.200s\"", PQresultErrorMessage(r));
-        *logged = 1;
-    }
-    PGresult *extra;
-    while ((extra = PQgetResult(db)))
-        PQclear(extra);
-    if (ok && out)
-        *out = r;
-    else
-        PQclear(r);
-    return ok ? 0 : -1;
-}
-
-/* pipeline_result for a statement that may return rows or not (an INSERT), with the
-   operation's name for the log. */
-static int pipeline_result_any(PGconn *db, PGresult **out, int *logged, const char *op)
-{
-    PGresult *r = PQgetResult(db);
-    if (!r)
         return -1;
     ExecStatusType st = PQresultStatus(r);
     int ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
@@ -505,8 +484,8 @@ int chat_store_post_many(PGconn *db, const chat_post_t *posts, size_t n, chat_po
     sent += sent && PQsendQueryPrepared(db, "post_batch", p.n, p.v, p.len, p.fmt, 0);
     if (PQpipelineSync(db) == 1) {
         PGresult *rows = NULL;
-        int lock_rc = sent >= 1 ? pipeline_result(db, NULL, &logged) : -1;
-        int post_rc = sent == 2 ? pipeline_result(db, &rows, &logged) : -1;
+        int lock_rc = sent >= 1 ? pipeline_result(db, NULL, &logged, "post_many") : -1;
+        int post_rc = sent == 2 ? pipeline_result(db, &rows, &logged, "post_many") : -1;
         PGresult *sync = PQgetResult(db);
         if (lock_rc == 0 && post_rc == 0 && sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC) {
             read_batch(rows, n, out);
@@ -812,9 +791,9 @@ int chat_store_sessions(PGconn *db, const chat_str_t *users, size_t n, PGresult 
     sent += sent == 2 && PQsendQueryPrepared(db, "user_convs_many", 1, p.v, p.len, p.fmt, 0);
     int rc = -1, logged = 0;
     if (PQpipelineSync(db) == 1) {
-        int a = sent >= 1 ? pipeline_result_any(db, NULL, &logged, "sessions") : -1;
-        int b = sent >= 2 ? pipeline_result_any(db, counts, &logged, "sessions") : -1;
-        int c = sent == 3 ? pipeline_result_any(db, convs, &logged, "sessions") : -1;
+        int a = sent >= 1 ? pipeline_result(db, NULL, &logged, "sessions") : -1;
+        int b = sent >= 2 ? pipeline_result(db, counts, &logged, "sessions") : -1;
+        int c = sent == 3 ? pipeline_result(db, convs, &logged, "sessions") : -1;
         PGresult *sync = PQgetResult(db);
         rc = a == 0 && b == 0 && c == 0 && sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC
                  ? 0

@@ -11,6 +11,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, freePorts } from './lib/stack.mjs';
+import { batchSizes } from './lib/prom.mjs';
 import { httpGet, login, uid } from './lib/client.mjs';
 import { assertError } from './lib/expect.mjs';
 import { assertGapless, createConversation, fullHistory, pipeline, sendMessage, settle } from './lib/chat.mjs';
@@ -36,12 +37,6 @@ async function heldByGateway() {
   return Number((r.body.match(/^parley_gateway_requests_held_total(?:\{[^}]*\})? (\d+)/m) || [])[1] ?? NaN);
 }
 
-// Sum and count of chat-svc's batch-size histogram.
-async function batchSizes() {
-  const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
-  const pick = (name) => Number((r.body.match(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm')) || [])[1] || 0);
-  return { sum: pick('parley_service_batch_size_sum'), count: pick('parley_service_batch_size_count') };
-}
 
 async function notified(user, cid) {
   return stack.sql(`SELECT coalesce(string_agg(seq::text, ',' ORDER BY seq), '') FROM chat.notifications
@@ -62,7 +57,7 @@ describe('a batch of messages in one statement', () => {
     await settle(a1, [b1], g1);
     await settle(a1, [c1], g2);
 
-    const before = await batchSizes();
+    const before = await batchSizes(metricsPort);
     const heldBefore = await heldByGateway();
     const aFrames = [];
     for (let i = 0; i < 12; i++) aFrames.push({ type: 'message', conversation_id: i % 3 ? g1 : g2, content: `a${i}`, temp_id: `a-${i}` });
@@ -70,7 +65,7 @@ describe('a batch of messages in one statement', () => {
     const cFrames = Array.from({ length: 5 }, (_, i) => ({ type: 'message', conversation_id: g2, content: `c${i}` }));
     const [aAcks, bAcks, cAcks] = await Promise.all([pipeline(a1, aFrames), pipeline(b1, bFrames), pipeline(c1, cFrames)]);
     for (const f of [...aAcks, ...bAcks, ...cAcks]) assert.equal(f.type, 'message_sent', JSON.stringify(f));
-    const after = await batchSizes();
+    const after = await batchSizes(metricsPort);
     assert.ok(after.sum - before.sum >= 25, 'every message went through the service');
     assert.ok(after.count - before.count < after.sum - before.sum, `batches held several messages: ${JSON.stringify({ before, after })}`);
     assert.ok((await heldByGateway()) > heldBefore, 'the gateway sent part of the burst together');

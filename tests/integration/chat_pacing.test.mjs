@@ -7,16 +7,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, freePorts } from './lib/stack.mjs';
-import { httpGet } from './lib/client.mjs';
+import { batchSizes } from './lib/prom.mjs';
 import { pipeline, sendMessage, twoInConversation } from './lib/chat.mjs';
 
 const INTERVAL_MS = 150;
 
-async function batchSizes(metricsPort) {
-  const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
-  const pick = (name) => Number((r.body.match(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm')) || [])[1] || 0);
-  return { sum: pick('parley_service_batch_size_sum'), count: pick('parley_service_batch_size_count') };
-}
 
 async function sequentialAcks(url, n) {
   const { ca, cid } = await twoInConversation(url);

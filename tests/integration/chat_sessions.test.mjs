@@ -8,7 +8,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, freePorts } from './lib/stack.mjs';
-import { httpGet, login, uid } from './lib/client.mjs';
+import { batchSizes } from './lib/prom.mjs';
+import { login, uid } from './lib/client.mjs';
 import { createConversation, sendMessage } from './lib/chat.mjs';
 
 let stack, url, metricsPort;
@@ -24,11 +25,6 @@ after(async () => {
   await stack?.stop();
 });
 
-async function batchSizes() {
-  const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
-  const pick = (name) => Number((r.body.match(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm')) || [])[1] || 0);
-  return { sum: pick('parley_service_batch_size_sum'), count: pick('parley_service_batch_size_count') };
-}
 
 const byId = (convs) => new Map(convs.map((c) => [c.conversation_id, c]));
 
@@ -45,11 +41,11 @@ describe('session_opens in one batch', () => {
     const created = await Promise.all(wanted.map((k, j) => createConversation(host, [users[k]], { kind: 'group', title: `t${k}.${j}` })));
     created.forEach((c, j) => convsOf.get(users[wanted[j]]).push(c.conversation_id));
     await Promise.all(created.map((c, j) => sendMessage(host, c.conversation_id, `hello ${j}`)));
-    const before = await batchSizes();
+    const before = await batchSizes(metricsPort);
     // All at once, twice each for two of them: the same user twice in one batch.
     const who = [...users, users[3], users[7]];
     const clients = await Promise.all(who.map((u, i) => login(url, u, 'student', { label: `c${i}` })));
-    const after = await batchSizes();
+    const after = await batchSizes(metricsPort);
     assert.ok(after.count - before.count < after.sum - before.sum,
       `logins shared batches: ${after.sum - before.sum} requests in ${after.count - before.count} batches`);
 

@@ -7,7 +7,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, freePorts } from './lib/stack.mjs';
-import { eventually, httpGet, login, uid } from './lib/client.mjs';
+import { batchSizes } from './lib/prom.mjs';
+import { eventually, login, uid } from './lib/client.mjs';
 import { about } from './lib/presence.mjs';
 
 const GRACE_MS = 600;
@@ -24,11 +25,6 @@ after(async () => {
   await stack?.stop();
 });
 
-async function batchSizes() {
-  const r = await httpGet(`http://127.0.0.1:${metricsPort}`, '/metrics');
-  const pick = (name) => Number((r.body.match(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm')) || [])[1] || 0);
-  return { sum: pick('parley_service_batch_size_sum'), count: pick('parley_service_batch_size_count') };
-}
 
 const list = (users) => users.map((u) => `'${u}'`).join(',');
 
@@ -37,7 +33,7 @@ describe('connection notices in one pipeline', () => {
     // Mentors, so that a student watching sees each one's announcements.
     const users = Array.from({ length: 16 }, (_, k) => uid(`p${k}`));
     const watcher = await login(url, uid('watcher'), 'student', { label: 'watcher' });
-    const before = await batchSizes();
+    const before = await batchSizes(metricsPort);
     // Two connections for the first four users, one for the rest.
     const who = [...users, ...users.slice(0, 4)];
     const clients = await Promise.all(who.map((u, i) => login(url, u, 'mentor', { label: `c${i}` })));
@@ -61,7 +57,7 @@ describe('connection notices in one pipeline', () => {
     // Each announced once: no second user_online, no user_offline for those still here.
     for (const u of users) await watcher.expectNone(about(u, 'user_online'), 50);
     for (const u of users.slice(8)) await watcher.expectNone(about(u, 'user_offline'), 50);
-    const after = await batchSizes();
+    const after = await batchSizes(metricsPort);
     assert.ok(after.count - before.count < after.sum - before.sum,
       `notices shared batches: ${after.sum - before.sum} requests in ${after.count - before.count} batches`);
   });

@@ -9,10 +9,10 @@ import { spawn } from 'node:child_process';
 import { freePorts } from './lib/stack.mjs';
 import { DEFAULT_TIMEOUT_MS } from './lib/client.mjs';
 
-// Runs a gateway alone with env until it exits; {code, signal, out}.
-async function runGateway(env) {
-  const child = spawn(path.join(process.env.PARLEY_BIN_DIR, 'parley-gateway'), [], {
-    env: { PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=1', JWT_SECRET: 'x', BUS_INSECURE: '1', ...env },
+// Runs a binary alone with env until it exits; {code, signal, out}.
+async function runAlone(binary, env) {
+  const child = spawn(path.join(process.env.PARLEY_BIN_DIR, binary), [], {
+    env: { PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=1', BUS_INSECURE: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -23,6 +23,8 @@ async function runGateway(env) {
   clearTimeout(timer);
   return { code, signal, out };
 }
+
+const runGateway = (env) => runAlone('parley-gateway', { JWT_SECRET: 'x', ...env });
 
 // A listener holding a port for the duration of fn.
 async function holding(port, fn) {
@@ -49,19 +51,9 @@ describe('a port that is taken', () => {
 describe('a service with a bad setting', () => {
   it('BATCH_PACING neither adaptive nor fixed: the variable is named at once (before the database), exit 2, no crash', async () => {
     const [broker] = await freePorts(1);
-    const child = spawn(path.join(process.env.PARLEY_BIN_DIR, 'parley-chat'), [], {
-      env: {
-        PATH: process.env.PATH, ASAN_OPTIONS: 'detect_leaks=1', BUS_INSECURE: '1', BROKER_PORT: String(broker),
-        DB_CONNECTION_STRING: 'postgresql://127.0.0.1:1/none', BATCH_PACING: 'sometimes',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, signal, out } = await runAlone('parley-chat', {
+      BROKER_PORT: String(broker), DB_CONNECTION_STRING: 'postgresql://127.0.0.1:1/none', BATCH_PACING: 'sometimes',
     });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), DEFAULT_TIMEOUT_MS);
-    const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));
-    clearTimeout(timer);
     assert.equal(signal, null, `killed by ${signal}:\n${out}`);
     assert.equal(code, 2, out); // a configuration error, as for a missing DB_CONNECTION_STRING
     assert.match(out, /msg="bad configuration" var=BATCH_PACING value="sometimes"/);

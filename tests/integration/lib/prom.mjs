@@ -38,3 +38,10 @@ export async function scrape(base) {
   assert.match(r.headers.get('content-type') || '', /^text\/plain/);
   return { ...parseProm(r.body), body: r.body };
 }
+
+// Sum and count of a service's batch-size histogram, from its /metrics on
+// 127.0.0.1:port: how many requests its batches held, and how many batches.
+export async function batchSizes(port) {
+  const { samples } = await scrape(`http://127.0.0.1:${port}`);
+  return { sum: value(samples, 'parley_service_batch_size_sum'), count: value(samples, 'parley_service_batch_size_count') };
+}
