@@ -116,12 +116,12 @@ function tree(roots) {
     children.get(st.ppid).push(Number(d));
   }
   const seen = new Map();
-  const todo = roots.filter((p) => stats.has(p));
-  while (todo.length) {
-    const p = todo.pop();
+  const pending = roots.filter((p) => stats.has(p));
+  while (pending.length) {
+    const p = pending.pop();
     if (seen.has(p)) continue;
     seen.set(p, stats.get(p).ticks);
-    for (const c of children.get(p) || []) todo.push(c);
+    for (const c of children.get(p) || []) pending.push(c);
   }
   return seen; // pid → utime+stime+cutime+cstime (ticks)
 }
